@@ -54,6 +54,14 @@ OBS_FIELDS: tuple[str, ...] = (
 OBS_INDEX: dict[str, int] = {name: i for i, name in enumerate(OBS_FIELDS)}
 MASK_SLICE = slice(OBS_INDEX["mask_accept"], OBS_INDEX["mask_walk"] + 1)
 
+# History entries that hold no offer (prices are clipped to >= 0, so this never collides).
+NO_OFFER = -1.0
+
+# Rounds are integers, so "t < bonus_fraction * T" is evaluated as t + eps < bonus_fraction * T:
+# exact for any setting whose product is within eps of an integer (0.3 * 50 is 15.000001 in
+# float32, and round 15 must not get the bonus).
+BONUS_EPS = 1e-3
+
 # Momentum needs the opponent's last two offers, i.e. up to four offers back.
 _MIN_HISTORY = 4
 
@@ -101,19 +109,31 @@ def make_params(**overrides: Any) -> EnvParams:
             f"{sorted(EnvParams.__dataclass_fields__)}"
         )
     rm = overrides.get("reward_model", SEED)
+    for name, value in list(overrides.items()):
+        if name in ("reward_model", "discount", "walk_payoff", "timeout_payoff"):
+            continue
+        try:
+            overrides[name] = float(value) if name != "max_rounds" else value
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
     if isinstance(rm, str):
         if rm not in REWARD_MODELS:
             raise ValueError(f"reward_model must be one of {sorted(REWARD_MODELS)}, got {rm!r}")
         overrides["reward_model"] = REWARD_MODELS[rm]
     for name in ("discount", "walk_payoff", "timeout_payoff"):
         if name in overrides:
-            overrides[name] = tuple(float(x) for x in overrides[name])
-            if len(overrides[name]) != 2:
-                raise ValueError(f"{name} must be a pair (supplier, retailer)")
+            try:
+                pair = tuple(float(x) for x in overrides[name])
+            except (TypeError, ValueError):
+                pair = ()
+            if len(pair) != 2:
+                raise ValueError(f"{name} must be a pair of numbers (supplier, retailer), "
+                                 f"got {overrides[name]!r}")
+            overrides[name] = pair
     p = EnvParams(**overrides)
-    if isinstance(p.max_rounds, bool) or int(p.max_rounds) != p.max_rounds:
+    if (isinstance(p.max_rounds, bool | str) or p.max_rounds != p.max_rounds
+            or int(p.max_rounds) != p.max_rounds or not 1 <= p.max_rounds <= 1000):
         raise ValueError(f"max_rounds must be an integer in [1, 1000], got {p.max_rounds!r}")
-    _check_range("max_rounds", p.max_rounds, 1, 1000)
     _check_range("max_price", p.max_price, 0.0, 1e9, open_low=True)
     for side in ("supplier", "retailer"):
         lo, hi = getattr(p, f"{side}_low"), getattr(p, f"{side}_high")
@@ -139,7 +159,7 @@ class EnvState:
     values:      (2,) f32, private valuations (V_s, V_r), currency units.
     t:           () i32, rounds played in this episode (0 after reset).
     history:     (H,) f32, the last H offers, most recent first; history[0] is the standing
-                 offer when t > 0. Entries at index >= t are stale/zero and never observed.
+                 offer; NO_OFFER (-1) where no offer was made (e.g. all of it after reset).
     belief_mean: (2,) f32, agent i's belief about the *other* agent's valuation, currency units.
     belief_var:  (2,) f32, its variance, currency units squared.
     """
@@ -199,7 +219,7 @@ class BargainingEnv:
         return EnvState(
             values=values,
             t=jnp.zeros((), jnp.int32),
-            history=jnp.zeros((self._history_len,), jnp.float32),
+            history=jnp.full((self._history_len,), NO_OFFER, jnp.float32),
             belief_mean=belief_mean,
             belief_var=belief_var,
         )
@@ -243,8 +263,8 @@ class BargainingEnv:
         a_type = jnp.clip(a_type.astype(jnp.int32), ACCEPT, WALK_AWAY)
         price = jnp.where(mover_is_supplier, sup["price"], ret["price"]).astype(jnp.float32)
 
-        has_offer = t_prev > 0
         standing = state.history[0]
+        has_offer = standing >= 0
         illegal_accept = (a_type == ACCEPT) & ~has_offer
         a_type = jnp.where(illegal_accept, COUNTER, a_type)
         # NaN rule: repeat the standing offer, or open at one's own valuation in round 1.
@@ -266,7 +286,7 @@ class BargainingEnv:
         tf = t.astype(jnp.float32)
         horizon = jnp.asarray(params.max_rounds, jnp.float32)
         seed_discount = jnp.square(1.0 - tf / horizon)
-        bonus = jnp.where(tf < params.bonus_fraction * horizon, params.speed_bonus, 0.0)
+        bonus = jnp.where(tf + BONUS_EPS < params.bonus_fraction * horizon, params.speed_bonus, 0.0)
         seed_reward = gains * seed_discount + bonus
         disc_reward = gains * jnp.power(jnp.asarray(params.discount, jnp.float32), tf)
         deal_reward = jnp.where(params.reward_model == SEED, seed_reward, disc_reward)
@@ -314,8 +334,9 @@ class BargainingEnv:
         horizon = jnp.asarray(params.max_rounds, jnp.float32)
         t = state.t
         tf = t.astype(jnp.float32)
-        has_offer = t > 0
         h = state.history
+        made = h >= 0  # which history entries hold an offer
+        has_offer = made[0]
         standing = jnp.where(has_offer, h[0], 0.0)
         role = jnp.array([0.0, 1.0], jnp.float32)
         supplier_turn = (t % 2) == 0
@@ -323,16 +344,15 @@ class BargainingEnv:
 
         # Offers alternate, so the opponent's last two offers are h[0], h[2] for the agent on
         # turn (the standing offer is the opponent's) and h[1], h[3] for the other agent.
-        # Offer j back exists iff j < t.
         opp_last = jnp.where(my_turn, h[0], h[1])
         opp_prev = jnp.where(my_turn, h[2], h[3])
-        opp_has_two = jnp.where(my_turn, t > 2, t > 3)
+        opp_has_two = jnp.where(my_turn, made[2], made[3])
         momentum = jnp.where(opp_has_two, (opp_last - opp_prev) * inv_p, 0.0)
 
         deal_zone = jnp.where(has_offer, jnp.abs(standing - state.belief_mean) * inv_p, 0.0)
         ones = jnp.ones((2,), jnp.float32)
         k = self.num_history
-        recent = jnp.where(jnp.arange(k) < t, h[:k], 0.0) * inv_p
+        recent = jnp.where(made[:k], h[:k], 0.0) * inv_p
         fields = jnp.stack(
             [
                 state.values * inv_p,

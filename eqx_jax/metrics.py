@@ -22,6 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# Same tolerance as the env: rounds are integers, so t < f*T is t + eps < f*T for float f*T.
+BONUS_EPS = 1e-3
+
 
 def nash_distance(price: jax.Array, v_s: jax.Array, v_r: jax.Array) -> jax.Array:
     """Founding design: relative distance of the deal price from the midpoint (V_s + V_r) / 2.
@@ -166,7 +169,7 @@ def nash_bargaining_solution(
     for t in range(2, int(max_rounds) + 1):
         if reward_model == "seed":
             slope_s = slope_r = (1.0 - t / max_rounds) ** 2
-            bonus = speed_bonus if t < bonus_fraction * max_rounds else 0.0
+            bonus = speed_bonus if t + BONUS_EPS < bonus_fraction * max_rounds else 0.0
         else:
             slope_s, slope_r = discount[0] ** t, discount[1] ** t
             bonus = 0.0

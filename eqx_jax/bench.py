@@ -1,0 +1,220 @@
+"""Speed benchmark of the env: the jitted, vmapped JAX env against plain-Python loops.
+
+Measured in one run, on one machine, with the same game and the same negotiators (a Boulware
+supplier against a Conceder retailer, both deterministic so no random-number cost is hidden in
+either side):
+
+* JAX: ``lax.scan`` over steps of ``vmap(policy)`` + ``vmap(env.step)`` (auto-reset included)
+  for N parallel episodes; the rewards and episode counts are accumulated in the scan carry so
+  that XLA cannot drop the work.
+* the plain-Python reference env of ``baselines/`` (the founding design's stack) in a plain loop,
+  with the same negotiators written in plain Python;
+* for information, the JAX-backed PettingZoo adapter in the same plain loop.
+
+The speedup is the best JAX figure over the *faster* of the two plain loops. Timings exclude
+compilation (one warm-up call) and take the best of several repeats.
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from eqx_jax.env import AGENTS, BargainingEnv, EnvParams
+from eqx_jax.negotiators import time_dependent
+
+DEFAULT_SIZES: tuple[int, ...] = (1, 1024, 16384, 131072)
+BOULWARE_E, CONCEDER_E = 0.2, 5.0
+
+
+def make_rollout(env: BargainingEnv, params: EnvParams, num_envs: int, num_steps: int):
+    """A jitted ``(key, obs, state) -> (obs, state, total_reward, episodes)`` over num_steps."""
+    sup, ret = time_dependent(BOULWARE_E), time_dependent(CONCEDER_E)
+    act_s = jax.vmap(sup, (None, 0, None))
+    act_r = jax.vmap(ret, (None, 0, None))
+    step = jax.vmap(env.step, (0, 0, 0, None))
+
+    def body(carry, key_t):
+        obs, state, total, episodes = carry
+        actions = {AGENTS[0]: act_s(key_t, obs[AGENTS[0]], params),
+                   AGENTS[1]: act_r(key_t, obs[AGENTS[1]], params)}
+        keys = jax.random.split(key_t, num_envs)
+        obs, state, rewards, dones, _ = step(keys, state, actions, params)
+        total = total + jnp.sum(rewards[AGENTS[0]] + rewards[AGENTS[1]])
+        episodes = episodes + jnp.sum(dones["__all__"])
+        return (obs, state, total, episodes), None
+
+    @jax.jit
+    def rollout(key, obs, state):
+        init = (obs, state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+        (obs, state, total, episodes), _ = jax.lax.scan(
+            body, init, jax.random.split(key, num_steps))
+        return obs, state, total, episodes
+
+    return rollout
+
+
+def _time_best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_jax(num_envs: int, params: EnvParams, seconds: float) -> dict[str, Any]:
+    env = BargainingEnv()
+    # Enough steps per call that dispatch overhead is negligible, but bounded for N = 1.
+    num_steps = int(min(20_000, max(50, 4_000_000 // num_envs)))
+    rollout = make_rollout(env, params, num_envs, num_steps)
+    key = jax.random.key(0)
+    obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, num_envs), params)
+    compiled = rollout.lower(key, obs, state).compile()
+    mem = compiled.memory_analysis()
+    out = compiled(key, obs, state)  # warm-up
+    jax.block_until_ready(out)
+    t_one = _time_best(lambda: jax.block_until_ready(compiled(key, obs, state)), 1)
+    repeats = max(2, min(10, int(seconds / max(t_one, 1e-6))))
+    best = _time_best(lambda: jax.block_until_ready(compiled(key, obs, state)), repeats)
+    result = {
+        "num_envs": num_envs,
+        "steps_per_call": num_steps,
+        "seconds_per_call": best,
+        "steps_per_s": num_envs * num_steps / best,
+        "episodes_per_call": int(out[3]),
+    }
+    if mem is not None:
+        result["xla_bytes"] = int(mem.argument_size_in_bytes + mem.output_size_in_bytes
+                                  + mem.temp_size_in_bytes)
+    return result
+
+
+def _python_loop(env, policy_s, policy_r, seconds: float) -> dict[str, Any]:
+    """Steps/s of a plain loop (reset when done) over a PettingZoo ParallelEnv."""
+    obs, _ = env.reset(seed=0)
+    steps = episodes = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        for _ in range(1000):
+            actions = {"supplier": policy_s(obs["supplier"]), "retailer": policy_r(obs["retailer"])}
+            obs, _, terms, truncs, _ = env.step(actions)
+            steps += 1
+            if terms["supplier"] or truncs["supplier"]:
+                episodes += 1
+                obs, _ = env.reset()
+        if time.perf_counter() >= deadline:
+            break
+    elapsed = time.perf_counter() - t0
+    return {"steps": steps, "episodes": episodes, "seconds": elapsed,
+            "steps_per_s": steps / elapsed}
+
+
+def bench_reference_loop(params: EnvParams, seconds: float) -> dict[str, Any]:
+    from baselines.reference_env import ReferenceBargainingEnv, time_dependent_action
+
+    env = ReferenceBargainingEnv(**_settings(params))
+    p, t = params.max_price, params.max_rounds
+    return _python_loop(env, lambda o: time_dependent_action(o, p, t, BOULWARE_E),
+                        lambda o: time_dependent_action(o, p, t, CONCEDER_E), seconds)
+
+
+def bench_adapter_loop(params: EnvParams, seconds: float) -> dict[str, Any]:
+    from baselines.reference_env import time_dependent_action
+    from eqx_jax.pettingzoo import JaxBargainingParallelEnv
+
+    env = JaxBargainingParallelEnv(params=params)
+    p, t = params.max_price, params.max_rounds
+    return _python_loop(env, lambda o: time_dependent_action(o, p, t, BOULWARE_E),
+                        lambda o: time_dependent_action(o, p, t, CONCEDER_E), seconds)
+
+
+def _settings(p: EnvParams) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(p)
+    d["reward_model"] = ["seed", "discounted"][int(p.reward_model)]
+    return d
+
+
+def bench_env(
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    quick: bool = False,
+    seconds: float = 2.0,
+    params: EnvParams | None = None,
+) -> dict[str, Any]:
+    """Run the whole env benchmark; returns the JSON-able result (see module docstring)."""
+    params = params or EnvParams()
+    if quick:
+        seconds = min(seconds, 0.3)
+    jax_runs = {}
+    peak_rss_before = _peak_rss_mb()
+    for n in sizes:
+        jax_runs[str(n)] = bench_jax(n, params, seconds)
+    peak_rss = _peak_rss_mb()
+    ref = bench_reference_loop(params, seconds)
+    adapter = bench_adapter_loop(params, min(seconds, 1.0))
+    best_jax = max(r["steps_per_s"] for r in jax_runs.values())
+    best_loop = max(ref["steps_per_s"], adapter["steps_per_s"])
+    largest = str(max(sizes))
+    return {
+        "jax_steps_per_s": {n: r["steps_per_s"] for n, r in jax_runs.items()},
+        "pettingzoo_steps_per_s": ref["steps_per_s"],
+        "adapter_steps_per_s": adapter["steps_per_s"],
+        "speedup": best_jax / best_loop,
+        "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
+        "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version(),
+                    "jax": jax.__version__},
+        "peak_memory": {
+            "num_envs": int(largest),
+            "xla_program_mb": jax_runs[largest].get("xla_bytes", 0) / 2**20,
+            "process_peak_rss_mb": peak_rss,
+            "process_peak_rss_before_jax_mb": peak_rss_before,
+        },
+        "details": {"jax": jax_runs, "pettingzoo_loop": ref, "adapter_loop": adapter},
+        "policies": {"supplier": f"time-dependent e={BOULWARE_E} (Boulware)",
+                     "retailer": f"time-dependent e={CONCEDER_E} (Conceder)"},
+        "quick": quick,
+    }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def print_report(r: dict[str, Any]) -> None:
+    print(f"Env throughput on {r['device']} ({r['machine']['cpu']}, {r['machine']['cores']} "
+          f"cores, JAX {r['machine']['jax']}), {r['policies']['supplier']} vs "
+          f"{r['policies']['retailer']}:")
+    for n, sps in r["jax_steps_per_s"].items():
+        print(f"  JAX env, {int(n):>7,} parallel episodes: {sps:>15,.0f} steps/s")
+    print(f"  plain-Python reference env loop:    {r['pettingzoo_steps_per_s']:>15,.0f} steps/s")
+    print(f"  JAX-backed PettingZoo adapter loop: {r['adapter_steps_per_s']:>15,.0f} steps/s")
+    print(f"  speedup (best JAX / faster loop):   {r['speedup']:>15,.0f}x")
+    m = r["peak_memory"]
+    print(f"  memory at {m['num_envs']:,} episodes: XLA program {m['xla_program_mb']:.1f} MB, "
+          f"process peak RSS {m['process_peak_rss_mb']:.0f} MB")

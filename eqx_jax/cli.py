@@ -1,0 +1,355 @@
+"""The ``eqx`` command: ``eqx simulate``, ``eqx solve``, ``eqx bench``.
+
+Every subcommand has ``--help``, defaults for the default game, and ``--json`` for one JSON
+object on stdout. Bad input exits with status 2 and a one-line message naming the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from eqx_jax.env import EnvParams, make_params
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+# ------------------------------------------------------------------------------ game options
+def add_game_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("game settings (defaults: the founding design's game)")
+    g.add_argument("--rounds", type=int, default=10, help="max rounds T (default 10)")
+    g.add_argument("--reward", choices=["seed", "discounted"], default="seed",
+                   help="reward model (default seed)")
+    g.add_argument("--max-price", type=float, default=10000.0, help="price cap (default 10000)")
+    g.add_argument("--supplier-low", type=float, default=4000.0,
+                   help="supplier valuation prior U[low, high] (default 4000)")
+    g.add_argument("--supplier-high", type=float, default=6000.0, help="(default 6000)")
+    g.add_argument("--retailer-low", type=float, default=7000.0,
+                   help="retailer valuation prior U[low, high] (default 7000)")
+    g.add_argument("--retailer-high", type=float, default=9000.0, help="(default 9000)")
+    g.add_argument("--supplier-value", type=float, default=None,
+                   help="fix the supplier's valuation (sets low = high)")
+    g.add_argument("--retailer-value", type=float, default=None,
+                   help="fix the retailer's valuation (sets low = high)")
+    g.add_argument("--discount", type=float, nargs=2, default=(0.95, 0.95),
+                   metavar=("D_S", "D_R"), help="discounted model: per-round discount factors")
+
+
+def params_from_args(a: argparse.Namespace) -> EnvParams:
+    s_lo, s_hi = a.supplier_low, a.supplier_high
+    r_lo, r_hi = a.retailer_low, a.retailer_high
+    if a.supplier_value is not None:
+        s_lo = s_hi = a.supplier_value
+    if a.retailer_value is not None:
+        r_lo = r_hi = a.retailer_value
+    try:
+        return make_params(
+            max_rounds=a.rounds, reward_model=a.reward, max_price=a.max_price,
+            supplier_low=s_lo, supplier_high=s_hi, retailer_low=r_lo, retailer_high=r_hi,
+            discount=tuple(a.discount),
+        )
+    except ValueError as e:
+        raise CliError(_option_names(str(e))) from None
+
+
+def _option_names(msg: str) -> str:
+    """Name fields the way the command line spells them (max_rounds -> --rounds)."""
+    return (msg.replace("max_rounds", "--rounds").replace("max_price", "--max-price")
+            .replace("supplier_low", "--supplier-low/--supplier-value")
+            .replace("supplier_high", "--supplier-high/--supplier-value")
+            .replace("retailer_low", "--retailer-low/--retailer-value")
+            .replace("retailer_high", "--retailer-high/--retailer-value")
+            .replace("supplier_value", "--supplier-value")
+            .replace("retailer_value", "--retailer-value"))
+
+
+def _positive_int(name: str, value: int, high: int = 10**9) -> int:
+    if not 1 <= value <= high:
+        raise CliError(f"{name} must be in [1, {high}], got {value}")
+    return value
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(_jsonable(obj), indent=2))
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if isinstance(x, float):
+        return "n/a" if not math.isfinite(x) else f"{x:,.{digits}f}"
+    return str(x)
+
+
+# ---------------------------------------------------------------------------------- simulate
+def cmd_simulate(a: argparse.Namespace) -> None:
+    import jax
+
+    from eqx_jax import simulate
+    from eqx_jax.negotiators import NEGOTIATORS
+
+    params = params_from_args(a)
+    _positive_int("--episodes", a.episodes, 10_000_000)
+    key = jax.random.key(a.seed)
+    for side in ("supplier", "retailer"):
+        if getattr(a, side) not in NEGOTIATORS:
+            raise CliError(f"--{side} must be one of {', '.join(NEGOTIATORS)}, "
+                           f"got {getattr(a, side)!r}")
+    if a.tournament:
+        rows = simulate.tournament(key, params, num_episodes=a.episodes)
+        eq = equilibrium_summary(params)
+        if a.json:
+            _print_json({"game": _params_dict(params), "episodes_per_pair": a.episodes,
+                         "tournament": rows, "equilibrium": eq})
+            return
+        print(f"Tournament of classic negotiators: {a.episodes:,} episodes per pairing, "
+              f"{_game_line(params)}\n")
+        print_table(rows, [
+            ("supplier", "supplier", 11), ("retailer", "retailer", 11),
+            ("deal_rate", "deal", 6), ("mean_rounds", "rounds", 6), ("mean_price", "price", 8),
+            ("nash_distance", "nash_d", 6), ("pareto_score", "pareto", 6),
+            ("surplus_captured", "surplus", 7), ("supplier_reward", "R_sup", 8),
+            ("retailer_reward", "R_ret", 8),
+        ])
+        print()
+        print_equilibrium(eq)
+        return
+    rec = simulate.play(key, params, a.supplier, a.retailer, a.episodes)
+    from eqx_jax.metrics import summarize
+
+    summary = summarize(rec)
+    if a.json:
+        _print_json({"game": _params_dict(params), "supplier": a.supplier,
+                     "retailer": a.retailer, "metrics": summary})
+        return
+    print(f"{a.supplier} (supplier) vs {a.retailer} (retailer), {a.episodes:,} episodes, "
+          f"{_game_line(params)}")
+    for k, v in summary.items():
+        print(f"  {k:24s} {_fmt(v)}")
+
+
+def _params_dict(p: EnvParams) -> dict:
+    from dataclasses import asdict
+
+    d = asdict(p)
+    d["reward_model"] = ["seed", "discounted"][int(p.reward_model)]
+    return d
+
+
+def _game_line(p: EnvParams) -> str:
+    rm = ["seed", "discounted"][int(p.reward_model)]
+    return (f"T={p.max_rounds}, reward={rm}, supplier U[{p.supplier_low:g}, {p.supplier_high:g}], "
+            f"retailer U[{p.retailer_low:g}, {p.retailer_high:g}]")
+
+
+def print_table(rows: list[dict], cols: list[tuple[str, str, int]]) -> None:
+    print("  ".join(f"{title:>{w}}" if i > 1 else f"{title:<{w}}"
+                    for i, (_, title, w) in enumerate(cols)))
+    for r in rows:
+        cells = []
+        for i, (key, _, w) in enumerate(cols):
+            v = r[key]
+            if isinstance(v, float):
+                s = "n/a" if not math.isfinite(v) else (
+                    f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}")
+            else:
+                s = str(v)
+            cells.append(f"{s:>{w}}" if i > 1 else f"{s:<{w}}")
+        print("  ".join(cells))
+
+
+def equilibrium_summary(params: EnvParams) -> dict:
+    """The SPE at the prior means (complete information), the NBS, and the
+    incomplete-information references (Chatterjee-Samuelson, Myerson-Satterthwaite)."""
+    from eqx_jax import equilibrium
+    from eqx_jax.metrics import nash_bargaining_solution
+
+    v_s = (params.supplier_low + params.supplier_high) / 2
+    v_r = (params.retailer_low + params.retailer_high) / 2
+    game = _spe_kwargs(params)
+    spe = equilibrium.solve_spe(v_s, v_r, params.max_rounds, **game).to_dict()
+    nbs = nash_bargaining_solution(
+        v_s, v_r, params.max_rounds, reward_model=game["reward_model"],
+        max_price=params.max_price, speed_bonus=params.speed_bonus,
+        bonus_fraction=params.bonus_fraction, discount=params.discount,
+        disagreement=params.timeout_payoff)
+    return {
+        "supplier_value": v_s, "retailer_value": v_r,
+        "spe": spe,
+        "nash_bargaining_solution": nbs,
+        **incomplete_info_references(params),
+    }
+
+
+def incomplete_info_references(params: EnvParams) -> dict:
+    """Chatterjee-Samuelson and Myerson-Satterthwaite for the priors (None if a prior is a point:
+    with a known valuation there is no incomplete-information problem to reference)."""
+    from eqx_jax import equilibrium
+
+    priors = (params.supplier_low, params.supplier_high, params.retailer_low, params.retailer_high)
+    if params.supplier_low >= params.supplier_high or params.retailer_low >= params.retailer_high:
+        return {"chatterjee_samuelson": None, "myerson_satterthwaite": None}
+    return {"chatterjee_samuelson": equilibrium.chatterjee_samuelson(*priors),
+            "myerson_satterthwaite": equilibrium.myerson_satterthwaite(*priors)}
+
+
+def _spe_kwargs(p: EnvParams) -> dict:
+    return dict(
+        reward_model=["seed", "discounted"][int(p.reward_model)], max_price=p.max_price,
+        speed_bonus=p.speed_bonus, bonus_fraction=p.bonus_fraction, discount=p.discount,
+        walk_payoff=p.walk_payoff, timeout_payoff=p.timeout_payoff,
+    )
+
+
+def print_equilibrium(eq: dict) -> None:
+    spe, nbs = eq["spe"], eq["nash_bargaining_solution"]
+    where = eq.get("where", "at the prior means")
+    print(f"Equilibrium of the complete-information game {where} "
+          f"(V_s = {eq['supplier_value']:,.2f}, V_r = {eq['retailer_value']:,.2f}):")
+    if spe["outcome"] == "agreement":
+        print(f"  subgame-perfect equilibrium: agreement at {spe['price']:,.2f} in round "
+              f"{spe['round']}, payoffs supplier {spe['supplier_payoff']:,.2f}, "
+              f"retailer {spe['retailer_payoff']:,.2f}")
+    else:
+        print(f"  subgame-perfect equilibrium: no agreement ({spe['end']} in round "
+              f"{spe['round']}), payoffs {spe['supplier_payoff']:g} / {spe['retailer_payoff']:g}")
+    for line in spe["explanation"]:
+        print(f"    {line}")
+    if nbs["outcome"] == "agreement":
+        print(f"  Nash bargaining solution: {nbs['price']:,.2f} in round {nbs['round']} "
+              f"(the founding design's midpoint: "
+              f"{(eq['supplier_value'] + eq['retailer_value']) / 2:,.2f})")
+    cs, ms = eq["chatterjee_samuelson"], eq["myerson_satterthwaite"]
+    if cs is None or ms is None:
+        return
+    print("Incomplete information, uniform priors (k = 1/2 double auction references):")
+    if cs["equilibrium"] == "posted_price":
+        print("  the priors do not overlap, so there are always gains from trade: any single "
+              f"posted price between the supports is an efficient equilibrium "
+              f"(expected gains {cs['gains']:,.2f} = first best)")
+    else:
+        print(f"  Chatterjee-Samuelson linear equilibrium: the supplier asks "
+              f"{cs['seller_slope']:.4g} V_s + {cs['seller_intercept']:,.2f}, the retailer bids "
+              f"{cs['buyer_slope']:.4g} V_r + {cs['buyer_intercept']:,.2f}; trade iff "
+              f"V_r - V_s >= {cs['trade_threshold']:,.2f} "
+              f"({'valid' if cs['valid'] else 'not an equilibrium here: ' + cs['reason']})")
+    ratio = "n/a" if ms["ratio"] is None else f"{ms['ratio']:.4f}"
+    print(f"  Myerson-Satterthwaite second best: trade iff V_r - V_s >= {ms['g']:,.2f}, expected "
+          f"gains {ms['second_best_gains']:,.2f} of a first best {ms['first_best_gains']:,.2f} "
+          f"(ratio {ratio})")
+
+
+# ------------------------------------------------------------------------------------- solve
+def cmd_solve(a: argparse.Namespace) -> None:
+    from eqx_jax import equilibrium
+    from eqx_jax.metrics import nash_bargaining_solution
+
+    v_s = 5000.0 if a.supplier_value is None else a.supplier_value
+    v_r = 8000.0 if a.retailer_value is None else a.retailer_value
+    # The valuations are the solver's input; the game's priors stay as given (for the
+    # incomplete-information references), so do not fold the values into the priors here.
+    a.supplier_value = a.retailer_value = None
+    params = params_from_args(a)
+    game = _spe_kwargs(params)
+    try:
+        spe = equilibrium.solve_spe(v_s, v_r, params.max_rounds, **game)
+    except ValueError as e:
+        raise CliError(_option_names(str(e))) from None
+    d = spe.to_dict()
+    d["nash_bargaining_solution"] = nash_bargaining_solution(
+        v_s, v_r, params.max_rounds, reward_model=game["reward_model"],
+        max_price=params.max_price, speed_bonus=params.speed_bonus,
+        bonus_fraction=params.bonus_fraction, discount=params.discount,
+        disagreement=params.timeout_payoff)
+    if a.json:
+        _print_json(d)
+        return
+    print_equilibrium({"where": "with both valuations known",
+                       "supplier_value": v_s, "retailer_value": v_r, "spe": d,
+                       "nash_bargaining_solution": d["nash_bargaining_solution"],
+                       **incomplete_info_references(params)})
+
+
+# ------------------------------------------------------------------------------------- bench
+def cmd_bench(a: argparse.Namespace) -> None:
+    from eqx_jax import bench
+
+    if a.what != "env":
+        raise CliError(f"unknown benchmark {a.what!r}; available: env")
+    sizes = a.sizes or ([1, 1024, 16384] if a.quick else list(bench.DEFAULT_SIZES))
+    for n in sizes:
+        _positive_int("--sizes", n, 1 << 24)
+    result = bench.bench_env(sizes=sizes, quick=a.quick, seconds=a.seconds)
+    if a.json:
+        _print_json(result)
+    else:
+        bench.print_report(result)
+
+
+# -------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eqx", description="EquilibriumX: vectorized bargaining games in JAX.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="play classic negotiators over vectorized episodes",
+                       description="Play two classic negotiators (or all of them, --tournament) "
+                                   "over many vectorized episodes and print the metrics.")
+    p.add_argument("--episodes", type=int, default=10_000, help="episodes (per pairing)")
+    p.add_argument("--supplier", default="boulware", help="supplier negotiator (default boulware)")
+    p.add_argument("--retailer", default="conceder", help="retailer negotiator (default conceder)")
+    p.add_argument("--tournament", action="store_true",
+                   help="every negotiator against every other, plus the game's equilibrium")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_game_args(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("solve", help="subgame-perfect equilibrium of the complete-info game",
+                       description="Solve the complete-information game by backward induction "
+                                   "(exact) and print the subgame-perfect equilibrium.")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_game_args(p)
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("bench", help="speed benchmarks (env: JAX env vs plain-Python loop)",
+                       description="Measure env steps per second of the jitted, vmapped JAX env "
+                                   "against a plain-Python PettingZoo loop.")
+    p.add_argument("what", nargs="?", default="env", help="what to benchmark (default env)")
+    p.add_argument("--sizes", type=int, nargs="+", default=None,
+                   help="parallel episode counts (default 1 1024 16384 131072)")
+    p.add_argument("--seconds", type=float, default=2.0,
+                   help="target seconds per measurement (default 2)")
+    p.add_argument("--quick", action="store_true", help="small sizes and short runs (CI smoke)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as e:
+        print(f"eqx {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

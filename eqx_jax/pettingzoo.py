@@ -1,0 +1,356 @@
+"""PettingZoo ``ParallelEnv`` adapter over the JAX bargaining env (one episode, NumPy in/out).
+
+There is no second copy of the rules here: :class:`JaxBargainingParallelEnv` calls
+:meth:`BargainingEnv.reset` / :meth:`BargainingEnv.step_env` / :meth:`BargainingEnv.get_obs`
+through two module-level jitted functions. The game settings (:class:`EnvParams`) are passed to
+them as a traced pytree with canonical dtypes, so adapter instances with different settings share
+compiled code (only ``num_history``, which changes array shapes, is static).
+
+PettingZoo conventions (no auto-reset): ``step`` returns the observation of the final state on
+the last step, ``terminations`` are True after a deal or a walk-away, ``truncations`` after a
+timeout, and ``agents`` becomes ``[]``; stepping again raises until :meth:`reset`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnasium import spaces
+from pettingzoo.utils.env import ParallelEnv
+
+from eqx_jax.env import (
+    AGENTS,
+    COUNTER,
+    OBS_INDEX,
+    BargainingEnv,
+    EnvParams,
+    EnvState,
+    make_params,
+)
+
+__all__ = ["JaxBargainingParallelEnv", "parallel_env"]
+
+_INT_FIELDS = ("max_rounds", "reward_model")
+_PAIR_FIELDS = ("discount", "walk_payoff", "timeout_payoff")
+_INT32 = np.iinfo(np.int32)
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+@functools.cache
+def _jax_env(num_history: int) -> BargainingEnv:
+    return BargainingEnv(num_history)
+
+
+def _canonical_params(params: EnvParams) -> EnvParams:
+    """Same settings with fixed leaf dtypes (int32 / float32), so that jit caches are shared."""
+    kw: dict[str, Any] = {}
+    for name in EnvParams.__dataclass_fields__:
+        v = getattr(params, name)
+        if name in _PAIR_FIELDS:
+            kw[name] = tuple(np.float32(x) for x in v)
+        elif name in _INT_FIELDS:
+            kw[name] = np.int32(v)
+        else:
+            kw[name] = np.float32(v)
+    return EnvParams(**kw)
+
+
+def _as_python(x: Any) -> Any:
+    if isinstance(x, (tuple, list)):
+        return tuple(_as_python(e) for e in x)
+    arr = np.asarray(x)
+    if arr.ndim != 0:
+        raise ValueError(f"game settings must be scalars (one game), got shape {arr.shape}")
+    return arr.item()
+
+
+def _validated(params: EnvParams) -> EnvParams:
+    """Re-validate user-built params through :func:`make_params` (ValueError names the field)."""
+    return make_params(
+        **{name: _as_python(getattr(params, name)) for name in EnvParams.__dataclass_fields__}
+    )
+
+
+@functools.cache
+def _info_layout() -> tuple[tuple[str, str], ...]:
+    """(name, kind) of the entries of ``step_env``'s info, in its order; kind is 'b', 'i' or 'f'."""
+    env = _jax_env(1)
+    params = _canonical_params(EnvParams())
+    names: list[str] = []
+
+    def f(key):
+        state = env._initial_state(key, params)
+        act = {"action_type": jnp.int32(COUNTER), "price": jnp.float32(0.0)}
+        _, _, _, info = env.step_env(state, {a: act for a in AGENTS}, params)
+        names.extend(info)
+        return info
+
+    out = jax.eval_shape(f, jax.random.key(0))
+    return tuple((n, np.dtype(out[n].dtype).kind) for n in names)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _jit_reset(
+    num_history: int, key: jax.Array, params: EnvParams, fixed: jax.Array, values: jax.Array
+) -> tuple[jax.Array, EnvState, jax.Array]:
+    """Returns (next internal key, state, obs (2, obs_size)); ``fixed`` masks ``values`` in."""
+    env = _jax_env(num_history)
+    key, episode_key = jax.random.split(key)
+    _, state = env.reset(episode_key, params)
+    state = state.replace(values=jnp.where(fixed, values, state.values))
+    obs = env.get_obs(state, params)
+    return key, state, jnp.stack([obs[a] for a in AGENTS])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _jit_step(
+    num_history: int,
+    state: EnvState,
+    action_types: jax.Array,
+    prices: jax.Array,
+    params: EnvParams,
+) -> tuple[EnvState, jax.Array]:
+    """Returns (state, out): ``out`` is one float32 vector (one device-to-host copy per step):
+    both observations, both rewards, the info values in :func:`_info_layout` order, and the
+    latest offer ``history[0]`` (for :meth:`JaxBargainingParallelEnv.render`)."""
+    env = _jax_env(num_history)
+    actions = {
+        a: {"action_type": action_types[i], "price": prices[i]} for i, a in enumerate(AGENTS)
+    }
+    state, rewards, _, info = env.step_env(state, actions, params)
+    obs = env.get_obs(state, params)
+    tail = [rewards[a] for a in AGENTS] + [info[name] for name, _ in _info_layout()]
+    tail.append(state.history[0])
+    out = jnp.concatenate(
+        [obs[a] for a in AGENTS] + [jnp.stack([jnp.asarray(x, jnp.float32) for x in tail])]
+    )
+    return state, out
+
+
+def _parse_action(agent: str, action: Any) -> tuple[int, float]:
+    """(action_type, price) from ``{"action_type": int, "price": float | (1,) array}``."""
+    if not isinstance(action, dict) or "action_type" not in action:
+        raise ValueError(
+            f"action for {agent!r} must be a dict with 'action_type' (0 ACCEPT, 1 COUNTER, "
+            f"2 WALK_AWAY) and 'price', got {action!r}"
+        )
+    a = np.asarray(action["action_type"])
+    integral = a.size == 1 and (
+        a.dtype.kind in "biu"
+        or (a.dtype.kind == "f" and bool(np.isfinite(a).all()) and float(a.item()).is_integer())
+    )
+    if not integral:
+        raise ValueError(f"action_type for {agent!r} must be one integer, got {action!r}")
+    # Out-of-range types are clipped to [0, 2] by the env (rules); only keep them inside int32.
+    a_type = min(max(int(a.item()), _INT32.min), _INT32.max)
+    # Missing price = NaN: a COUNTER then repeats the standing offer (NaN rule).
+    p = np.asarray(action.get("price", np.nan), dtype=np.float64)
+    if p.size != 1:
+        raise ValueError(f"price for {agent!r} must be one number, got shape {p.shape}")
+    price = float(p.reshape(()))
+    if np.isfinite(price):  # fit float32 without an overflow warning; the env clips it anyway
+        price = min(max(price, -_F32_MAX), _F32_MAX)
+    return a_type, price
+
+
+class JaxBargainingParallelEnv(ParallelEnv):
+    """The bargaining game (``docs/rules.md``) as a PettingZoo ``ParallelEnv``.
+
+    Args:
+        params: validated game settings (re-checked with :func:`make_params`); or give
+            ``**game_settings`` (forwarded to :func:`make_params`) instead, not both.
+        num_history: past offers in each observation (see :class:`BargainingEnv`).
+        render_mode: ``None`` or ``"ansi"`` (:meth:`render` returns a one-line string).
+
+    Observations: float32 vectors of shape ``(obs_size,)`` laid out as in :data:`OBS_FIELDS`.
+    Actions: ``{"action_type": 0 ACCEPT | 1 COUNTER | 2 WALK_AWAY, "price": float or (1,) array}``
+    (``price`` may be omitted for ACCEPT/WALK_AWAY). Both agents act every step; only the mover's
+    action is applied and the other's may be omitted. ``reset(options=...)`` accepts
+    ``supplier_value`` / ``retailer_value`` to fix the valuations of that episode (other option
+    keys are ignored). ``infos`` hold the env's info (Python scalars) for logging; they include
+    both private valuations, so do not feed them to agents.
+    """
+
+    metadata = {"name": "eqx_bargaining_v0", "render_modes": ["ansi"]}
+    possible_agents = list(AGENTS)
+
+    def __init__(
+        self,
+        params: EnvParams | None = None,
+        num_history: int = 4,
+        render_mode: str | None = None,
+        **game_settings: Any,
+    ):
+        if params is not None and game_settings:
+            raise ValueError(
+                f"give either params or game settings, not both (got params and "
+                f"{sorted(game_settings)})"
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.params = _validated(params) if params is not None else make_params(**game_settings)
+        self.jax_env = BargainingEnv(num_history)
+        self.num_history = self.jax_env.num_history
+        self.render_mode = render_mode
+        self.possible_agents = list(AGENTS)
+        self.agents: list[str] = []
+        self._jparams = jax.device_put(_canonical_params(self.params))  # on device once
+        self._max_price = float(np.float32(self.params.max_price))
+
+        n = self.jax_env.obs_size
+        low = np.zeros(n, np.float32)
+        low[OBS_INDEX["momentum"]] = -1.0
+        high = np.ones(n, np.float32)
+        self.observation_spaces = {
+            a: spaces.Box(low, high, (n,), np.float32) for a in self.possible_agents
+        }
+        self.action_spaces = {
+            a: spaces.Dict(
+                action_type=spaces.Discrete(3),
+                price=spaces.Box(0.0, self._max_price, (1,), np.float32),
+            )
+            for a in self.possible_agents
+        }
+        self.state_space = spaces.Box(np.tile(low, 2), np.tile(high, 2), (2 * n,), np.float32)
+
+        self._key: jax.Array | None = None
+        self._state: EnvState | None = None
+        self._obs: np.ndarray | None = None  # (2, obs_size) float32
+        self._last_move: str | None = None
+        self._standing: float | None = None
+        self._t = 0  # rounds played in the current episode
+
+    # ------------------------------------------------------------------------------ spaces
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Dict:
+        return self.action_spaces[agent]
+
+    # ------------------------------------------------------------------------------- reset
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Start an episode. ``seed`` (re)seeds the internal JAX key and the spaces.
+
+        The episode key is ``jax.random.split(key)[1]`` and the internal key becomes
+        ``split(key)[0]``, so ``reset(seed=s)`` followed by unseeded resets is reproducible.
+        """
+        if seed is not None:
+            self._key = jax.random.key(seed)
+            for i, a in enumerate(self.possible_agents):
+                self.action_spaces[a].seed(int(seed) + i)
+                self.observation_spaces[a].seed(int(seed) + i)
+            self.state_space.seed(int(seed))
+        elif self._key is None:
+            self._key = jax.random.key(int(np.random.SeedSequence().generate_state(1)[0]))
+
+        fixed = np.zeros(2, bool)
+        values = np.zeros(2, np.float32)
+        for i, a in enumerate(AGENTS):
+            v = (options or {}).get(f"{a}_value")
+            if v is None:
+                continue
+            v = float(v)
+            if not 0.0 <= v <= self.params.max_price:
+                raise ValueError(f"{a}_value must be in [0, {self.params.max_price}], got {v!r}")
+            fixed[i], values[i] = True, v
+
+        self._key, self._state, obs = _jit_reset(
+            self.num_history, self._key, self._jparams, fixed, values
+        )
+        self._obs = np.array(obs)
+        self.agents = list(self.possible_agents)
+        self._last_move = None
+        self._standing = None
+        self._t = 0
+        return {a: self._obs[i].copy() for i, a in enumerate(AGENTS)}, {a: {} for a in AGENTS}
+
+    # -------------------------------------------------------------------------------- step
+    def step(self, actions: dict[str, Any]):
+        """One round (only the mover's action is applied). Returns PettingZoo's 5 dicts."""
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.agents:
+            raise RuntimeError("the episode is over (deal, walk-away or timeout); call reset()")
+        mover = AGENTS[self._t % 2]  # the supplier moves in odd rounds (rules)
+        if mover not in actions:
+            raise ValueError(f"missing the action of {mover!r}, whose move it is")
+        a_types = np.full(2, COUNTER, np.int32)
+        prices = np.zeros(2, np.float32)
+        for i, a in enumerate(AGENTS):
+            if a in actions:
+                a_types[i], prices[i] = _parse_action(a, actions[a])
+
+        self._state, out = _jit_step(self.num_history, self._state, a_types, prices, self._jparams)
+        out = np.array(out)
+        n = self.jax_env.obs_size
+        obs = out[: 2 * n].reshape(2, n)
+        rew = out[2 * n : 2 * n + 2].tolist()
+        packed = out[2 * n + 2 :].tolist()
+        self._obs, self._t = obs, self._t + 1
+        info: dict[str, Any] = {}
+        for (name, kind), x in zip(_info_layout(), packed, strict=False):
+            info[name] = bool(x) if kind == "b" else int(x) if kind == "i" else x
+        terminated = info["deal"] or info["walk_away"]
+        truncated = info["timeout"]
+        rewards = {a: rew[i] for i, a in enumerate(AGENTS)}
+        observations = {a: obs[i].copy() for i, a in enumerate(AGENTS)}
+        terminations = {a: terminated for a in AGENTS}
+        truncations = {a: truncated for a in AGENTS}
+        infos = {a: dict(info) for a in AGENTS}
+
+        if info["deal"]:
+            move, outcome = f"ACCEPT at {info['price']:.2f}", "deal"
+        elif info["walk_away"]:
+            move, outcome = "WALK_AWAY", "walk-away"
+        else:
+            self._standing = packed[-1]
+            move = f"COUNTER at {self._standing:.2f}"
+            if info["illegal_accept"]:
+                move += " (illegal ACCEPT treated as COUNTER)"
+            outcome = "timeout" if truncated else "open"
+        offer = "none" if self._standing is None else f"{self._standing:.2f}"
+        self._last_move = (
+            f"round {info['round']}: {mover} {move}; standing offer {offer}; {outcome}"
+        )
+        if terminated or truncated:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    # ----------------------------------------------------------------------------- extras
+    def render(self) -> str | None:
+        """``"ansi"``: one line describing the last move (or the fresh episode)."""
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
+            return None
+        if self._state is None:
+            return "no episode (call reset())"
+        if self._last_move is None:
+            return "round 0: new episode, supplier to move, no standing offer"
+        return self._last_move
+
+    def state(self) -> np.ndarray:
+        """Global state: both observations concatenated, shape ``(2 * obs_size,)`` float32."""
+        if self._obs is None:
+            raise RuntimeError("call reset() before state()")
+        return self._obs.reshape(-1).copy()
+
+    def close(self) -> None:
+        self._state = None
+        self._obs = None
+        self.agents = []
+
+
+def parallel_env(**kwargs: Any) -> JaxBargainingParallelEnv:
+    """PettingZoo-style factory: ``parallel_env(max_rounds=8, render_mode="ansi")``."""
+    return JaxBargainingParallelEnv(**kwargs)
+

@@ -1,0 +1,126 @@
+"""Play policies against each other over many vectorized episodes; tournaments.
+
+One jitted function plays ``num_episodes`` independent episodes in parallel (``vmap``) for exactly
+``max_rounds`` steps (``lax.scan``; every episode ends by then) and records each episode's outcome
+at the step it ended. A tournament runs every (supplier, retailer) pairing in the same compiled
+call: the pair index selects the policies with ``lax.switch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eqx_jax.env import AGENTS, BargainingEnv, EnvParams
+from eqx_jax.metrics import summarize
+from eqx_jax.negotiators import NEGOTIATORS, Policy, get_negotiator
+
+# Per-episode fields recorded at the final step (info keys plus the two rewards).
+_RECORD = ("deal", "walk_away", "timeout", "illegal_accept", "price", "round",
+           "supplier_value", "retailer_value")
+
+
+def play_batch(
+    key: jax.Array,
+    params: EnvParams,
+    supplier_policy: Policy,
+    retailer_policy: Policy,
+    num_episodes: int,
+    env: BargainingEnv | None = None,
+) -> dict[str, jax.Array]:
+    """Play ``num_episodes`` episodes; returns per-episode arrays of shape (num_episodes,).
+
+    Traceable (call it under ``jit``); ``params.max_rounds`` must be concrete (scan length).
+    Keys: ``deal, walk_away, timeout, illegal_accept, price, round, supplier_value,
+    retailer_value, supplier_reward, retailer_reward``.
+    """
+    env = env or BargainingEnv()
+    horizon = int(params.max_rounds)
+    k_reset, k_play = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(k_reset, num_episodes), params)
+    act_s = jax.vmap(supplier_policy, (0, 0, None))
+    act_r = jax.vmap(retailer_policy, (0, 0, None))
+    step = jax.vmap(env.step_env, (0, 0, None))
+    zeros = {k: jnp.zeros((num_episodes,), jnp.float32) for k in _RECORD}
+    zeros.update({f"{a}_reward": jnp.zeros((num_episodes,), jnp.float32) for a in AGENTS})
+
+    def body(carry, key_t):
+        obs, state, record, finished = carry
+        k_s, k_r = jax.random.split(key_t)
+        actions = {
+            AGENTS[0]: act_s(jax.random.split(k_s, num_episodes), obs[AGENTS[0]], params),
+            AGENTS[1]: act_r(jax.random.split(k_r, num_episodes), obs[AGENTS[1]], params),
+        }
+        state, rewards, done, info = step(state, actions, params)
+        # Record only the step on which each episode ends; later steps of a finished episode
+        # are ignored (no auto-reset here, so each lane plays exactly one episode).
+        new = done & ~finished
+        fresh = {k: info[k] for k in _RECORD}
+        fresh.update({f"{a}_reward": rewards[a] for a in AGENTS})
+        record = {k: jnp.where(new, fresh[k].astype(jnp.float32), record[k]) for k in record}
+        obs = jax.vmap(env.get_obs, (0, None))(state, params)
+        return (obs, state, record, finished | done), None
+
+    init = (obs, state, zeros, jnp.zeros((num_episodes,), bool))
+    (_, _, record, _), _ = jax.lax.scan(body, init, jax.random.split(k_play, horizon))
+    return record
+
+
+def _to_numpy(record: dict[str, jax.Array], params: EnvParams) -> dict[str, np.ndarray]:
+    out = {k: np.asarray(v) for k, v in record.items()}
+    for k in ("deal", "walk_away", "timeout", "illegal_accept"):
+        out[k] = out[k].astype(bool)
+    out["round"] = out["round"].astype(np.int32)
+    out["max_rounds"] = np.asarray(params.max_rounds)
+    return out
+
+
+def play(
+    key: jax.Array,
+    params: EnvParams,
+    supplier: str | Policy,
+    retailer: str | Policy,
+    num_episodes: int = 10_000,
+) -> dict[str, np.ndarray]:
+    """Play two negotiators (by name or as policies); per-episode NumPy arrays."""
+    sup = get_negotiator(supplier) if isinstance(supplier, str) else supplier
+    ret = get_negotiator(retailer) if isinstance(retailer, str) else retailer
+    # params are closed over: max_rounds is the scan length and must stay a Python int.
+    record = jax.jit(lambda k: play_batch(k, params, sup, ret, num_episodes))(key)
+    return _to_numpy(record, params)
+
+
+def tournament(
+    key: jax.Array,
+    params: EnvParams,
+    names: Sequence[str] = tuple(NEGOTIATORS),
+    num_episodes: int = 10_000,
+) -> list[dict]:
+    """Every supplier negotiator against every retailer negotiator, ``num_episodes`` each.
+
+    Returns one row per pairing: ``{"supplier": name, "retailer": name, **summarize(...)}``.
+    All pairings run in a single compiled call.
+    """
+    policies = [get_negotiator(n) for n in names]
+    pairs = [(i, j) for i in range(len(names)) for j in range(len(names))]
+
+    def switched(index: jax.Array) -> Policy:
+        def policy(k, obs, p):
+            return jax.lax.switch(index, [lambda k_, o_, f=f: f(k_, o_, p) for f in policies],
+                                  k, obs)
+        return policy
+
+    def one_pair(k, pair):
+        return play_batch(k, params, switched(pair[0]), switched(pair[1]), num_episodes)
+
+    pair_idx = jnp.array(pairs, jnp.int32)
+    keys = jax.random.split(key, len(pairs))
+    records = jax.jit(jax.vmap(one_pair))(keys, pair_idx)
+    rows = []
+    for n, (i, j) in enumerate(pairs):
+        rec = _to_numpy({k: v[n] for k, v in records.items()}, params)
+        rows.append({"supplier": names[i], "retailer": names[j], **summarize(rec)})
+    return rows

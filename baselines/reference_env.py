@@ -10,7 +10,7 @@ the speed baseline the vectorized JAX env is benchmarked against.
 Usage::
 
     env = ReferenceBargainingEnv(max_rounds=10, reward_model="seed")
-    obs, infos = env.reset(seed=0)  # or options={"supplier_value": 5000.0, "retailer_value": 8000.0}
+    obs, infos = env.reset(seed=0)  # options={"supplier_value": 5000.0} fixes a valuation
     while env.agents:
         actions = {a: {"action_type": COUNTER, "price": 6500.0} for a in env.agents}
         obs, rewards, terminations, truncations, infos = env.step(actions)
@@ -57,6 +57,9 @@ OBS_FIELDS: tuple[str, ...] = (
 )
 MOMENTUM = OBS_FIELDS.index("momentum")
 
+#: Margin of the seed model's speed-bonus test ``t + BONUS_EPS < bonus_fraction * T``.
+BONUS_EPS = 1e-3
+
 #: Per-episode metrics of the founding design (plus surplus shares), 0 unless the step is final.
 METRIC_KEYS: tuple[str, ...] = (
     "nash_distance",
@@ -99,10 +102,11 @@ def episode_metrics(deal: bool, price: float, rounds: int, v_s: float, v_r: floa
         pareto = 1.0
     surplus = v_r - v_s
     gains = surplus > 0
+    quick_bonus = 0.2 if rounds <= 3 else 0.0
     return {
         "nash_distance": abs(price - mid) / mid if mid > 0 else 0.0,
         "pareto_score": pareto,
-        "negotiation_efficiency": min(1.0, 1.0 - rounds / max_rounds + (0.2 if rounds <= 3 else 0.0)),
+        "negotiation_efficiency": min(1.0, 1.0 - rounds / max_rounds + quick_bonus),
         "surplus_captured": 1.0 if gains else 0.0,
         "supplier_share": (price - v_s) / surplus if gains else 0.0,
         "retailer_share": (v_r - price) / surplus if gains else 0.0,
@@ -144,12 +148,11 @@ class ReferenceBargainingEnv(ParallelEnv):
         belief_beta: float = 0.1,
         num_history: int = 4,
     ):
-        if isinstance(reward_model, int) and not isinstance(reward_model, bool):
-            if reward_model not in (0, 1):
-                raise ValueError(f"reward_model must be 0 (seed) or 1 (discounted), got {reward_model}")
-            reward_model = REWARD_MODELS[reward_model]
+        if not isinstance(reward_model, str) and reward_model in (0, 1):
+            reward_model = REWARD_MODELS[int(reward_model)]
         if reward_model not in REWARD_MODELS:
-            raise ValueError(f"reward_model must be one of {REWARD_MODELS}, got {reward_model!r}")
+            raise ValueError(
+                f"reward_model must be 'seed'/'discounted' (or 0/1), got {reward_model!r}")
         if int(max_rounds) != max_rounds or not 1 <= max_rounds <= 1000:
             raise ValueError(f"max_rounds must be an integer in [1, 1000], got {max_rounds!r}")
         if int(num_history) != num_history or num_history < 1:
@@ -244,11 +247,9 @@ class ReferenceBargainingEnv(ParallelEnv):
         if not self.agents:
             raise RuntimeError("the episode is over: call reset() before step()")
         mover = self._t % 2
-        try:
-            action = actions[AGENTS[mover]]
-        except KeyError:
-            raise KeyError(f"no action for {AGENTS[mover]!r}, the mover in round {self._t + 1}") \
-                from None
+        if AGENTS[mover] not in actions:
+            raise KeyError(f"no action for {AGENTS[mover]!r}, the mover in round {self._t + 1}")
+        action = actions[AGENTS[mover]]
         a_type = min(max(int(_scalar(action["action_type"])), ACCEPT), WALK_AWAY)
         price = float(_scalar(action["price"]))
 
@@ -312,7 +313,9 @@ class ReferenceBargainingEnv(ParallelEnv):
         if self.reward_model == "seed":
             horizon = self.max_rounds
             scale = (1.0 - t / horizon) ** 2
-            bonus = self.speed_bonus if t < self.bonus_fraction * horizon else 0.0
+            # "t < bonus_fraction * T", compared with a margin since rounds are integers (so that
+            # e.g. round 15 of 50 gets no bonus at 0.3 although 0.3 * 50 is 15.000001 in float32).
+            bonus = self.speed_bonus if t + BONUS_EPS < self.bonus_fraction * horizon else 0.0
             return gain_s * scale + bonus, gain_r * scale + bonus
         d_s, d_r = self.discount
         return gain_s * d_s**t, gain_r * d_r**t
@@ -365,15 +368,19 @@ def time_dependent_action(obs: np.ndarray, max_price: float, max_rounds: int,
     """Faratin et al.'s time-dependent negotiator, in plain Python, for one agent's observation.
 
     With P = max_price, T = max_rounds, v the own valuation (obs[0] * P), t_next = obs[3] * T + 1
-    the round this move is played in, tau = t_next / T and c = tau ** (1 / exponent), the target
-    price is P - c (P - v) for the supplier (role obs[5] == 0) and c v for the retailer. ACCEPT if a
-    standing offer exists (obs[2] == 1) and it is at least as good as the target (supplier: offer
-    >= target, retailer: offer <= target), otherwise COUNTER at the target; never WALK_AWAY.
+    the round this move is played in, tau = t_next / T (at most 1) and c = tau ** (1 / exponent),
+    the target price is P - c (P - v) for the supplier (role obs[5] == 0) and c v for the retailer.
+    ACCEPT if a standing offer exists (obs[2] == 1) and it is at least as good as the target
+    (supplier: offer >= target, retailer: offer <= target), otherwise COUNTER at the target; never
+    WALK_AWAY.
     ``exponent`` < 1 concedes late (Boulware), > 1 early (Conceder). Returns an action in the
     env's action format.
     """
     v = float(obs[0]) * max_price
-    tau = (float(obs[3]) * max_rounds + 1) / max_rounds
+    # t_next is an integer: round away the float32 error of obs[3]; tau <= 1 (as in
+    # eqx_jax.negotiators) only matters on a terminal observation.
+    t_next = round(float(obs[3]) * max_rounds) + 1
+    tau = min(t_next / max_rounds, 1.0)
     c = tau ** (1.0 / exponent)
     supplier = obs[5] == 0
     target = max_price - c * (max_price - v) if supplier else c * v

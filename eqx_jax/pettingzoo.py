@@ -102,7 +102,10 @@ def _jit_reset(
     env = _jax_env(num_history)
     key, episode_key = jax.random.split(key)
     _, state = env.reset(episode_key, params)
-    state = state.replace(values=jnp.where(fixed, values, state.values))
+    state = state.replace(
+        supplier_value=jnp.where(fixed[0], values[0], state.supplier_value),
+        retailer_value=jnp.where(fixed[1], values[1], state.retailer_value),
+    )
     obs = env.get_obs(state, params)
     return key, state, jnp.stack([obs[a] for a in AGENTS])
 

@@ -285,6 +285,18 @@ def cmd_solve(a: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------------- bench
 def cmd_bench(a: argparse.Namespace) -> None:
+    import os
+
+    # One XLA host device per core, so the benchmark can also run the vectorized env on every
+    # core (a single CPU device runs each fused loop on one thread). This must be set before
+    # JAX starts its backend, which nothing before this line does.
+    if a.devices is None:
+        a.devices = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    _positive_int("--devices", a.devices, 256)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = (
+            f"{flags} --xla_force_host_platform_device_count={a.devices}".strip())
     from eqx_jax import bench
 
     if a.what != "env":
@@ -334,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=2.0,
                    help="target seconds per measurement (default 2)")
     p.add_argument("--quick", action="store_true", help="small sizes and short runs (CI smoke)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="CPU: XLA host devices to split the episodes over (default: one per core)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
     return parser

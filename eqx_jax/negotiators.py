@@ -64,12 +64,16 @@ def time_dependent(exponent: float) -> Policy:
     """Faratin time-dependent tactic with concession exponent ``e`` (< 1 Boulware, > 1 Conceder)."""
     if not exponent > 0:
         raise ValueError(f"exponent must be > 0, got {exponent!r}")
+    power = 1.0 / exponent
+    # An integer power (Boulware e = 0.2 -> tau^5) is a few multiplications instead of exp/log.
+    concede = ((lambda tau: jax.lax.integer_pow(tau, round(power)))
+               if abs(power - round(power)) < 1e-12 else (lambda tau: tau ** power))
 
     def policy(key, obs, params):
         del key
         p_max, horizon, value, is_supplier, offer, has_offer, t_next = _context(obs, params)
         tau = jnp.clip(t_next / horizon, 0.0, 1.0)
-        c = tau ** (1.0 / exponent)
+        c = concede(tau)
         target = jnp.where(is_supplier, p_max - c * (p_max - value), c * value)
         return _action(has_offer & _at_least_as_good(offer, target, is_supplier), target)
 

@@ -320,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="play classic negotiators over vectorized episodes",
                        description="Play two classic negotiators (or all of them, --tournament) "
                                    "over many vectorized episodes and print the metrics.")
-    p.add_argument("--episodes", type=int, default=10_000, help="episodes (per pairing)")
+    p.add_argument("--episodes", type=int, default=10_000,
+                   help="episodes (per pairing in a tournament; default 10000)")
     p.add_argument("--supplier", default="boulware", help="supplier negotiator (default boulware)")
     p.add_argument("--retailer", default="conceder", help="retailer negotiator (default conceder)")
     p.add_argument("--tournament", action="store_true",

@@ -111,7 +111,7 @@ def summarize(episodes: dict[str, jax.Array | np.ndarray]) -> dict[str, float]:
     gains_avail = np.maximum(vr - vs, 0.0).sum()
     realised = np.where(deal, vr - vs, 0.0).sum()
     out = {
-        "episodes": float(n),
+        "episodes": n,
         "deal_rate": over_all(deal),
         "mean_rounds": over_all(r),
         "rounds_to_deal": over_deals(r.astype(np.float64)),

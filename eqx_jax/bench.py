@@ -30,6 +30,7 @@ from eqx_jax.env import AGENTS, BargainingEnv, EnvParams
 from eqx_jax.negotiators import time_dependent
 
 DEFAULT_SIZES: tuple[int, ...] = (1, 1024, 16384, 131072)
+SCAN_UNROLL = 8
 BOULWARE_E, CONCEDER_E = 0.2, 5.0
 
 
@@ -53,8 +54,10 @@ def make_rollout(env: BargainingEnv, params: EnvParams, num_envs: int, num_steps
     @jax.jit
     def rollout(key, obs, state):
         init = (obs, state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+        # Unrolling lets XLA fuse across consecutive steps and skip per-iteration copies of the
+        # loop carry: 1.6x here (measured with unroll 1/4/8/16 interleaved in one process).
         (obs, state, total, episodes), _ = jax.lax.scan(
-            body, init, jax.random.split(key, num_steps))
+            body, init, jax.random.split(key, num_steps), unroll=SCAN_UNROLL)
         return obs, state, total, episodes
 
     return rollout
@@ -83,7 +86,8 @@ class _JaxRun:
             raise ValueError(f"num_envs {num_envs} is not divisible by {num_devices} devices")
         # Enough steps per call that dispatch overhead is negligible, but bounded for N = 1.
         self.num_envs = num_envs
-        self.num_steps = int(min(20_000, max(50, 4_000_000 // num_envs)))
+        self.num_steps = int(min(20_000, max(64, 4_000_000 // num_envs)))
+        self.num_steps -= self.num_steps % SCAN_UNROLL
         per_device = num_envs // num_devices
         rollout = make_rollout(env, params, per_device, self.num_steps)
         keys = jax.random.split(jax.random.key(0), (num_devices, per_device))

@@ -163,6 +163,7 @@ def print_table(rows: list[dict], cols: list[tuple[str, str, int]]) -> None:
         for i, (key, _, w) in enumerate(cols):
             v = r[key]
             if isinstance(v, float):
+                v = 0.0 if abs(v) < 5e-4 else v  # no "-0.000"
                 s = "n/a" if not math.isfinite(v) else (
                     f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}")
             else:

@@ -1,0 +1,982 @@
+"""Multi-agent PPO for the bargaining game, PureJaxRL style: the whole training loop is jitted.
+
+Read top to bottom: :class:`PPOConfig` (every knob, validated), the actor-critic network and its
+hybrid action distribution (a masked categorical action type + a bounded continuous price), the
+turn-taking advantage estimator :func:`turn_based_gae`, then :func:`make_train_chunked` /
+:func:`make_train` (init, rollout with ``lax.scan``, GAE, ``update_epochs`` x ``num_minibatches``
+clipped-PPO updates with Adam), and finally the helpers that turn trained parameters into a
+policy (:func:`policy_action`, :func:`make_policy`, :func:`evaluate`).
+
+Usage::
+
+    cfg = PPOConfig(total_timesteps=200_000, env={"supplier_low": 5000, "supplier_high": 5000})
+    train = make_train(cfg)
+    runner_state, metrics = train(jax.random.key(cfg.seed))
+    # metrics["deal_rate"] has shape (num_seeds, num_updates)
+
+    init, train_chunk = make_train_chunked(cfg)          # progress in chunks, same result
+    runner = init(jax.random.key(cfg.seed))
+    for _ in range(4):
+        runner, m = train_chunk(runner, cfg.num_updates // 4)
+
+Seeds: ``num_seeds`` independent runs train at once; the ``vmap`` over seeds is done *inside*
+``init``/``train_chunk``/``train`` (the key is split into ``num_seeds`` keys), so every leaf of the
+runner state and of the metrics has a leading ``(num_seeds,)`` axis, even for ``num_seeds == 1``.
+Use :func:`seed_params` to pick one run's parameters.
+
+Who plays (``opponent`` and ``ppo_roles``):
+
+* ``opponent="self"`` (default): PPO plays both roles against itself; by default two separate
+  networks (a supplier and a retailer network) learn simultaneously; with ``shared_network=True``
+  one network plays both roles (it tells them apart by the ``role`` field of the observation).
+* ``opponent="<negotiator>"`` (any name in :data:`eqx_jax.negotiators.NEGOTIATORS`): that classic
+  negotiator is a fixed, untrained opponent. ``ppo_roles`` says which roles PPO learns:
+  ``"supplier"`` (every env: PPO supplier vs the negotiator as retailer), ``"retailer"``
+  (the reverse), or ``"both"`` (the envs are split in two halves: in the first half PPO is the
+  supplier against the negotiator, in the second half the negotiator is the supplier against the
+  PPO retailer; ``num_envs`` must be even). A role that PPO never plays has no network at all;
+  with ``"both"``, a network's loss only covers the envs where it plays.
+
+Turn-taking: see the comment block above :func:`turn_based_gae`.
+Price head: see the comment block above :func:`price_log_prob`.
+Rewards are multiplied by ``reward_scale`` (default ``10 / max_price``: a deal is worth O(1)) for
+learning only; the reported returns are in the game's reward units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct, traverse_util
+
+from eqx_jax.env import (
+    AGENTS,
+    COUNTER,
+    OBS_INDEX,
+    BargainingEnv,
+    EnvParams,
+    EnvState,
+    action_mask,
+    make_params,
+)
+from eqx_jax.negotiators import NEGOTIATORS, Policy, get_negotiator
+
+PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
+PPO_ROLES: tuple[str, ...] = ("both", "supplier", "retailer")
+#: Logit given to illegal action types: exp(-1e9) is exactly 0, so they are never sampled.
+MASKED_LOGIT = -1e9
+#: Beta samples are clipped to [UNIT_EPS, 1 - UNIT_EPS] so that their log-density stays finite.
+UNIT_EPS = 1e-6
+_MY_TURN = OBS_INDEX["my_turn"]
+# Bounds of the price head's spread parameters (log concentration of the Beta, log std of the
+# Gaussian before tanh): keep the densities finite and the updates well conditioned.
+_LOG_KAPPA_RANGE = (-5.0, 10.0)
+_LOG_STD_RANGE = (-5.0, 2.0)
+
+
+# ==================================================================================== config
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Every PPO knob; validated on construction (``ValueError`` naming the field and range).
+
+    Units: ``total_timesteps`` counts env steps *per seed* (one env step = one round of one
+    episode, whoever moves); an update consumes ``num_envs * num_steps`` env steps.
+    """
+
+    # optimisation
+    lr: float = 3e-4  # Adam learning rate
+    anneal_lr: bool = False  # linear decay of lr to 0 over the run
+    max_grad_norm: float = 0.5  # optax.clip_by_global_norm, per network
+    # PPO
+    gamma: float = 0.99  # discount per *own decision* of an agent (see turn_based_gae)
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2  # policy ratio clip, also the value-function clip
+    vf_coef: float = 0.5
+    ent_coef: float = 0.01  # bonus on the entropy of both heads (type + price)
+    update_epochs: int = 4
+    num_minibatches: int = 4  # must divide num_envs * num_steps
+    # data collection
+    num_envs: int = 256
+    num_steps: int = 32  # rollout length (env steps per env per update)
+    total_timesteps: int = 1_000_000  # per seed; num_updates = total // (num_envs * num_steps)
+    reward_scale: float | None = None  # rewards x this for learning; None: 10 / max_price
+    # networks
+    hidden: tuple[int, ...] = (64, 64)  # MLP torso widths (tanh), actor and critic each
+    price_head: str = "beta"  # "beta" or "tanh_normal"
+    shared_network: bool = False  # one network for both roles (the obs has a "role" field)
+    # who plays: see the module docstring
+    opponent: str = "self"  # "self" or a negotiator name (fixed, untrained opponent)
+    ppo_roles: str = "both"  # "both", "supplier", "retailer" (only with a negotiator opponent)
+    # runs
+    seed: int = 0  # for callers: jax.random.key(config.seed)
+    num_seeds: int = 1  # independent runs trained at once (vmap)
+    # the game: overrides passed to eqx_jax.env.make_params, e.g. {"max_rounds": 6}
+    env: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    num_history: int = 4  # offers in the observation (BargainingEnv(num_history))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list | tuple):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        if isinstance(self.env, Mapping):
+            object.__setattr__(self, "env", dict(self.env))
+        self.validate()
+
+    def __hash__(self) -> int:  # the env dict is not hashable; hash the plain-data form
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field and its allowed values."""
+        _check_number("lr", self.lr, low=0.0, low_open=True)
+        _check_bool("anneal_lr", self.anneal_lr)
+        _check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        _check_number("gamma", self.gamma, low=0.0, high=1.0)
+        _check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
+        _check_number("clip_eps", self.clip_eps, low=0.0, low_open=True)
+        _check_number("vf_coef", self.vf_coef, low=0.0)
+        _check_number("ent_coef", self.ent_coef, low=0.0)
+        for name in ("update_epochs", "num_minibatches", "num_envs", "num_steps", "num_seeds",
+                     "num_history"):
+            _check_int(name, getattr(self, name), low=1)
+        _check_int("total_timesteps", self.total_timesteps, low=1)
+        _check_int("seed", self.seed, low=0)
+        if self.total_timesteps < self.batch_size:
+            raise ValueError(
+                f"total_timesteps must be >= num_envs * num_steps (= {self.batch_size}), "
+                f"got {self.total_timesteps}")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"num_minibatches must divide num_envs * num_steps (= {self.batch_size}), "
+                f"got {self.num_minibatches}")
+        if self.reward_scale is not None:
+            _check_number("reward_scale", self.reward_scale, low=0.0, low_open=True)
+        if (not isinstance(self.hidden, tuple) or not self.hidden
+                or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
+                           for h in self.hidden)):
+            raise ValueError(
+                f"hidden must be a non-empty tuple of integers >= 1, got {self.hidden!r}")
+        if self.price_head not in PRICE_HEADS:
+            raise ValueError(f"price_head must be one of {list(PRICE_HEADS)}, "
+                             f"got {self.price_head!r}")
+        _check_bool("shared_network", self.shared_network)
+        if self.opponent != "self" and self.opponent not in NEGOTIATORS:
+            raise ValueError(f"opponent must be 'self' or one of {list(NEGOTIATORS)}, "
+                             f"got {self.opponent!r}")
+        if self.ppo_roles not in PPO_ROLES:
+            raise ValueError(f"ppo_roles must be one of {list(PPO_ROLES)}, "
+                             f"got {self.ppo_roles!r}")
+        if self.opponent == "self" and self.ppo_roles != "both":
+            raise ValueError("ppo_roles must be 'both' when opponent is 'self' (PPO plays "
+                             f"both roles), got {self.ppo_roles!r}")
+        if self.opponent != "self" and self.ppo_roles == "both" and self.num_envs % 2:
+            raise ValueError("num_envs must be even when ppo_roles is 'both' with a negotiator "
+                             f"opponent (half the envs per role), got {self.num_envs}")
+        if not isinstance(self.env, dict):
+            raise ValueError(f"env must be a dict of game settings, got {self.env!r}")
+        make_params(**self.env)  # raises ValueError naming the game setting
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PPOConfig:
+        """Build from a plain dict (e.g. parsed JSON/YAML); unknown keys are rejected."""
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown PPOConfig key(s) {unknown}; allowed: {sorted(allowed)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    # ------------------------------------------------------------- derived values
+    @property
+    def batch_size(self) -> int:
+        """Env steps per update (per seed)."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+    @property
+    def env_params(self) -> EnvParams:
+        return make_params(**self.env)
+
+    @property
+    def reward_scale_value(self) -> float:
+        if self.reward_scale is not None:
+            return float(self.reward_scale)
+        return 10.0 / float(self.env_params.max_price)
+
+    @property
+    def learners(self) -> dict[str, tuple[str, ...]]:
+        """Network name -> the roles it plays. Only roles PPO plays have a network."""
+        roles = AGENTS if self.ppo_roles == "both" else (self.ppo_roles,)
+        if self.shared_network:
+            return {"shared": roles}
+        return {r: (r,) for r in roles}
+
+    def network_for(self, role: str) -> str:
+        """Name of the network (key of the params dict) that plays ``role``."""
+        for name, roles in self.learners.items():
+            if role in roles:
+                return name
+        raise ValueError(f"PPO does not play the {role} in this config "
+                         f"(opponent={self.opponent!r}, ppo_roles={self.ppo_roles!r})")
+
+    def ppo_envs(self, role: str) -> np.ndarray:
+        """(num_envs,) bool: in which envs PPO plays ``role`` (else the negotiator does)."""
+        n = self.num_envs
+        if self.opponent == "self":
+            return np.ones(n, bool)
+        if self.ppo_roles == "both":
+            first_half = np.arange(n) < n // 2
+            return first_half if role == AGENTS[0] else ~first_half
+        return np.full(n, self.ppo_roles == role)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _check_number(name, value, *, low=None, high=None, low_open=False) -> None:
+    ok_type = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool)
+    ok = ok_type and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        if low is not None and high is not None:
+            rng = f"in {'(' if low_open else '['}{_fmt(low)}, {_fmt(high)}]"
+        elif low is not None:
+            rng = f"{'>' if low_open else '>='} {_fmt(low)}"
+        else:
+            rng = "a finite number"
+        raise ValueError(f"{name} must be {rng}, got {value!r}")
+
+
+def _check_int(name, value, *, low) -> None:
+    if (isinstance(value, bool) or not isinstance(value, int | np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_bool(name, value) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be a bool (true/false), got {value!r}")
+
+
+# =================================================================================== network
+#: Variance scale of each layer's kernel (variance_scaling, fan_in, normal); default 1.0
+#: (lecun-normal, suited to tanh). The output heads start near zero: uniform legal action types,
+#: a broad price distribution around mid-range.
+KERNEL_SCALES: dict[str, float] = {"type_logits": 1e-4, "price_params": 1e-4}
+
+
+def _dense(features: int, name: str) -> nn.Dense:
+    # variance_scaling / lecun-normal style init: NOT orthogonal (a jitted PPO loop hung inside
+    # LAPACK's QR with orthogonal init on the development machine).
+    init = nn.initializers.variance_scaling(KERNEL_SCALES.get(name, 1.0), "fan_in", "normal")
+    return nn.Dense(features, kernel_init=init, bias_init=nn.initializers.zeros, name=name)
+
+
+#: Scale of the role-relative input features: a 1000-unit gap (max_price 10000) is 1.0.
+FEATURE_SCALE = 10.0
+
+
+def role_features(obs: jax.Array) -> jax.Array:
+    """Role-relative features appended to the observation, ``(..., 3)``.
+
+    With sign +1 for the supplier (sells high) and -1 for the retailer: the gain of accepting the
+    standing offer ``sign * (offer - own_value)``, the perceived size of the deal zone
+    ``sign * (belief_mean - own_value)``, and ``sign * (offer - belief_mean)`` (0 without an
+    offer), times :data:`FEATURE_SCALE`. They are functions of the agent's own observation only;
+    they spare the network from learning, from inputs that differ by ~0.05, the sharp
+    "accept iff the offer beats my valuation" threshold (without them, self-play learned it too
+    slowly: the supplier priced above the retailer's valuation and both ended up walking away).
+    """
+    i = OBS_INDEX
+    sign = 1.0 - 2.0 * obs[..., i["role"]]
+    own, has = obs[..., i["own_value"]], obs[..., i["has_offer"]]
+    offer, belief = obs[..., i["standing_offer"]], obs[..., i["belief_mean"]]
+    feats = jnp.stack([has * sign * (offer - own), sign * (belief - own),
+                       has * sign * (offer - belief)], axis=-1)
+    return FEATURE_SCALE * feats
+
+
+class ActorCritic(nn.Module):
+    """Actor-critic for one role (or both, shared). Input: observation(s) ``(..., obs_size)``.
+
+    Returns ``(logits, price_params, value)``: ``logits (..., 3)`` over ACCEPT/COUNTER/WALK_AWAY
+    with illegal types (action mask in the observation) set to :data:`MASKED_LOGIT`;
+    ``price_params (..., 2)`` raw parameters of the price head (see :func:`price_log_prob`);
+    ``value (...)`` the critic. Actor and critic have separate tanh MLP torsos (PureJaxRL); both
+    read the observation plus :func:`role_features`. Layers are named (``actor_i``,
+    ``type_logits``, ``price_params``, ``critic_i``, ``value``); see :func:`init_network`.
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        x = jnp.concatenate([obs, role_features(obs)], axis=-1)
+        actor = x
+        for i, width in enumerate(self.hidden):
+            actor = nn.tanh(_dense(width, f"actor_{i}")(actor))
+        logits = _dense(3, "type_logits")(actor)
+        logits = jnp.where(action_mask(obs), logits, MASKED_LOGIT)
+        price_params = _dense(2, "price_params")(actor)
+        critic = x
+        for i, width in enumerate(self.hidden):
+            critic = nn.tanh(_dense(width, f"critic_{i}")(critic))
+        value = _dense(1, "value")(critic)[..., 0]
+        return logits, price_params, value
+
+
+def init_network(key: jax.Array, hidden: tuple[int, ...], obs_size: int) -> dict:
+    """Parameters of ``ActorCritic(hidden)``: same distribution as ``ActorCritic.init``, faster.
+
+    Every kernel ~ Normal(0, scale / fan_in) (:data:`KERNEL_SCALES`), biases 0, as the layers'
+    own initializers, but drawn with *one* random call for the whole network: each separate
+    draw adds a threefry kernel to compile (~0.3 s each on CPU), which made ``init`` take
+    seconds to compile.
+    """
+    net = ActorCritic(tuple(hidden))
+    shapes = jax.eval_shape(net.init, jax.random.key(0), jnp.zeros((obs_size,), jnp.float32))
+    flat = traverse_util.flatten_dict(shapes)
+    total = sum(math.prod(leaf.shape) for path, leaf in flat.items() if path[-1] == "kernel")
+    noise = jax.random.normal(key, (total,), jnp.float32)
+    out, start = {}, 0
+    for path, leaf in flat.items():
+        if path[-1] == "kernel":
+            size = math.prod(leaf.shape)
+            std = math.sqrt(KERNEL_SCALES.get(path[-2], 1.0) / leaf.shape[0])
+            out[path] = std * noise[start:start + size].reshape(leaf.shape)
+            start += size
+        else:
+            out[path] = jnp.zeros(leaf.shape, leaf.dtype)
+    return traverse_util.unflatten_dict(out)
+
+
+# ============================================================== hybrid action distribution
+# The action is (action_type, price). The type is Categorical over the *masked* logits. The price
+# only matters when the type is COUNTER, so the log-probability of the hybrid action is
+#     log pi(type) + [type == COUNTER] * log p(price)
+# i.e. the exact log-density of the action the env actually executes (an ACCEPT/WALK_AWAY is the
+# same action whatever price came with it), and the price head only gets gradient from counters.
+#
+# Price head. The network's two price outputs (m, s) parametrize a distribution on the unit
+# interval u in (0, 1); the env gets price = max_price * u.
+# * "beta": u ~ Beta(1 + mu*kappa, 1 + (1-mu)*kappa), mu = sigmoid(m) in (0, 1) is the *mode*,
+#   kappa = exp(s) > 0 the concentration (both parameters >= 1: unimodal, finite density). The
+#   stored "raw" price sample is u itself (clipped to [1e-6, 1 - 1e-6] so its log-density is
+#   finite; the clip moves a tiny probability mass onto the two clip points).
+# * "tanh_normal": z ~ Normal(m, exp(s)), u = (tanh(z) + 1) / 2. The stored raw sample is z (never
+#   atanh of a saturated u, which would be unstable).
+# price_log_prob is the log-density of the *scaled price* P = max_price * u, change of variables
+# included: log p_P(P) = log p_u(u) - log(max_price) for the Beta, and for the tanh-normal
+# log p_P(P) = log N(z; m, sd) - log(max_price / 2) - log(1 - tanh(z)^2). The Jacobian terms do not
+# depend on the network parameters, so they cancel exactly in PPO's ratio pi_new / pi_old: old
+# and new log-probs are always evaluated on the same stored raw sample with the same formula.
+# Entropies (bonus and metrics) are on the unit interval: the Beta's exact entropy of u, and for
+# the tanh-normal the entropy of the pre-squash Gaussian z (the squashed one has no closed form).
+def _beta_params(price_params: jax.Array) -> tuple[jax.Array, jax.Array]:
+    mu = jax.nn.sigmoid(price_params[..., 0])
+    kappa = jnp.exp(jnp.clip(price_params[..., 1], *_LOG_KAPPA_RANGE))
+    return 1.0 + mu * kappa, 1.0 + (1.0 - mu) * kappa
+
+
+def _beta_terms(price_params: jax.Array):
+    """(a, b, log B(a, b), stack([a, b, a + b])) of the Beta price head.
+
+    The Beta's log-density and entropy are written out here rather than taken from
+    ``distrax.Beta`` (they agree, see the tests): evaluating lgamma/digamma once on the stacked
+    ``[a, b, a + b]`` instead of on three separate arrays (and again in their gradients) cut the
+    compile time of the training loop by a few seconds.
+    """
+    a, b = _beta_params(price_params)
+    ab = jnp.stack([a, b, a + b])
+    lg = jax.lax.lgamma(ab)
+    return a, b, lg[0] + lg[1] - lg[2], ab
+
+
+def _normal_params(price_params: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return price_params[..., 0], jnp.exp(jnp.clip(price_params[..., 1], *_LOG_STD_RANGE))
+
+
+def _log1m_tanh_sq(z: jax.Array) -> jax.Array:
+    """log(1 - tanh(z)^2), stable for large |z|."""
+    return 2.0 * (math.log(2.0) - z - jax.nn.softplus(-2.0 * z))
+
+
+def unit_price(raw: jax.Array, price_head: str) -> jax.Array:
+    """The stored raw price sample -> the price as a fraction of max_price, in [0, 1]."""
+    if price_head == "beta":
+        return raw
+    return (jnp.tanh(raw) + 1.0) / 2.0
+
+
+def price_log_prob(price_params: jax.Array, raw: jax.Array, price_head: str,
+                   max_price: float | jax.Array) -> jax.Array:
+    """Log-density of the scaled price ``max_price * unit_price(raw)`` (change of variables)."""
+    max_price = jnp.asarray(max_price, jnp.float32)
+    if price_head == "beta":
+        a, b, log_beta_fn, _ = _beta_terms(price_params)
+        return ((a - 1.0) * jnp.log(raw) + (b - 1.0) * jnp.log1p(-raw) - log_beta_fn
+                - jnp.log(max_price))
+    mean, std = _normal_params(price_params)
+    return (distrax.Normal(mean, std).log_prob(raw) - jnp.log(max_price / 2.0)
+            - _log1m_tanh_sq(raw))
+
+
+def price_entropy(price_params: jax.Array, price_head: str) -> jax.Array:
+    if price_head == "beta":
+        a, b, log_beta_fn, ab = _beta_terms(price_params)
+        dg = jax.lax.digamma(ab)
+        return log_beta_fn - (a - 1.0) * dg[0] - (b - 1.0) * dg[1] + (a + b - 2.0) * dg[2]
+    mean, std = _normal_params(price_params)
+    return distrax.Normal(mean, std).entropy()
+
+
+def _gamma_ge1(key: jax.Array, alpha: jax.Array) -> jax.Array:
+    """Exact Gamma(alpha, 1) samples for alpha >= 1 (Marsaglia & Tsang 2000), elementwise.
+
+    Why not ``jax.random.gamma``: it runs a separate rejection loop per element (with a key split
+    per element), which took ~2.5 s of compile time and a good part of the rollout on CPU. Here
+    one loop proposes for the whole batch until every element has accepted (>= 95% acceptance
+    per proposal for alpha >= 1, so a few iterations).
+    """
+    d = alpha - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * d)
+
+    def propose(k):
+        k_x, k_u = jax.random.split(k)
+        x = jax.random.normal(k_x, alpha.shape, alpha.dtype)
+        u = jax.random.uniform(k_u, alpha.shape, alpha.dtype)
+        v = (1.0 + c * x) ** 3
+        log_v = jnp.log(jnp.where(v > 0, v, 1.0))
+        ok = (v > 0) & (jnp.log(u) < 0.5 * x * x + d - d * v + d * log_v)
+        return ok, d * v
+
+    def body(carry):
+        k, done, sample = carry
+        k, k_prop = jax.random.split(k)
+        ok, proposal = propose(k_prop)
+        return k, done | ok, jnp.where(done, sample, proposal)
+
+    init = (key, jnp.zeros(alpha.shape, bool), jnp.zeros_like(alpha))
+    _, _, sample = jax.lax.while_loop(lambda c: ~jnp.all(c[1]), body, init)
+    return sample
+
+
+def sample_beta(key: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+    """Exact Beta(a, b) samples for a, b >= 1: X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b)."""
+    g = _gamma_ge1(key, jnp.stack([a, b]))
+    return g[0] / (g[0] + g[1])
+
+
+def sample_price(key: jax.Array, price_params: jax.Array, price_head: str) -> jax.Array:
+    """A raw price sample (see the comment block above)."""
+    if price_head == "beta":
+        a, b = _beta_params(price_params)
+        return jnp.clip(sample_beta(key, a, b), UNIT_EPS, 1.0 - UNIT_EPS)
+    mean, std = _normal_params(price_params)
+    return mean + std * jax.random.normal(key, mean.shape, mean.dtype)
+
+
+def greedy_price(price_params: jax.Array, price_head: str) -> jax.Array:
+    """Raw price of the greedy action: the Beta's mode mu, or the Gaussian's mean."""
+    if price_head == "beta":
+        return jnp.clip(jax.nn.sigmoid(price_params[..., 0]), UNIT_EPS, 1.0 - UNIT_EPS)
+    return price_params[..., 0]
+
+
+def action_log_prob(logits, price_params, action_type, raw, price_head, max_price):
+    """Log-probability (density) of the hybrid action; see the comment block above."""
+    type_logp = distrax.Categorical(logits=logits).log_prob(action_type)
+    p_logp = price_log_prob(price_params, raw, price_head, max_price)
+    return type_logp + jnp.where(action_type == COUNTER, p_logp, 0.0)
+
+
+def sample_action(key, logits, price_params, price_head):
+    """(action_type int32, raw price) sampled from the heads; illegal types never come out."""
+    k_type, k_price = jax.random.split(key)
+    action_type = jax.random.categorical(k_type, logits).astype(jnp.int32)
+    return action_type, sample_price(k_price, price_params, price_head)
+
+
+# ============================================================ turn-taking credit assignment
+# Both agents submit an action at every env step, but only the mover's is applied. Each agent
+# learns only from its *decisions*: the steps where ``my_turn`` is 1 in its own observation (and
+# PPO plays that role in that env). Its other steps are masked out of the policy loss, the value
+# loss and the entropy bonus, and the advantage estimator skips them:
+#
+# * the reward of a decision at step t is the sum of the rewards the agent receives from step t up
+#   to (not including) its next decision in the same episode, i.e. its own step's reward plus the
+#   reward of the opponent's reply (a deal when the opponent accepts, a walk-away, a timeout);
+# * the "next state" of a decision is the agent's next decision in the same episode; there is none
+#   (value 0) when the episode ends before it (on either agent's move);
+# * the discount gamma (and lambda) applies once per *own decision* (an agent's MDP only has its
+#   own decision points; the game's rewards already decay with the round number);
+# * all this is one reverse ``lax.scan`` over time per agent, carrying per env (value of the next
+#   decision, its GAE advantage, rewards accumulated since). A ``done`` at step t resets the carry
+#   to "terminal" *before* step t's reward is added, so the final reward is credited to the
+#   agent's last decision of that episode even when the opponent ended it, and nothing leaks
+#   across the auto-reset into the previous episode.
+# * bootstrap at the end of a rollout of T steps (obs_T is the observation after the last step,
+#   already of a new episode if step T-1 ended one, in which case the carry is reset anyway):
+#   the agent whose turn it is at obs_T bootstraps with V(obs_T). The other agent's last decision
+#   (at T-1) waits for the opponent's reply, which the rollout has not seen. Rather than dropping
+#   that decision (which would drop counters but keep accepts at T-1, a biased sample), the loop
+#   plays one *look-ahead* step from obs_T that is not committed (the next rollout restarts from
+#   obs_T and draws the reply again): its reward r_T and done_T, and V(obs_{T+1}) of the agent
+#   (obs_{T+1} is its turn again unless done_T), give the bootstrap carry
+#   (value (1 - done_T) V(obs_{T+1}), advantage 0, accumulated reward r_T). This is a one-sample,
+#   unbiased estimate of the continuation under the current policies.
+def turn_based_gae(
+    decision: jax.Array,
+    reward: jax.Array,
+    done: jax.Array,
+    value: jax.Array,
+    bootstrap_value: jax.Array,
+    bootstrap_reward: jax.Array,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[jax.Array, jax.Array]:
+    """GAE over one agent's own decisions. Time-major arrays ``(T, ...)``.
+
+    decision: bool, the agent acted at step t (it is trained on that step).
+    reward: the agent's reward from step t (paid after the mover's action at t).
+    done: the episode ended at step t (the following step belongs to a new episode).
+    value: the agent's V(obs_t) (only read where ``decision``).
+    bootstrap_value, bootstrap_reward ``(...)``: the carry after the last step (see above):
+    value of the agent's next decision after the rollout (0 if none) and the rewards it gets
+    before it.
+    Returns ``(advantages, returns)``, 0 where not ``decision``.
+    """
+    decision = decision.astype(bool)
+    alive_f = 1.0 - done.astype(jnp.float32)
+
+    def body(carry, x):
+        next_value, next_adv, acc = carry
+        d, r, alive, v = x
+        next_value, next_adv, acc = next_value * alive, next_adv * alive, acc * alive
+        r_total = r + acc
+        delta = r_total + gamma * next_value - v
+        adv = delta + gamma * gae_lambda * next_adv
+        carry = (jnp.where(d, v, next_value), jnp.where(d, adv, next_adv),
+                 jnp.where(d, 0.0, r_total))
+        return carry, jnp.where(d, adv, 0.0)
+
+    boot = jnp.asarray(bootstrap_value, jnp.float32)
+    init = (boot, jnp.zeros_like(boot), jnp.asarray(bootstrap_reward, jnp.float32))
+    xs = (decision, reward.astype(jnp.float32), alive_f, value.astype(jnp.float32))
+    _, adv = jax.lax.scan(body, init, xs, reverse=True)
+    return adv, jnp.where(decision, adv + value, 0.0)
+
+
+# ================================================================================ training
+@struct.dataclass
+class RunnerState:
+    """Everything the training loop carries (one run; a leading seed axis when batched).
+
+    params / opt_state: dict network name (see ``PPOConfig.learners``) -> Flax params / Adam state.
+    env_state, obs: the ``num_envs`` running episodes and both agents' current observations.
+    key: PRNG key. update: number of updates done so far (drives lr annealing).
+    """
+
+    params: dict
+    opt_state: dict
+    env_state: EnvState
+    obs: dict
+    key: jax.Array
+    update: jax.Array
+
+
+def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    m = mask.astype(jnp.float32)
+    return jnp.sum(x * m) / jnp.maximum(jnp.sum(m), 1.0)
+
+
+def _build(config: PPOConfig):
+    """Pure (unjitted, one-seed) ``init_one(key)`` and ``update_one(runner, _)``.
+
+    Internally the L networks (``config.learners``) are stacked on a leading axis and the R roles
+    PPO plays are stacked on a leading axis too (role r uses network ``role_net[r]``), so one
+    ``vmap`` of the network covers both roles: one copy of the network, the Beta sampler and the
+    loss in the compiled program, whatever the number of networks.
+    """
+    env = BargainingEnv(config.num_history)
+    env_params = config.env_params
+    max_price = float(env_params.max_price)
+    n_envs, n_steps = config.num_envs, config.num_steps
+    names = list(config.learners)  # L networks
+    n_net = len(names)
+    roles = [r for r in AGENTS if config.ppo_envs(r).any()]  # R roles played by PPO
+    role_net = np.array([names.index(config.network_for(r)) for r in roles])
+    role_index = np.array([AGENTS.index(r) for r in roles])
+    ppo_mask = jnp.asarray(np.stack([config.ppo_envs(r) for r in roles]))  # (R, N)
+    neg_roles = [r for r in AGENTS if not config.ppo_envs(r).all()]
+    negotiator = None if config.opponent == "self" else get_negotiator(config.opponent)
+    net = ActorCritic(config.hidden)
+    head = config.price_head
+    scale = config.reward_scale_value
+    n_updates_total = config.num_updates
+    steps_per_update = config.update_epochs * config.num_minibatches
+
+    def lr_at(count):
+        if not config.anneal_lr:
+            return jnp.asarray(config.lr, jnp.float32)
+        frac = 1.0 - (count // steps_per_update) / n_updates_total
+        return config.lr * jnp.maximum(frac, 0.0)
+
+    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                     optax.adam(learning_rate=lr_at, eps=1e-5))
+    v_reset = jax.vmap(env.reset, (0, None))
+    v_step = jax.vmap(env.step, (0, 0, 0, None))
+
+    def stack(by_name: dict):
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *[by_name[n] for n in names])
+
+    def unstack(stacked) -> dict:
+        return {n: jax.tree.map(lambda x, i=i: x[i], stacked) for i, n in enumerate(names)}
+
+    def forward(params_l, obs_r):
+        """The network of each PPO role on its observations ``(R, ..., obs_size)``."""
+        return jax.vmap(net.apply)(jax.tree.map(lambda x: x[role_net], params_l), obs_r)
+
+    def my_turn(obs):
+        return obs[..., _MY_TURN] > 0.5
+
+    # ----------------------------------------------------------------------- init
+    def init_one(key: jax.Array) -> RunnerState:
+        key, k_env, k_net = jax.random.split(key, 3)
+        params = jax.vmap(lambda k: init_network(k, config.hidden, env.obs_size))(
+            jax.random.split(k_net, n_net))
+        opt_state = jax.vmap(tx.init)(params)
+        obs, env_state = v_reset(jax.random.split(k_env, n_envs), env_params)
+        return RunnerState(params=unstack(params), opt_state=unstack(opt_state),
+                           env_state=env_state, obs=obs, key=key, update=jnp.zeros((), jnp.int32))
+
+    # ----------------------------------------------------------- acting (both roles)
+    def act(params_l, obs, key):
+        """Both agents' env actions; for the PPO roles, what the update needs ((R, N) each)."""
+        k_net, k_neg = jax.random.split(key)
+        obs_r = jnp.stack([obs[r] for r in roles])
+        logits, pp, value = forward(params_l, obs_r)
+        a_type, raw = sample_action(k_net, logits, pp, head)
+        extras = {
+            "obs": obs_r, "action_type": a_type, "raw": raw, "value": value,
+            "logp": action_log_prob(logits, pp, a_type, raw, head, max_price),
+            "turn": my_turn(obs_r),
+        }
+        extras["decision"] = extras["turn"] & ppo_mask
+        price = unit_price(raw, head) * max_price
+        actions = {}
+        for i, role in enumerate(AGENTS):
+            if role in roles:
+                j = roles.index(role)
+                act_type, act_price = a_type[j], price[j]
+            if role in neg_roles:
+                neg = jax.vmap(negotiator, (0, 0, None))(
+                    jax.random.split(jax.random.fold_in(k_neg, i), n_envs), obs[role], env_params)
+                if role in roles:
+                    act_type = jnp.where(ppo_mask[j], act_type, neg["action_type"])
+                    act_price = jnp.where(ppo_mask[j], act_price, neg["price"])
+                else:
+                    act_type, act_price = neg["action_type"], neg["price"]
+            actions[role] = {"action_type": act_type.astype(jnp.int32),
+                             "price": act_price.astype(jnp.float32)}
+        return actions, extras
+
+    # ----------------------------------------------------------------- one update
+    def update_one(runner: RunnerState, _):
+        params_l, opt_l = stack(runner.params), stack(runner.opt_state)
+
+        # 1. Rollout: num_steps env steps of num_envs episodes (both policies act every step,
+        #    the env applies the mover's action), plus one look-ahead step for the bootstrap
+        #    (see turn_based_gae): the scan runs num_steps + 1 steps, and the env state after
+        #    num_steps steps is kept aside as the state the next rollout starts from.
+        def env_step(carry, i):
+            env_state, obs, saved, key = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            actions, extras = act(params_l, obs, k_act)
+            obs, env_state, rewards, dones, info = v_step(
+                jax.random.split(k_env, n_envs), env_state, actions, env_params)
+            saved = jax.tree.map(lambda new, old: jnp.where(i == n_steps - 1, new, old),
+                                 (env_state, obs), saved)
+            step = {"done": dones["__all__"], "reward": jnp.stack([rewards[a] for a in AGENTS]),
+                    "info": {k: info[k] for k in _INFO_KEYS}, "ppo": extras}
+            return (env_state, obs, saved, key), step
+
+        key, k_roll, k_epochs = jax.random.split(runner.key, 3)
+        start = (runner.env_state, runner.obs)
+        (_, obs_after_look, (env_state, obs), _), traj = jax.lax.scan(
+            env_step, (*start, start, k_roll), jnp.arange(n_steps + 1))
+        look = jax.tree.map(lambda x: x[n_steps], traj)
+        traj = jax.tree.map(lambda x: x[:n_steps], traj)
+
+        # 2. Advantages of each PPO role over its own decisions (turn_based_gae). Bootstrap:
+        #    the role whose turn it is after the rollout uses V(obs_T); the other one takes the
+        #    look-ahead step's reward and V of the observation after it (its turn again), or 0
+        #    if the look-ahead step ended the episode.
+        _, _, value_after_look = forward(params_l,
+                                         jnp.stack([obs_after_look[r] for r in roles]))
+        reward_r = traj["reward"][:, role_index] * scale  # (T, R, N)
+        look_reward = look["reward"][role_index] * scale
+        turn = look["ppo"]["turn"]
+        boot_value = jnp.where(turn, look["ppo"]["value"],
+                               jnp.where(look["done"], 0.0, value_after_look))
+        boot_reward = jnp.where(turn, 0.0, look_reward)
+        ppo = traj["ppo"]
+        adv, target = turn_based_gae(
+            ppo["decision"], reward_r, jnp.broadcast_to(traj["done"][:, None], reward_r.shape),
+            ppo["value"], boot_value, boot_reward, config.gamma, config.gae_lambda)
+        data = {k: ppo[k] for k in ("obs", "action_type", "raw", "logp", "value", "decision")}
+        data.update(advantage=adv, target=target)
+        # (T, R, N, ...) -> (R, T * N, ...)
+        data = jax.tree.map(
+            lambda x: jnp.swapaxes(x, 0, 1).reshape((len(roles), -1) + x.shape[3:]), data)
+
+        # 3. PPO: update_epochs x num_minibatches clipped updates, one Adam per network.
+        def loss_fn(params, batch):
+            logits, pp, value = net.apply(params, batch["obs"])
+            mask = batch["decision"]
+            logp = action_log_prob(logits, pp, batch["action_type"], batch["raw"], head,
+                                   max_price)
+            log_ratio = logp - batch["logp"]
+            ratio = jnp.exp(log_ratio)
+            adv = batch["advantage"]
+            adv_mean = _masked_mean(adv, mask)
+            adv_std = jnp.sqrt(_masked_mean(jnp.square(adv - adv_mean), mask))
+            adv = (adv - adv_mean) / (adv_std + 1e-8)
+            clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+            pg_loss = _masked_mean(-jnp.minimum(ratio * adv, clipped * adv), mask)
+            v_clipped = batch["value"] + jnp.clip(value - batch["value"], -config.clip_eps,
+                                                  config.clip_eps)
+            v_loss = 0.5 * _masked_mean(jnp.maximum(jnp.square(value - batch["target"]),
+                                                    jnp.square(v_clipped - batch["target"])),
+                                        mask)
+            ent_type = _masked_mean(distrax.Categorical(logits=logits).entropy(), mask)
+            ent_price = _masked_mean(price_entropy(pp, head), mask)
+            total = pg_loss + config.vf_coef * v_loss - config.ent_coef * (ent_type + ent_price)
+            stats = {
+                "policy_loss": pg_loss, "value_loss": v_loss, "entropy_type": ent_type,
+                "entropy_price": ent_price,
+                "approx_kl": _masked_mean((ratio - 1.0) - log_ratio, mask),
+                "clip_frac": _masked_mean((jnp.abs(ratio - 1.0) > config.clip_eps), mask),
+            }
+            return total, stats
+
+        grad_fn = jax.vmap(jax.grad(loss_fn, has_aux=True))  # over the L networks
+
+        def epoch(carry, k_epoch):
+            perm = jax.random.permutation(k_epoch, config.batch_size)
+
+            def shuffle(x):  # (R, B, ...) -> (M, L, R / L * B / M, ...)
+                x = x[:, perm].reshape((len(roles), config.num_minibatches, -1) + x.shape[2:])
+                x = jnp.swapaxes(x, 0, 1)
+                # A shared network trains on both roles' decisions as one batch.
+                return x.reshape((config.num_minibatches, n_net, -1) + x.shape[3:])
+
+            def minibatch(carry, batch):
+                params, opt_state = carry
+                grads, stats = grad_fn(params, batch)
+                updates, opt_state = jax.vmap(tx.update)(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), stats
+
+            return jax.lax.scan(minibatch, carry, jax.tree.map(shuffle, data))
+
+        (params_l, opt_l), loss_stats = jax.lax.scan(
+            epoch, (params_l, opt_l), jax.random.split(k_epochs, config.update_epochs))
+
+        # 4. Metrics of this update.
+        metrics = _rollout_metrics(traj, config)
+        for k, v in loss_stats.items():  # (epochs, minibatches, L)
+            for i, name in enumerate(names):
+                metrics[f"{k}_{name}"] = jnp.mean(v[..., i])
+        metrics["lr"] = lr_at(runner.update * steps_per_update)
+
+        runner = RunnerState(params=unstack(params_l), opt_state=unstack(opt_l),
+                             env_state=env_state, obs=obs, key=key, update=runner.update + 1)
+        return runner, metrics
+
+    return init_one, update_one
+
+
+_INFO_KEYS = ("deal", "walk_away", "timeout", "price", "round", "nash_distance", "pareto_score",
+              "supplier_share")
+
+
+def _rollout_metrics(traj: dict, config: PPOConfig) -> dict[str, jax.Array]:
+    """Means over the episodes that finished in this rollout (0 when there are none).
+
+    Per-deal means (like :func:`eqx_jax.metrics.summarize`): mean_price, nash_distance,
+    pareto_score, supplier_share. Per-episode: deal_rate, walk_rate, timeout_rate, mean_rounds,
+    and return_<role>: the episode return of that role in the envs where PPO plays it (rewards
+    are paid on the final step only, so it is the final step's reward), in reward units (not
+    scaled). ``episodes``/``deals``: how many finished in the rollout.
+    """
+    done = traj["done"]
+    info = traj["info"]
+    deal = done & info["deal"]
+    n_ep, n_deal = jnp.sum(done), jnp.sum(deal)
+    out = {"episodes": n_ep.astype(jnp.float32), "deals": n_deal.astype(jnp.float32),
+           "deal_rate": n_deal / jnp.maximum(n_ep, 1),
+           "walk_rate": _masked_mean(info["walk_away"], done),
+           "timeout_rate": _masked_mean(info["timeout"], done),
+           "mean_rounds": _masked_mean(info["round"].astype(jnp.float32), done)}
+    for k in ("price", "nash_distance", "pareto_score", "supplier_share"):
+        out["mean_price" if k == "price" else k] = _masked_mean(info[k], deal)
+    for i, role in enumerate(AGENTS):
+        ppo_env = jnp.asarray(config.ppo_envs(role))
+        out[f"return_{role}"] = _masked_mean(traj["reward"][:, i], done & ppo_env)
+    return out
+
+
+def make_train_chunked(config: PPOConfig):
+    """``(init, train_chunk)`` for training in jitted chunks of updates (progress reports).
+
+    ``init(key) -> runner_state``: jitted; splits ``key`` into ``num_seeds`` keys and vmaps.
+    ``train_chunk(runner_state, num_updates) -> (runner_state, metrics)``: ``num_updates``
+    updates (1 <= num_updates <= ``config.num_updates``) in one jitted call; metrics leaves are
+    ``(num_seeds, num_updates)``. The update count is a *traced* loop bound (``fori_loop``; the
+    metrics go to a buffer of ``config.num_updates`` rows that is cut to ``num_updates``), so all
+    chunk lengths share one compilation, and chunks run back to back give exactly the result of
+    one :func:`make_train` call of the same total length (it is the same program). Learning-rate
+    annealing follows the update counter in the runner state, so it is unaffected by chunking.
+    """
+    init_one, update_one = _build(config)
+    # Jitted so that its trace is cached: eval_shape (metric buffers) and the loop body share it.
+    update_one = jax.jit(update_one)
+    max_updates = config.num_updates
+
+    def init(key: jax.Array) -> RunnerState:
+        return jax.vmap(init_one)(jax.random.split(key, config.num_seeds))
+
+    def run_updates(runner: RunnerState, num_updates: jax.Array):
+        def one_seed(r):
+            shapes = jax.eval_shape(update_one, r, None)[1]
+            buf = jax.tree.map(lambda x: jnp.zeros((max_updates,) + x.shape, x.dtype), shapes)
+
+            def body(i, carry):
+                r, buf = carry
+                r, m = update_one(r, None)
+                return r, jax.tree.map(lambda b, x: b.at[i].set(x), buf, m)
+
+            return jax.lax.fori_loop(0, num_updates, body, (r, buf))
+
+        return jax.vmap(one_seed)(runner)
+
+    run_jit = jax.jit(run_updates)
+
+    def train_chunk(runner: RunnerState, num_updates: int):
+        if (isinstance(num_updates, bool) or not isinstance(num_updates, int | np.integer)
+                or not 1 <= num_updates <= max_updates):
+            raise ValueError(f"num_updates must be an integer in [1, {max_updates}] "
+                             f"(config.num_updates), got {num_updates!r}")
+        runner, metrics = run_jit(runner, jnp.int32(num_updates))
+        return runner, jax.tree.map(lambda x: x[:, :num_updates], metrics)
+
+    return jax.jit(init), train_chunk
+
+
+def make_train(config: PPOConfig) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
+    """``train(key) -> (runner_state, metrics)``: the full run of ``config.num_updates`` updates.
+
+    Every leaf has a leading ``(num_seeds,)`` axis; metrics are ``(num_seeds, num_updates)``.
+    Built from the same jitted pieces as :func:`make_train_chunked` (init, then one chunk of
+    every update: the update loop is a single jitted call).
+    """
+    init, train_chunk = make_train_chunked(config)
+
+    def train(key: jax.Array):
+        return train_chunk(init(key), config.num_updates)
+
+    return train
+
+
+# ================================================================== using a trained policy
+def seed_params(params: dict, index: int = 0) -> dict:
+    """One run's parameters out of the seed-batched ``runner_state.params``."""
+    return jax.tree.map(lambda x: x[index], params)
+
+
+def policy_action(params, obs: jax.Array, key: jax.Array, deterministic: bool = False, *,
+                  config: PPOConfig | None = None,
+                  max_price: float | None = None) -> dict[str, jax.Array]:
+    """Observation(s) ``(..., obs_size)`` -> env action, with one role's network ``params``.
+
+    ``deterministic``: argmax over the legal types and the price head's mode (Beta) / mean
+    (pre-tanh Gaussian); else a sample. ``config`` gives the network shape and price head
+    (default: ``PPOConfig()``); ``max_price`` defaults to the config's game.
+    """
+    config = config or PPOConfig()
+    if max_price is None:
+        max_price = config.env_params.max_price
+    logits, pp, _ = ActorCritic(config.hidden).apply(params, obs)
+    if deterministic:
+        a_type = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        raw = greedy_price(pp, config.price_head)
+    else:
+        a_type, raw = sample_action(key, logits, pp, config.price_head)
+    price = unit_price(raw, config.price_head) * jnp.asarray(max_price, jnp.float32)
+    return {"action_type": a_type, "price": price.astype(jnp.float32)}
+
+
+def make_policy(params, config: PPOConfig, deterministic: bool = False) -> Policy:
+    """A trained network as a negotiator-style policy ``(key, obs, env_params) -> action``."""
+
+    def policy(key, obs, env_params):
+        return policy_action(params, obs, key, deterministic, config=config,
+                             max_price=env_params.max_price)
+
+    return policy
+
+
+def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int = 10_000,
+             deterministic: bool = True, supplier: str | None = None,
+             retailer: str | None = None) -> dict[str, float]:
+    """Play trained policies on the config's game; :func:`eqx_jax.metrics.summarize` output.
+
+    ``params``: one run's params dict (see :func:`seed_params`). ``supplier``/``retailer``:
+    ``"ppo"`` or a negotiator name; defaults: PPO where the config trains it, else the opponent
+    (for ``ppo_roles="both"`` against a negotiator: the PPO supplier vs the negotiator).
+    """
+    from eqx_jax.metrics import summarize
+    from eqx_jax.simulate import _to_numpy, play_batch
+
+    if supplier is None:
+        supplier = "ppo" if config.ppo_roles in ("both", "supplier") else config.opponent
+    if retailer is None:
+        retailer = ("ppo" if config.opponent == "self" or config.ppo_roles == "retailer"
+                    else config.opponent)
+
+    def resolve(name, role):
+        if name == "ppo":
+            return make_policy(params[config.network_for(role)], config, deterministic)
+        return name
+
+    env_params = config.env_params
+    sup, ret = resolve(supplier, AGENTS[0]), resolve(retailer, AGENTS[1])
+    sup = get_negotiator(sup) if isinstance(sup, str) else sup
+    ret = get_negotiator(ret) if isinstance(ret, str) else ret
+    env = BargainingEnv(config.num_history)
+    record = jax.jit(lambda k: play_batch(k, env_params, sup, ret, num_episodes, env))(key)
+    return summarize(_to_numpy(record, env_params))

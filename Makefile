@@ -20,7 +20,16 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@ $(STAMP_RUN)
 
+# Trains into runs/default once (a finished run is reused: delete runs/default to retrain), then
+# plays the classic negotiators' tournament and prints the game's equilibrium.
 run: $(STAMP_RUN)
+	@if [ -f runs/default/policy.eqx ] && grep -q '"finished": true' runs/default/summary.json 2>/dev/null; then \
+		echo "runs/default is already trained (delete it to retrain):"; cat runs/default/summary.json; \
+	elif [ -f runs/default/checkpoint/_CHECKPOINT_METADATA ] || [ -d runs/default/checkpoint ]; then \
+		$(BIN)/eqx train --resume --out runs/default; \
+	else \
+		$(BIN)/eqx train --out runs/default; \
+	fi
 	$(BIN)/eqx simulate --tournament --episodes 10000
 
 test: $(STAMP_TEST)

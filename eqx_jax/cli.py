@@ -1,4 +1,4 @@
-"""The ``eqx`` command: ``eqx simulate``, ``eqx solve``, ``eqx bench``.
+"""The ``eqx`` command: ``simulate``, ``solve``, ``bench``, ``train``, ``export``, ``import``.
 
 Every subcommand has ``--help``, defaults for the default game, and ``--json`` for one JSON
 object on stdout. Bad input exits with status 2 and a one-line message naming the field.
@@ -312,6 +312,100 @@ def cmd_bench(a: argparse.Namespace) -> None:
         bench.print_report(result)
 
 
+# ------------------------------------------------------------------------------------- train
+def cmd_train(a: argparse.Namespace) -> None:
+    from eqx_jax.ppo import PPOConfig
+    from eqx_jax.train import RunError, load_config_file, train_run
+
+    try:
+        if a.resume:
+            overrides = [f for f in ("config", "total_steps", "seed", "opponent", "num_envs",
+                                     "rounds", "supplier_value", "retailer_value")
+                         if getattr(a, f) is not None]
+            if overrides:
+                raise CliError("--resume continues the run's saved config; drop "
+                               + ", ".join("--" + f.replace("_", "-") for f in overrides))
+            config = None
+        else:
+            d = load_config_file(a.config) if a.config else {}
+            if a.total_steps is not None:
+                d["total_timesteps"] = a.total_steps
+            if a.seed is not None:
+                d["seed"] = a.seed
+            if a.opponent is not None:
+                d["opponent"] = a.opponent
+            if a.num_envs is not None:
+                d["num_envs"] = a.num_envs
+            env = dict(d.get("env") or {})
+            if a.rounds is not None:
+                env["max_rounds"] = a.rounds
+            for side in ("supplier", "retailer"):
+                v = getattr(a, f"{side}_value")
+                if v is not None:
+                    env[f"{side}_low"] = env[f"{side}_high"] = v
+            d["env"] = env
+            try:
+                config = PPOConfig.from_dict(d)
+            except (ValueError, TypeError) as e:
+                raise CliError(str(e).replace("total_timesteps", "total_timesteps (--total-steps)")
+                               .replace("num_envs", "num_envs (--num-envs)")) from None
+        summary = train_run(config, a.out, resume=a.resume, progress=not a.json)
+    except RunError as e:
+        raise CliError(str(e)) from None
+    if a.json:
+        _print_json(summary)
+        return
+    last = summary["last_update"]
+    sps = summary["env_steps_per_s"]
+    print(f"Trained {summary['env_steps']:,} env steps in {summary['wall_time_s']:.1f} s"
+          + (f" ({sps:,.0f} env steps/s after compilation)" if sps else "")
+          + f" -> {summary['run_dir']}/")
+    if last:
+        print(f"  last update: deal rate {last.get('deal_rate', float('nan')):.3f}, mean rounds "
+              f"{last.get('mean_rounds', float('nan')):.2f}, mean price "
+              f"{last.get('mean_price', float('nan')):,.0f}, returns supplier "
+              f"{last.get('return_supplier', float('nan')):,.1f} / retailer "
+              f"{last.get('return_retailer', float('nan')):,.1f}")
+    if not summary["finished"]:
+        print(f"  stopped after {summary['updates']} of {summary['total_updates']} updates; "
+              f"continue with: eqx train --resume --out {summary['run_dir']}")
+
+
+def cmd_export(a: argparse.Namespace) -> None:
+    from eqx_jax.train import RunError, export_policy, load_policy
+
+    try:
+        config, params = load_policy(a.run)
+        path = export_policy(config, params, a.file)
+    except RunError as e:
+        raise CliError(str(e)) from None
+    if a.json:
+        _print_json({"policy_file": str(path), "networks": sorted(params)})
+    else:
+        print(f"wrote {path} (networks: {', '.join(sorted(params))})")
+
+
+def cmd_import(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from eqx_jax.train import RunError, export_policy, load_policy
+
+    try:
+        config, params = load_policy(a.file)
+        out = Path(a.out)
+        if (out / "policy.eqx").exists():
+            raise RunError(f"{str(out)!r} already holds a policy; choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        export_policy(config, params, out / "policy.eqx")
+    except RunError as e:
+        raise CliError(str(e)) from None
+    if a.json:
+        _print_json({"run_dir": str(out), "networks": sorted(params)})
+    else:
+        print(f"imported {a.file} into {out}/ (networks: {', '.join(sorted(params))})")
+
+
 # -------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -352,6 +446,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU: XLA host devices to split the episodes over (default: one per core)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("train", help="train PPO agents (self-play or against a negotiator)",
+                       description="Train supplier and retailer policies with multi-agent PPO, "
+                                   "jitted end to end, into a run directory (config, metrics "
+                                   "log, Orbax checkpoint, plot, policy file).")
+    p.add_argument("--config", default=None, help="YAML or JSON file of PPOConfig fields")
+    p.add_argument("--total-steps", type=int, default=None,
+                   help="env steps per seed (default 1000000)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--opponent", default=None,
+                   help="self (default) or a classic negotiator: " + ", ".join(
+                       ["random", "boulware", "linear", "conceder", "tit_for_tat", "midpoint"]))
+    p.add_argument("--num-envs", type=int, default=None, help="parallel episodes (default 256)")
+    p.add_argument("--rounds", type=int, default=None, help="max rounds T of the game")
+    p.add_argument("--supplier-value", type=float, default=None,
+                   help="fix the supplier's valuation (complete-information training)")
+    p.add_argument("--retailer-value", type=float, default=None,
+                   help="fix the retailer's valuation")
+    p.add_argument("--out", default="runs/default", help="run directory (default runs/default)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="write a run's policies to one portable file",
+                       description="Write both policies and the game they were trained for to "
+                                   "one portable file.")
+    p.add_argument("run", help="run directory (or a policy file)")
+    p.add_argument("file", help="output file, e.g. policy.eqx")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="make a run directory from a policy file",
+                       description="Create a run directory (config + policy) from a policy file, "
+                                   "for evaluation and serving.")
+    p.add_argument("file", help="policy file written by `eqx export`")
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_import)
     return parser
 
 

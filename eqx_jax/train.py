@@ -1,0 +1,330 @@
+"""Training runs on disk: ``eqx train`` / ``--resume`` / ``eqx export`` / ``eqx import``.
+
+A run directory ``runs/NAME/`` holds:
+
+* ``config.json``: the full :class:`eqx_jax.ppo.PPOConfig` (plus the package version);
+* ``metrics.jsonl``: one JSON object per PPO update (means over seeds), with ``update`` and
+  ``env_steps``;
+* ``checkpoint/``: an Orbax checkpoint of the whole :class:`eqx_jax.ppo.RunnerState` (both
+  policies, Adam states, the running episodes, the PRNG key, the update counter), written after
+  every chunk, so ``--resume`` continues exactly where the run stopped;
+* ``training_curves.png``: returns, deal rate, and mean price against the equilibrium price band;
+* ``policy.eqx``: the portable policy file (see :func:`export_policy`);
+* ``summary.json``: the final figures (wall time, env steps per second, last metrics).
+
+Training runs in jitted chunks of updates so progress can be shown; chunks run back to back give
+exactly the result of one uninterrupted call (see :func:`eqx_jax.ppo.make_train_chunked`), which
+is also why a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from eqx_jax.ppo import PPOConfig, RunnerState, make_train_chunked, seed_params
+
+POLICY_FORMAT = "eqx-policy-v1"
+
+
+class RunError(Exception):
+    """A user-facing problem with a run directory or policy file."""
+
+
+# --------------------------------------------------------------------------------- config
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A PPO config from YAML or JSON (a mapping of PPOConfig fields)."""
+    p = Path(path)
+    if not p.is_file():
+        raise RunError(f"config file {str(p)!r} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse error becomes one clear line
+        raise RunError(f"cannot parse {str(p)!r}: {e}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{str(p)!r} must hold a mapping of config fields, "
+                       f"got {type(data).__name__}")
+    return data
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _to_saveable(runner: RunnerState) -> dict:
+    """Typed PRNG keys cannot be serialised: store their raw data."""
+    return {"params": runner.params, "opt_state": runner.opt_state,
+            "env_state": runner.env_state, "obs": runner.obs,
+            "key": jax.random.key_data(runner.key), "update": runner.update}
+
+
+def _checkpointer():
+    import orbax.checkpoint as ocp
+
+    return ocp.StandardCheckpointer()
+
+
+def save_checkpoint(run_dir: Path, runner: RunnerState) -> None:
+    """Write ``run_dir/checkpoint`` atomically (a new one replaces the old only when complete)."""
+    tmp = run_dir / "checkpoint.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    ckptr = _checkpointer()
+    ckptr.save(tmp.resolve(), _to_saveable(runner))
+    ckptr.wait_until_finished()
+    final = run_dir / "checkpoint"
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def load_checkpoint(run_dir: Path, template: RunnerState) -> RunnerState:
+    """Restore the runner state; ``template`` (e.g. a fresh ``init``) gives shapes/dtypes."""
+    path = run_dir / "checkpoint"
+    if not path.exists():
+        raise RunError(f"{str(run_dir)!r} has no checkpoint to resume from")
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                            _to_saveable(template))
+    restored = _checkpointer().restore(path.resolve(), abstract)
+    impl = jax.random.key_impl(template.key)
+    return RunnerState(params=restored["params"], opt_state=restored["opt_state"],
+                       env_state=restored["env_state"], obs=restored["obs"],
+                       key=jax.random.wrap_key_data(restored["key"], impl=impl),
+                       update=restored["update"])
+
+
+# ---------------------------------------------------------------------------- policy files
+def export_policy(config: PPOConfig, params: dict, path: str | Path) -> Path:
+    """One portable file: both policies (one seed's network params) and the game they were
+    trained for (the full config, whose ``env`` holds the game settings). msgpack via
+    ``flax.serialization``; load with :func:`load_policy`."""
+    payload = {
+        "format": POLICY_FORMAT,
+        "config": json.dumps(config.to_dict()),
+        "env_params": json.dumps(_env_params_dict(config)),
+        "params": jax.tree.map(np.asarray, params),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(serialization.msgpack_serialize(payload))
+    return path
+
+
+def load_policy(path: str | Path) -> tuple[PPOConfig, dict]:
+    """``(config, params)`` from a policy file, or from a run directory (its ``policy.eqx``)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "policy.eqx"
+    if not p.is_file():
+        raise RunError(f"no policy file at {str(p)!r} (train a run or `eqx export` one first)")
+    try:
+        payload = serialization.msgpack_restore(p.read_bytes())
+    except Exception as e:  # noqa: BLE001
+        raise RunError(f"{str(p)!r} is not an EquilibriumX policy file ({e})") from None
+    if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
+        raise RunError(f"{str(p)!r} is not an EquilibriumX policy file ({POLICY_FORMAT})")
+    config = PPOConfig.from_dict(json.loads(payload["config"]))
+    params = jax.tree.map(jnp.asarray, payload["params"])
+    return config, params
+
+
+def _env_params_dict(config: PPOConfig) -> dict:
+    from dataclasses import asdict
+
+    d = asdict(config.env_params)
+    d["reward_model"] = ["seed", "discounted"][int(d["reward_model"])]
+    return d
+
+
+# --------------------------------------------------------------------------------- running
+@functools.lru_cache(maxsize=8)
+def chunked_trainer(config: PPOConfig):
+    """:func:`make_train_chunked`, memoised per config so that a resumed run (or a second run
+    of the same config in one process) reuses the compiled program."""
+    return make_train_chunked(config)
+
+
+def _metrics_rows(metrics: dict, first_update: int, batch: int) -> list[dict]:
+    """(num_seeds, n) metric arrays -> n JSON rows (means over seeds)."""
+    means = {k: np.asarray(v, np.float64).mean(axis=0) for k, v in metrics.items()}
+    n = next(iter(means.values())).shape[0]
+    rows = []
+    for i in range(n):
+        u = first_update + i + 1
+        row = {"update": u, "env_steps": u * batch}
+        row.update({k: float(v[i]) for k, v in means.items()})
+        rows.append(row)
+    return rows
+
+
+def _progress(done: int, total: int, sps: float, deal_rate: float, out) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} updates  "
+              f"{sps:,.0f} env steps/s  deal rate {deal_rate:.3f}")
+    out.flush()
+
+
+def train_run(
+    config: PPOConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    chunk_updates: int | None = None,
+    stop_after_updates: int | None = None,
+    out=sys.stderr,
+    on_chunk: Callable[[int, dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a run in ``run_dir``; returns the summary (also in summary.json).
+
+    ``stop_after_updates`` stops early (the checkpoint allows ``resume``); used by tests and by
+    anyone who wants to train in sessions. ``chunk_updates``: updates per jitted chunk (default
+    about 1/40 of the run); it changes only how often progress is shown, never the result.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise RunError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+        saved = json.loads(cfg_path.read_text())
+        saved.pop("eqx_version", None)
+        config = PPOConfig.from_dict(saved)
+    elif (run_dir / "checkpoint").exists():
+        raise RunError(f"{str(run_dir)!r} already holds a run; use --resume to continue it or "
+                       "choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    total = config.num_updates
+    batch = config.num_envs * config.num_steps
+    init, train_chunk = chunked_trainer(config)
+    runner = init(jax.random.key(config.seed))
+    metrics_path = run_dir / "metrics.jsonl"
+    if resume:
+        runner = load_checkpoint(run_dir, runner)
+        done = int(np.asarray(runner.update).reshape(-1)[0])
+        # Keep only the log lines the checkpoint covers (a crash may have logged a later chunk).
+        if metrics_path.exists():
+            rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+            rows = [r for r in rows if r["update"] <= done]
+            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        done = 0
+        from eqx_jax import __version__
+
+        (run_dir / "config.json").write_text(
+            json.dumps({**config.to_dict(), "eqx_version": __version__}, indent=2))
+        metrics_path.write_text("")
+    target = total if stop_after_updates is None else min(total, stop_after_updates)
+    chunk = chunk_updates or max(1, total // 40)
+    t_start = time.perf_counter()
+    steps_timed, time_timed = 0, 0.0
+    last = {}
+    compiled_once = False
+    while done < target:
+        n = min(chunk, target - done)
+        t0 = time.perf_counter()
+        runner, metrics = train_chunk(runner, n)
+        jax.block_until_ready(metrics)
+        dt = time.perf_counter() - t0
+        if compiled_once:  # the first chunk includes compilation
+            steps_timed += n * batch * config.num_seeds
+            time_timed += dt
+        compiled_once = True
+        rows = _metrics_rows(metrics, done, batch)
+        with metrics_path.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        done += n
+        save_checkpoint(run_dir, runner)
+        last = rows[-1]
+        sps = steps_timed / time_timed if time_timed else n * batch * config.num_seeds / dt
+        if progress:
+            _progress(done, total, sps, last.get("deal_rate", float("nan")), out)
+        if on_chunk:
+            on_chunk(done, last)
+    if progress:
+        out.write("\n")
+    wall = time.perf_counter() - t_start
+    params = seed_params(runner.params, 0)
+    export_policy(config, params, run_dir / "policy.eqx")
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+    plot_training(config, rows, run_dir / "training_curves.png")
+    summary = {
+        "run_dir": str(run_dir),
+        "updates": done,
+        "total_updates": total,
+        "finished": done >= total,
+        "env_steps": done * batch * config.num_seeds,
+        "wall_time_s": wall,
+        "env_steps_per_s": steps_timed / time_timed if time_timed else None,
+        "last_update": last,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+# ------------------------------------------------------------------------------------ plot
+def equilibrium_price_band(config: PPOConfig, samples: int = 2000) -> tuple[float, float, float]:
+    """SPE prices of the complete-information game over valuations drawn from the priors:
+    (5th percentile, median, 95th percentile). A point when both valuations are fixed."""
+    from eqx_jax.equilibrium import spe_price_batch
+
+    p = config.env_params
+    rng = np.random.default_rng(0)
+    vs = rng.uniform(p.supplier_low, p.supplier_high, samples)
+    vr = rng.uniform(p.retailer_low, p.retailer_high, samples)
+    out = spe_price_batch(
+        vs, vr, p.max_rounds, reward_model=["seed", "discounted"][int(p.reward_model)],
+        max_price=p.max_price, speed_bonus=p.speed_bonus, bonus_fraction=p.bonus_fraction,
+        discount=p.discount, walk_payoff=p.walk_payoff, timeout_payoff=p.timeout_payoff)
+    prices = np.asarray(out["price"], np.float64)
+    prices = prices[np.isfinite(prices)]
+    if prices.size == 0:
+        return (float("nan"),) * 3
+    lo, mid, hi = np.percentile(prices, [5, 50, 95])
+    return float(lo), float(mid), float(hi)
+
+
+def plot_training(config: PPOConfig, rows: list[dict], path: Path) -> Path | None:
+    """Training curves as a PNG: returns per agent, deal rate, mean price vs the SPE band."""
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array([r["env_steps"] for r in rows]) * config.num_seeds
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    for role in ("supplier", "retailer"):
+        key = f"return_{role}"
+        if key in rows[0]:
+            axes[0].plot(steps, [r[key] for r in rows], label=role)
+    axes[0].set(title="Mean episode return", xlabel="env steps", ylabel="reward")
+    axes[0].legend()
+    axes[1].plot(steps, [r["deal_rate"] for r in rows], color="tab:green")
+    axes[1].set(title="Deal rate", xlabel="env steps", ylim=(0, 1.02))
+    axes[2].plot(steps, [r["mean_price"] for r in rows], label="mean deal price")
+    lo, mid, hi = equilibrium_price_band(config)
+    if np.isfinite(mid):
+        axes[2].axhspan(lo, hi, color="tab:orange", alpha=0.2,
+                        label="SPE price band (5-95 %, complete info)")
+        axes[2].axhline(mid, color="tab:orange", linestyle="--", label="SPE median")
+    axes[2].set(title="Price vs equilibrium", xlabel="env steps", ylabel="price")
+    axes[2].legend(fontsize="small")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

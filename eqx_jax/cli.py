@@ -371,6 +371,77 @@ def cmd_train(a: argparse.Namespace) -> None:
               f"continue with: eqx train --resume --out {summary['run_dir']}")
 
 
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    import jax
+
+    from eqx_jax import evaluate as ev
+    from eqx_jax.train import RunError, load_policy
+
+    _positive_int("--episodes", a.episodes, 10_000_000)
+    try:
+        config, params = load_policy(a.run)
+    except RunError as e:
+        raise CliError(str(e)) from None
+    key = jax.random.key(a.seed)
+    k_eval, k_tour, k_br = jax.random.split(key, 3)
+    try:
+        result: dict[str, Any] = {"run": a.run, "evaluation": ev.evaluate_policies(
+            config, params, k_eval, a.episodes, a.supplier_value, a.retailer_value)}
+        if a.tournament:
+            result["tournament"] = ev.tournament_vs_negotiators(config, params, k_tour,
+                                                                a.tournament_episodes)
+        if a.exploitability:
+            result["exploitability"] = ev.exploitability(config, params, k_br, a.br_steps)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if a.json:
+        _print_json(result)
+        return
+    _print_evaluation(result)
+
+
+def _print_evaluation(result: dict) -> None:
+    e = result["evaluation"]
+    print(f"Evaluation of {result['run']}: {e['supplier']} (supplier) vs {e['retailer']} "
+          f"(retailer), {e['num_episodes']:,} episodes")
+    keys = ["deal_rate", "mean_rounds", "mean_price", "nash_distance", "pareto_score",
+            "negotiation_efficiency", "supplier_share", "surplus_captured", "supplier_reward",
+            "retailer_reward"]
+    if "spe" in e:
+        keys += ["spe_price_error", "spe_price_rel_error", "spe_round_error",
+                 "spe_supplier_payoff_error", "spe_retailer_payoff_error"]
+    print(f"  {'metric':28s} {'greedy':>12s} {'stochastic':>12s}")
+    for k in keys:
+        print(f"  {k:28s} {_fmt(e['greedy'].get(k, float('nan'))):>12s} "
+              f"{_fmt(e['stochastic'].get(k, float('nan'))):>12s}")
+    print("  (founding design's targets: nash_distance < 0.05, pareto_score > 0.85; "
+          "the midpoint they measure is not the equilibrium)")
+    if "spe" in e:
+        spe = e["spe"]
+        price = "no agreement" if spe["price"] is None else f"{spe['price']:,.2f}"
+        print(f"  subgame-perfect equilibrium of this game: {price} in round {spe['round']}, "
+              f"payoffs {spe['supplier_payoff']:,.2f} / {spe['retailer_payoff']:,.2f}")
+    else:
+        print("  (valuations are private: pass --supplier-value and --retailer-value to compare "
+              "with the subgame-perfect equilibrium)")
+    if "tournament" in result:
+        print("\nAgainst the classic negotiators (greedy PPO; mean payoff with 95 % CI):")
+        for r in result["tournament"]:
+            print(f"  {r['supplier']:>11s} vs {r['retailer']:<11s} deal {r['deal_rate']:.3f}  "
+                  f"supplier {r['supplier_reward']:9,.1f} [{r['supplier_reward_ci_low']:,.1f}, "
+                  f"{r['supplier_reward_ci_high']:,.1f}]  retailer "
+                  f"{r['retailer_reward']:9,.1f} [{r['retailer_reward_ci_low']:,.1f}, "
+                  f"{r['retailer_reward_ci_high']:,.1f}]")
+    if "exploitability" in result:
+        x = result["exploitability"]
+        print(f"\nExploitability (PPO best response, {x['total_timesteps']:,} steps; "
+              "a lower bound):")
+        for side in ("supplier", "retailer"):
+            s = x[side]
+            print(f"  best-response {side}: gains {s['gain']:,.2f} reward units over the trained "
+                  f"{side} ({_fmt(s['gain_share'])} of the mean surplus)")
+
+
 def cmd_export(a: argparse.Namespace) -> None:
     from eqx_jax.train import RunError, export_policy, load_policy
 
@@ -469,6 +540,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its checkpoint")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="trained policies against the truth",
+                       description="Play a run's trained policies greedily and stochastically; "
+                                   "compare with the subgame-perfect equilibrium (complete "
+                                   "information), against the classic negotiators, and measure "
+                                   "exploitability with a PPO best response.")
+    p.add_argument("run", help="run directory or policy file")
+    p.add_argument("--episodes", type=int, default=10_000, help="episodes (default 10000)")
+    p.add_argument("--supplier-value", type=float, default=None,
+                   help="fix the supplier's valuation for the evaluation")
+    p.add_argument("--retailer-value", type=float, default=None,
+                   help="fix the retailer's valuation for the evaluation")
+    p.add_argument("--tournament", action="store_true",
+                   help="also play every classic negotiator, both roles")
+    p.add_argument("--tournament-episodes", type=int, default=2000,
+                   help="episodes per tournament pairing (default 2000)")
+    p.add_argument("--exploitability", action="store_true",
+                   help="also train a best response against each frozen side (slow: two "
+                        "training runs)")
+    p.add_argument("--br-steps", type=int, default=None,
+                   help="env steps of each best-response run (default: the run's total)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="write a run's policies to one portable file",
                        description="Write both policies and the game they were trained for to "

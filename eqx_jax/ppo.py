@@ -36,6 +36,12 @@ Who plays (``opponent`` and ``ppo_roles``):
   supplier against the negotiator, in the second half the negotiator is the supplier against the
   PPO retailer; ``num_envs`` must be even). A role that PPO never plays has no network at all;
   with ``"both"``, a network's loss only covers the envs where it plays.
+* ``opponent="policy"``: like a negotiator, but the fixed opponent is any policy
+  ``(key, obs, env_params) -> action`` passed as ``opponent_policy`` to :func:`make_train` /
+  :func:`make_train_chunked` (e.g. a frozen trained network, :func:`make_policy`; best responses
+  in :mod:`eqx_jax.evaluate`). It is called, vmapped over envs, for every role PPO does not play
+  (with ``ppo_roles="both"`` for both roles: it can read the observation's ``role`` field). It is
+  never updated: it is a constant of the compiled program.
 
 Turn-taking: see the comment block above :func:`turn_based_gae`.
 Price head: see the comment block above :func:`price_log_prob`.
@@ -73,6 +79,8 @@ from eqx_jax.negotiators import NEGOTIATORS, Policy, get_negotiator
 
 PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
 PPO_ROLES: tuple[str, ...] = ("both", "supplier", "retailer")
+#: ``PPOConfig.opponent`` value for a fixed opponent given as a callable (``opponent_policy``).
+POLICY_OPPONENT = "policy"
 #: Logit given to illegal action types: exp(-1e9) is exactly 0, so they are never sampled.
 MASKED_LOGIT = -1e9
 #: Beta samples are clipped to [UNIT_EPS, 1 - UNIT_EPS] so that their log-density stays finite.
@@ -115,7 +123,7 @@ class PPOConfig:
     price_head: str = "beta"  # "beta" or "tanh_normal"
     shared_network: bool = False  # one network for both roles (the obs has a "role" field)
     # who plays: see the module docstring
-    opponent: str = "self"  # "self" or a negotiator name (fixed, untrained opponent)
+    opponent: str = "self"  # "self", a negotiator name or "policy" (fixed, untrained opponent)
     ppo_roles: str = "both"  # "both", "supplier", "retailer" (only with a negotiator opponent)
     # runs
     seed: int = 0  # for callers: jax.random.key(config.seed)
@@ -169,9 +177,10 @@ class PPOConfig:
             raise ValueError(f"price_head must be one of {list(PRICE_HEADS)}, "
                              f"got {self.price_head!r}")
         _check_bool("shared_network", self.shared_network)
-        if self.opponent != "self" and self.opponent not in NEGOTIATORS:
-            raise ValueError(f"opponent must be 'self' or one of {list(NEGOTIATORS)}, "
-                             f"got {self.opponent!r}")
+        if self.opponent not in ("self", POLICY_OPPONENT) and self.opponent not in NEGOTIATORS:
+            raise ValueError(f"opponent must be 'self' or one of {list(NEGOTIATORS)}, or "
+                             f"'{POLICY_OPPONENT}' (with an opponent_policy passed to "
+                             f"make_train), got {self.opponent!r}")
         if self.ppo_roles not in PPO_ROLES:
             raise ValueError(f"ppo_roles must be one of {list(PPO_ROLES)}, "
                              f"got {self.ppo_roles!r}")
@@ -614,7 +623,26 @@ def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.sum(x * m) / jnp.maximum(jnp.sum(m), 1.0)
 
 
-def _build(config: PPOConfig):
+def _fixed_opponent(config: PPOConfig, opponent_policy: Policy | None) -> Policy | None:
+    """The fixed opponent's policy: ``opponent_policy`` iff ``config.opponent == "policy"``,
+    else the named negotiator (None for self-play). ``ValueError`` on a mismatch."""
+    if opponent_policy is not None:
+        if config.opponent != POLICY_OPPONENT:
+            raise ValueError(f"an opponent_policy was given but config.opponent is "
+                             f"{config.opponent!r}; set opponent='{POLICY_OPPONENT}' to train "
+                             "against it")
+        if not callable(opponent_policy):
+            raise ValueError("opponent_policy must be a callable (key, obs, env_params) -> "
+                             f"action, got {opponent_policy!r}")
+        return opponent_policy
+    if config.opponent == POLICY_OPPONENT:
+        raise ValueError(f"opponent='{POLICY_OPPONENT}' needs an opponent_policy "
+                         "(key, obs, env_params) -> action passed to make_train / "
+                         "make_train_chunked")
+    return None if config.opponent == "self" else get_negotiator(config.opponent)
+
+
+def _build(config: PPOConfig, opponent_policy: Policy | None = None):
     """Pure (unjitted, one-seed) ``init_one(key)`` and ``update_one(runner, _)``.
 
     Internally the L networks (``config.learners``) are stacked on a leading axis and the R roles
@@ -633,7 +661,7 @@ def _build(config: PPOConfig):
     role_index = np.array([AGENTS.index(r) for r in roles])
     ppo_mask = jnp.asarray(np.stack([config.ppo_envs(r) for r in roles]))  # (R, N)
     neg_roles = [r for r in AGENTS if not config.ppo_envs(r).all()]
-    negotiator = None if config.opponent == "self" else get_negotiator(config.opponent)
+    negotiator = _fixed_opponent(config, opponent_policy)
     net = ActorCritic(config.hidden)
     head = config.price_head
     scale = config.reward_scale_value
@@ -850,8 +878,11 @@ def _rollout_metrics(traj: dict, config: PPOConfig) -> dict[str, jax.Array]:
     return out
 
 
-def make_train_chunked(config: PPOConfig):
+def make_train_chunked(config: PPOConfig, opponent_policy: Policy | None = None):
     """``(init, train_chunk)`` for training in jitted chunks of updates (progress reports).
+
+    ``opponent_policy``: the fixed opponent ``(key, obs, env_params) -> action`` when
+    ``config.opponent == "policy"`` (required then, rejected otherwise); see the module docstring.
 
     ``init(key) -> runner_state``: jitted; splits ``key`` into ``num_seeds`` keys and vmaps.
     ``train_chunk(runner_state, num_updates) -> (runner_state, metrics)``: ``num_updates``
@@ -862,7 +893,7 @@ def make_train_chunked(config: PPOConfig):
     one :func:`make_train` call of the same total length (it is the same program). Learning-rate
     annealing follows the update counter in the runner state, so it is unaffected by chunking.
     """
-    init_one, update_one = _build(config)
+    init_one, update_one = _build(config, opponent_policy)
     # Jitted so that its trace is cached: eval_shape (metric buffers) and the loop body share it.
     update_one = jax.jit(update_one)
     max_updates = config.num_updates
@@ -897,14 +928,16 @@ def make_train_chunked(config: PPOConfig):
     return jax.jit(init), train_chunk
 
 
-def make_train(config: PPOConfig) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
+def make_train(config: PPOConfig, opponent_policy: Policy | None = None,
+               ) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
     """``train(key) -> (runner_state, metrics)``: the full run of ``config.num_updates`` updates.
 
     Every leaf has a leading ``(num_seeds,)`` axis; metrics are ``(num_seeds, num_updates)``.
     Built from the same jitted pieces as :func:`make_train_chunked` (init, then one chunk of
-    every update: the update loop is a single jitted call).
+    every update: the update loop is a single jitted call). ``opponent_policy``: see
+    :func:`make_train_chunked`.
     """
-    init, train_chunk = make_train_chunked(config)
+    init, train_chunk = make_train_chunked(config, opponent_policy)
 
     def train(key: jax.Array):
         return train_chunk(init(key), config.num_updates)
@@ -952,12 +985,15 @@ def make_policy(params, config: PPOConfig, deterministic: bool = False) -> Polic
 
 def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int = 10_000,
              deterministic: bool = True, supplier: str | None = None,
-             retailer: str | None = None) -> dict[str, float]:
+             retailer: str | None = None,
+             opponent_policy: Policy | None = None) -> dict[str, float]:
     """Play trained policies on the config's game; :func:`eqx_jax.metrics.summarize` output.
 
     ``params``: one run's params dict (see :func:`seed_params`). ``supplier``/``retailer``:
     ``"ppo"`` or a negotiator name; defaults: PPO where the config trains it, else the opponent
     (for ``ppo_roles="both"`` against a negotiator: the PPO supplier vs the negotiator).
+    ``opponent_policy``: the policy that plays a side named ``"policy"`` (the fixed opponent of a
+    config with ``opponent="policy"``).
     """
     from eqx_jax.metrics import summarize
     from eqx_jax.simulate import _to_numpy, play_batch
@@ -971,6 +1007,10 @@ def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int 
     def resolve(name, role):
         if name == "ppo":
             return make_policy(params[config.network_for(role)], config, deterministic)
+        if name == POLICY_OPPONENT:
+            if opponent_policy is None:
+                raise ValueError(f"the {role} is {POLICY_OPPONENT!r}: pass opponent_policy")
+            return opponent_policy
         return name
 
     env_params = config.env_params

@@ -1,0 +1,427 @@
+"""Trained agents against the truth: evaluation, a tournament against the classic negotiators, and
+exploitability (how much a best response gains against a frozen trained policy).
+
+Everything here is plain-Python orchestration around jitted JAX (:func:`eqx_jax.simulate.play_batch`
+and the PPO trainer of :mod:`eqx_jax.ppo`) and returns plain dicts of Python floats / ints /
+strings (JSON-ready; like :func:`eqx_jax.metrics.summarize`, a mean over zero deals is ``nan``).
+
+``params`` is always *one* run's parameters dict (``seed_params(runner_state.params, i)``).
+Who plays each side by default ("the incumbent"): the PPO network where the config trains that
+role, else the config's fixed opponent (a negotiator name, or ``opponent_policy`` for a config
+with ``opponent="policy"``). This is the same rule as :func:`eqx_jax.ppo.evaluate`, except that
+with ``ppo_roles="both"`` against a negotiator, :func:`exploitability` uses the PPO network of
+each role (both exist).
+
+* :func:`evaluate_policies`: greedy and stochastic play; on complete-information games also the
+  subgame-perfect equilibrium (:func:`eqx_jax.equilibrium.solve_spe`) and the distances of the
+  outcome from it.
+* :func:`tournament_vs_negotiators`: the greedy PPO policy against every negotiator in
+  :data:`eqx_jax.negotiators.NEGOTIATORS`, in each role PPO plays, with 95 % confidence intervals.
+* :func:`exploitability`: for each side, a PPO best response trained against the frozen incumbent
+  of the other side.
+* :func:`mean_available_surplus`: ``E[(V_r - V_s)^+]`` under the game's priors, exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eqx_jax.env import AGENTS, OBS_INDEX, REWARD_MODELS, BargainingEnv, EnvParams, make_params
+from eqx_jax.equilibrium import solve_spe
+from eqx_jax.metrics import nash_bargaining_solution, summarize
+from eqx_jax.negotiators import NEGOTIATORS, Policy, get_negotiator
+from eqx_jax.ppo import (
+    POLICY_OPPONENT,
+    PPOConfig,
+    make_policy,
+    make_train,
+)
+from eqx_jax.simulate import _to_numpy, play_batch
+
+#: z-value of a two-sided 95 % normal confidence interval.
+Z95 = 1.96
+_MODES = {"greedy": True, "stochastic": False}
+
+
+# ===================================================================================== helpers
+def _check_episodes(num_episodes: Any) -> int:
+    if (isinstance(num_episodes, bool) or not isinstance(num_episodes, int | np.integer)
+            or num_episodes < 1):
+        raise ValueError(f"num_episodes must be an integer >= 1, got {num_episodes!r}")
+    return int(num_episodes)
+
+
+def _other(role: str) -> str:
+    return AGENTS[1 - AGENTS.index(role)]
+
+
+def _plays_ppo(config: PPOConfig, role: str) -> bool:
+    """Whether the config has a PPO network for ``role``."""
+    return bool(config.ppo_envs(role).any())
+
+
+def _incumbent(config: PPOConfig, role: str) -> str:
+    """Who plays ``role`` by default: "ppo" if the config trains it, else the fixed opponent."""
+    return "ppo" if _plays_ppo(config, role) else config.opponent
+
+
+def _default_sides(config: PPOConfig) -> tuple[str, str]:
+    """(supplier, retailer) names, as :func:`eqx_jax.ppo.evaluate` picks them."""
+    supplier = "ppo" if config.ppo_roles in ("both", "supplier") else config.opponent
+    retailer = ("ppo" if config.opponent == "self" or config.ppo_roles == "retailer"
+                else config.opponent)
+    return supplier, retailer
+
+
+def _policy(config: PPOConfig, params: dict, name: str, role: str, deterministic: bool,
+            opponent_policy: Policy | None) -> Policy:
+    """The policy called ``name`` ("ppo", "policy" or a negotiator) playing ``role``."""
+    if name == "ppo":
+        return make_policy(params[config.network_for(role)], config, deterministic)
+    if name == POLICY_OPPONENT:
+        if opponent_policy is None:
+            raise ValueError(f"the {role} is the config's fixed opponent "
+                             f"{POLICY_OPPONENT!r}: pass opponent_policy")
+        return opponent_policy
+    return get_negotiator(name)
+
+
+def _float(x: Any) -> float:
+    return float(x) if x is not None else math.nan
+
+
+def _game_kwargs(p: EnvParams) -> dict[str, Any]:
+    """Settings of ``p`` as keyword arguments of solve_spe / nash_bargaining_solution."""
+    model = {v: k for k, v in REWARD_MODELS.items()}[int(p.reward_model)]
+    return {"reward_model": model, "max_price": float(p.max_price),
+            "speed_bonus": float(p.speed_bonus), "bonus_fraction": float(p.bonus_fraction),
+            "discount": tuple(float(x) for x in p.discount)}
+
+
+def _check_value(name: str, value: Any, max_price: float) -> float:
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0.0 <= value <= max_price:
+        raise ValueError(f"{name} must be a number in [0, {max_price:g}] (max_price), "
+                         f"got {value!r}")
+    return float(value)
+
+
+def mean_available_surplus(env_params: EnvParams) -> float:
+    """``E[max(V_r - V_s, 0)]`` with ``V_s ~ U[supplier_low, supplier_high]`` and
+    ``V_r ~ U[retailer_low, retailer_high]`` independent (a fixed value when low == high), exactly.
+
+    For a given ``V_s = s``, ``g(s) = E[(V_r - s)^+]`` is piecewise quadratic in ``s`` with breaks
+    at ``retailer_low`` and ``retailer_high``; it is integrated over the supplier's prior by
+    Gauss-Legendre quadrature on each piece (exact for quadratics). Currency units.
+    """
+    a, b = float(env_params.supplier_low), float(env_params.supplier_high)
+    c, d = float(env_params.retailer_low), float(env_params.retailer_high)
+
+    def g(s: np.ndarray) -> np.ndarray:
+        if d == c:
+            return np.maximum(c - s, 0.0)
+        lo = np.clip(s, c, d)  # integrate (r - s) dr / (d - c) over r in [max(s, c), d]
+        return (d - lo) * ((d + lo) / 2 - s) / (d - c)
+
+    if a == b:
+        return float(g(np.array(a)))
+    x, w = np.polynomial.legendre.leggauss(3)
+    edges = sorted({a, b, *[e for e in (c, d) if a < e < b]})
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        s = (hi - lo) / 2 * x + (hi + lo) / 2
+        total += (hi - lo) / 2 * float(np.dot(w, g(s)))
+    return total / (b - a)
+
+
+def _complete_information(p: EnvParams) -> bool:
+    return p.supplier_low == p.supplier_high and p.retailer_low == p.retailer_high
+
+
+# ========================================================================= evaluate_policies
+def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
+                      num_episodes: int = 10_000, supplier_value: float | None = None,
+                      retailer_value: float | None = None, *,
+                      opponent_policy: Policy | None = None) -> dict[str, Any]:
+    """Play the trained policies over ``num_episodes`` vectorized episodes, greedy and stochastic.
+
+    Who plays: as :func:`eqx_jax.ppo.evaluate` (PPO on the roles the config trains, else the
+    config's opponent; for ``opponent="policy"`` configs pass ``opponent_policy``).
+    ``supplier_value`` / ``retailer_value`` (currency units) fix that side's valuation
+    (overriding the config's prior: low = high). Both modes play the same episodes (same key:
+    same valuations).
+
+    Returns ``{"supplier": name, "retailer": name, "num_episodes", "supplier_value",
+    "retailer_value" (the fixed values, or None), "complete_information": bool,
+    "mean_available_surplus", "greedy": {...}, "stochastic": {...}}``; each mode holds the
+    :func:`eqx_jax.metrics.summarize` output (``deal_rate``, ``mean_rounds``, ``nash_distance``,
+    ``pareto_score``, ``negotiation_efficiency``, ``supplier_share``, ``surplus_captured``,
+    ``supplier_reward`` / ``retailer_reward`` = mean rewards, ...).
+
+    On a complete-information game (both valuations fixed, by the config or the arguments) also
+    ``"spe"``: :func:`eqx_jax.equilibrium.solve_spe` of the game (price, round, payoffs, outcome,
+    end), ``"nbs"``: the Nash bargaining solution, and in each mode the distances from the SPE:
+    ``spe_price_error = |mean_price - spe_price|`` (currency units), ``spe_price_rel_error`` (that
+    / spe_price), ``spe_round_error = |mean_rounds - spe_round|`` (rounds),
+    ``spe_supplier_payoff_error`` / ``spe_retailer_payoff_error`` (|mean reward - SPE payoff|,
+    reward units), and ``nbs_price_error``. ``nan`` where undefined (no deal, or no SPE price).
+    """
+    n = _check_episodes(num_episodes)
+    env_over = dict(config.env)
+    max_price = float(config.env_params.max_price)
+    fixed = {}
+    for side, value in (("supplier", supplier_value), ("retailer", retailer_value)):
+        if value is not None:
+            v = _check_value(f"{side}_value", value, max_price)
+            env_over[f"{side}_low"] = env_over[f"{side}_high"] = v
+            fixed[side] = v
+    env_params = make_params(**env_over)
+    env = BargainingEnv(config.num_history)
+    names = _default_sides(config)
+    complete = _complete_information(env_params)
+    out: dict[str, Any] = {
+        "supplier": names[0], "retailer": names[1], "num_episodes": n,
+        "supplier_value": fixed.get("supplier"), "retailer_value": fixed.get("retailer"),
+        "complete_information": complete,
+        "mean_available_surplus": mean_available_surplus(env_params),
+    }
+    matches = [[_policy(config, params, name, role, deterministic, opponent_policy)
+                for name, role in zip(names, AGENTS, strict=True)]
+               for deterministic in _MODES.values()]
+    records = jax.jit(lambda k: [play_batch(k, env_params, sup, ret, n, env)
+                                 for sup, ret in matches])(key)
+    for mode, record in zip(_MODES, records, strict=True):
+        out[mode] = summarize(_to_numpy(record, env_params))
+
+    if complete:
+        v_s, v_r = float(env_params.supplier_low), float(env_params.retailer_low)
+        game = _game_kwargs(env_params)
+        spe = solve_spe(v_s, v_r, int(env_params.max_rounds), **game,
+                        walk_payoff=tuple(float(x) for x in env_params.walk_payoff),
+                        timeout_payoff=tuple(float(x) for x in env_params.timeout_payoff))
+        out["spe"] = {k: spe.to_dict()[k] for k in
+                      ("price", "round", "supplier_payoff", "retailer_payoff", "outcome", "end")}
+        nbs = nash_bargaining_solution(
+            v_s, v_r, int(env_params.max_rounds), **game,
+            disagreement=tuple(float(x) for x in env_params.timeout_payoff))
+        out["nbs"] = dict(nbs)
+        spe_price, nbs_price = _float(spe.price), _float(nbs["price"])
+        for mode in _MODES:
+            m = out[mode]
+            price_err = abs(m["mean_price"] - spe_price)
+            m["spe_price_error"] = price_err
+            m["spe_price_rel_error"] = price_err / spe_price if spe_price else math.nan
+            m["spe_round_error"] = abs(m["mean_rounds"] - spe.round)
+            m["spe_supplier_payoff_error"] = abs(m["supplier_reward"] - spe.supplier_payoff)
+            m["spe_retailer_payoff_error"] = abs(m["retailer_reward"] - spe.retailer_payoff)
+            m["nbs_price_error"] = abs(m["mean_price"] - nbs_price)
+    return out
+
+
+# ================================================================ tournament_vs_negotiators
+def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % normal-approximation confidence interval ``mean ± 1.96 std / sqrt(n)``."""
+    x = np.asarray(x, np.float64)
+    mean = float(x.mean())
+    half = Z95 * float(x.std(ddof=1 if x.size > 1 else 0)) / math.sqrt(x.size)
+    return mean, mean - half, mean + half
+
+
+def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
+                              num_episodes: int = 2000) -> list[dict[str, Any]]:
+    """The greedy PPO policy against every negotiator of :data:`NEGOTIATORS`, in both roles.
+
+    Every (PPO role, negotiator) pairing plays ``num_episodes`` episodes; all pairings run in one
+    jitted call (``vmap`` over the pairings; per side, ``lax.switch`` selects PPO or the
+    negotiator, as :func:`eqx_jax.simulate.tournament` does). Only the roles PPO plays in the
+    config (both for self-play). Rows, PPO supplier first, negotiators in the order of
+    NEGOTIATORS: ``ppo_role``, ``supplier`` / ``retailer`` ("ppo" or the negotiator's name),
+    ``episodes``, ``supplier_reward`` / ``retailer_reward`` (mean payoff, reward units) with
+    ``..._ci_low`` / ``..._ci_high`` (95 % normal approximation, mean ± 1.96 std / sqrt(n)),
+    ``deal_rate``, ``mean_price`` (over deals; nan without any), ``mean_rounds``.
+    """
+    n = _check_episodes(num_episodes)
+    env_params = config.env_params
+    env = BargainingEnv(config.num_history)
+    names = list(NEGOTIATORS)
+    roles = [r for r in AGENTS if _plays_ppo(config, r)]
+    # Branch 0 of a side is PPO (if it plays that side), branch 1 + i negotiator i.
+    branches = {}
+    for role in AGENTS:
+        ppo = ([make_policy(params[config.network_for(role)], config, deterministic=True)]
+               if role in roles else [])
+        branches[role] = ppo + [NEGOTIATORS[name] for name in names]
+    pairs = [(role, i) for role in roles for i in range(len(names))]
+    index = np.array([[0 if role == AGENTS[0] else 1 + i,
+                       0 if role == AGENTS[1] else 1 + i] for role, i in pairs], np.int32)
+    if AGENTS[0] not in roles:
+        index[:, 0] -= 1  # no PPO branch on that side
+    if AGENTS[1] not in roles:
+        index[:, 1] -= 1
+
+    def switched(role: str, i: jax.Array) -> Policy:
+        fs = branches[role]
+
+        def policy(k, obs, p):
+            return jax.lax.switch(i, [lambda k_, o_, f=f: f(k_, o_, p) for f in fs], k, obs)
+
+        return policy
+
+    def one(k, idx):
+        return play_batch(k, env_params, switched(AGENTS[0], idx[0]),
+                          switched(AGENTS[1], idx[1]), n, env)
+
+    records = jax.jit(jax.vmap(one))(jax.random.split(key, len(pairs)), jnp.asarray(index))
+    rows = []
+    for j, (role, i) in enumerate(pairs):
+        rec = _to_numpy({k: v[j] for k, v in records.items()}, env_params)
+        summary = summarize(rec)
+        row: dict[str, Any] = {
+            "ppo_role": role,
+            "supplier": "ppo" if role == AGENTS[0] else names[i],
+            "retailer": names[i] if role == AGENTS[0] else "ppo",
+            "episodes": n,
+        }
+        for side in AGENTS:
+            mean, lo, hi = _mean_ci(rec[f"{side}_reward"])
+            row.update({f"{side}_reward": mean, f"{side}_reward_ci_low": lo,
+                        f"{side}_reward_ci_high": hi})
+        row.update(deal_rate=summary["deal_rate"], mean_price=summary["mean_price"],
+                   mean_rounds=summary["mean_rounds"])
+        rows.append(row)
+    return rows
+
+
+# ============================================================================ exploitability
+def best_response_config(config: PPOConfig, total_timesteps: int | None = None,
+                         num_seeds: int = 1) -> PPOConfig:
+    """The config that trains fresh best responses for *both* sides in one run.
+
+    ``opponent="policy"``, ``ppo_roles="both"``: the envs are split in halves, in the first half
+    a fresh supplier network plays against the fixed policy as retailer, in the second half the
+    fixed policy is the supplier against a fresh retailer network (two separate networks, each
+    trained only on its half). ``num_envs`` and ``total_timesteps`` are doubled, so each best
+    response gets exactly what ``config`` gives one role: ``config.num_envs`` envs per update,
+    the same number of updates and of env steps (``total_timesteps``, default
+    ``config.total_timesteps``), the same minibatch size per network. Every other knob (network,
+    optimiser, PPO, game) is the config's.
+    """
+    steps = config.total_timesteps if total_timesteps is None else total_timesteps
+    return dataclasses.replace(
+        config, opponent=POLICY_OPPONENT, ppo_roles="both", shared_network=False,
+        num_envs=2 * config.num_envs, total_timesteps=2 * steps, num_seeds=num_seeds)
+
+
+def _by_role(supplier: Policy, retailer: Policy) -> Policy:
+    """One policy that plays ``supplier`` or ``retailer`` according to the observation's role."""
+    role = OBS_INDEX["role"]
+
+    def policy(key, obs, env_params):
+        return jax.lax.cond(obs[role] < 0.5, supplier, retailer, key, obs, env_params)
+
+    return policy
+
+
+def exploitability(config: PPOConfig, params: dict, key: jax.Array,
+                   total_timesteps: int | None = None, *, num_episodes: int = 10_000,
+                   num_seeds: int = 1, deterministic: bool = True,
+                   opponent_policy: Policy | None = None) -> dict[str, Any]:
+    """How much a best response gains against each frozen side of the trained pair.
+
+    For each side X (supplier, retailer), with Y the other side:
+
+    1. freeze the incumbent of Y (its trained PPO network, greedy if ``deterministic`` else
+       sampling, or the config's fixed opponent where PPO does not play Y); it is a constant of
+       the compiled training program, never updated;
+    2. train a *fresh* PPO network for X against it with the same PPO and the config's knobs
+       (``total_timesteps`` env steps, default ``config.total_timesteps``). Both sides' best
+       responses train in one run (:func:`best_response_config`: one compilation);
+       ``num_seeds`` independent runs train at once and, per side, the seed whose best
+       response evaluates best is kept (a tighter lower bound);
+    3. evaluate the best response greedily against the frozen Y over ``num_episodes`` episodes;
+       the trained payoff is the incumbent X against the same frozen Y (both incumbents are the
+       frozen policies, so this is the self-play evaluation of the trained pair), on the *same*
+       episodes (same key: same valuations);
+    4. ``gain = best_response_reward - trained_reward`` (reward units) and ``gain_share = gain /
+       mean_available_surplus`` (:func:`mean_available_surplus`: ``E[(V_r - V_s)^+]`` under the
+       priors, or the fixed surplus; nan if it is 0). Note the units: reward units over currency
+       units. Rewards are discounted price gains (seed model: ``D(t) <= 1`` plus a small bonus),
+       so the share is at most about ``D`` of the round of the deal (0.64 in round 2 of T = 10).
+
+    Returns ``{"total_timesteps", "num_episodes", "num_seeds", "deterministic",
+    "mean_available_surplus", "supplier": {...}, "retailer": {...}, "max_gain",
+    "max_gain_share"}``; each side's dict: ``trained`` / ``frozen_opponent`` (who plays: "ppo" or
+    the opponent's name), ``best_response_reward``, ``trained_reward``, ``gain``, ``gain_share``,
+    ``best_response_deal_rate`` / ``trained_deal_rate``, ``best_response_mean_price`` /
+    ``trained_mean_price``, ``best_response_seed_rewards`` (evaluated reward of each seed's best
+    response), ``best_response_train_return`` (training return of the kept seed, mean over the
+    last tenth of its updates).
+
+    Caveat: a PPO best response is only *a* response found by a local, sample-based optimiser
+    with a finite budget, so ``gain`` is a lower bound on the true exploitability (the best
+    response's payoff minus the trained policy's); it can even come out negative (the best
+    response undertrained). A large gain is conclusive, a small one is not. And a gain of ~0 on
+    both sides says the pair is (close to) a Nash equilibrium, not that it is subgame perfect:
+    a frozen policy may hold an off-path threat it would not carry out (compare the outcome with
+    the SPE of :func:`evaluate_policies`).
+    """
+    n = _check_episodes(num_episodes)
+    env_params = config.env_params
+    env = BargainingEnv(config.num_history)
+    surplus = mean_available_surplus(env_params)
+    names = {role: _incumbent(config, role) for role in AGENTS}
+    frozen = {role: _policy(config, params, names[role], role, deterministic, opponent_policy)
+              for role in AGENTS}
+    br_cfg = best_response_config(config, total_timesteps, num_seeds)
+    k_train, k_eval = jax.random.split(key)
+    runner, metrics = make_train(br_cfg, opponent_policy=_by_role(
+        frozen[AGENTS[0]], frozen[AGENTS[1]]))(k_train)
+
+    def evaluate_all(br_params, k):
+        """(BR supplier vs frozen retailer, frozen supplier vs BR retailer), one seed."""
+        br = {r: make_policy(br_params[r], br_cfg, deterministic=True) for r in AGENTS}
+        return (play_batch(k, env_params, br[AGENTS[0]], frozen[AGENTS[1]], n, env),
+                play_batch(k, env_params, frozen[AGENTS[0]], br[AGENTS[1]], n, env))
+
+    def trained_match(k):
+        return play_batch(k, env_params, frozen[AGENTS[0]], frozen[AGENTS[1]], n, env)
+
+    @jax.jit
+    def run_eval(all_br_params, k):
+        return jax.vmap(evaluate_all, (0, None))(all_br_params, k), trained_match(k)
+
+    br_records, trained_record = run_eval(runner.params, k_eval)
+    trained = summarize(_to_numpy(trained_record, env_params))
+    out: dict[str, Any] = {"total_timesteps": br_cfg.total_timesteps // 2, "num_episodes": n,
+                           "num_seeds": num_seeds, "deterministic": bool(deterministic),
+                           "mean_available_surplus": surplus}
+    for j, side in enumerate(AGENTS):
+        br = [summarize(_to_numpy({k: v[i] for k, v in br_records[j].items()}, env_params))
+              for i in range(num_seeds)]
+        rewards = [r[f"{side}_reward"] for r in br]
+        best = int(np.argmax(rewards))
+        curve = np.asarray(metrics[f"return_{side}"][best])
+        gain = br[best][f"{side}_reward"] - trained[f"{side}_reward"]
+        out[side] = {
+            "trained": names[side],
+            "frozen_opponent": names[_other(side)],
+            "best_response_reward": br[best][f"{side}_reward"],
+            "trained_reward": trained[f"{side}_reward"],
+            "gain": gain,
+            "gain_share": gain / surplus if surplus > 0 else math.nan,
+            "best_response_deal_rate": br[best]["deal_rate"],
+            "trained_deal_rate": trained["deal_rate"],
+            "best_response_mean_price": br[best]["mean_price"],
+            "trained_mean_price": trained["mean_price"],
+            "best_response_seed_rewards": [float(r) for r in rewards],
+            "best_response_train_return": float(curve[-max(1, curve.size // 10):].mean()),
+        }
+    out["max_gain"] = max(out[s]["gain"] for s in AGENTS)
+    out["max_gain_share"] = out["max_gain"] / surplus if surplus > 0 else math.nan
+    return out

@@ -30,11 +30,12 @@ run: $(STAMP_RUN)
 	else \
 		$(BIN)/eqx train --out runs/default; \
 	fi
+	$(BIN)/eqx evaluate runs/default --episodes 10000
 	$(BIN)/eqx simulate --tournament --episodes 10000
 
 test: $(STAMP_TEST)
 	$(BIN)/ruff check eqx_jax baselines scripts tests
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP_RUN)
 	$(BIN)/eqx bench env

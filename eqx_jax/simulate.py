@@ -8,6 +8,7 @@ call: the pair index selects the policies with ``lax.switch``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -88,9 +89,14 @@ def play(
     """Play two negotiators (by name or as policies); per-episode NumPy arrays."""
     sup = get_negotiator(supplier) if isinstance(supplier, str) else supplier
     ret = get_negotiator(retailer) if isinstance(retailer, str) else retailer
+    return _to_numpy(_compiled_play(params, sup, ret, num_episodes)(key), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_play(params: EnvParams, sup: Policy, ret: Policy, num_episodes: int):
     # params are closed over: max_rounds is the scan length and must stay a Python int.
-    record = jax.jit(lambda k: play_batch(k, params, sup, ret, num_episodes))(key)
-    return _to_numpy(record, params)
+    # Cached so that playing the same match again (same settings) reuses the compiled program.
+    return jax.jit(lambda k: play_batch(k, params, sup, ret, num_episodes))
 
 
 def tournament(
@@ -104,8 +110,21 @@ def tournament(
     Returns one row per pairing: ``{"supplier": name, "retailer": name, **summarize(...)}``.
     All pairings run in a single compiled call.
     """
-    policies = [get_negotiator(n) for n in names]
+    names = tuple(names)
     pairs = [(i, j) for i in range(len(names)) for j in range(len(names))]
+    records = _compiled_tournament(params, names, num_episodes)(
+        jax.random.split(key, len(pairs)), jnp.array(pairs, jnp.int32))
+    rows = []
+    for n, (i, j) in enumerate(pairs):
+        rec = _to_numpy({k: v[n] for k, v in records.items()}, params)
+        rows.append({"supplier": names[i], "retailer": names[j], **summarize(rec)})
+    return rows
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_tournament(params: EnvParams, names: tuple[str, ...], num_episodes: int):
+    """One jitted ``(keys, pairs) -> records`` for all pairings (cached per settings)."""
+    policies = [get_negotiator(n) for n in names]
 
     def switched(index: jax.Array) -> Policy:
         def policy(k, obs, p):
@@ -116,11 +135,4 @@ def tournament(
     def one_pair(k, pair):
         return play_batch(k, params, switched(pair[0]), switched(pair[1]), num_episodes)
 
-    pair_idx = jnp.array(pairs, jnp.int32)
-    keys = jax.random.split(key, len(pairs))
-    records = jax.jit(jax.vmap(one_pair))(keys, pair_idx)
-    rows = []
-    for n, (i, j) in enumerate(pairs):
-        rec = _to_numpy({k: v[n] for k, v in records.items()}, params)
-        rows.append({"supplier": names[i], "retailer": names[j], **summarize(rec)})
-    return rows
+    return jax.jit(jax.vmap(one_pair))

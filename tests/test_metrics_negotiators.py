@@ -131,9 +131,10 @@ def test_negotiators_never_walk_and_random_respects_the_mask():
     types = jax.vmap(lambda k: NEGOTIATORS["random"](k, obs["supplier"], PARAMS)["action_type"])(
         keys)
     assert set(np.unique(np.asarray(types)).tolist()) == {COUNTER, WALK_AWAY}
-    for name in ("boulware", "linear", "conceder", "tit_for_tat", "midpoint"):
-        rec = play(jax.random.key(0), make_params(), name, name, 500)
-        assert not rec["walk_away"].any(), name
+    rows = tournament(jax.random.key(0), make_params(),
+                      ("boulware", "linear", "conceder", "tit_for_tat", "midpoint"), 300)
+    for r in rows:
+        assert r["walk_rate"] == 0.0, (r["supplier"], r["retailer"])
     with pytest.raises(ValueError, match="unknown negotiator"):
         get_negotiator("nash")
 

@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from eqx_jax.env import AGENTS, BargainingEnv, EnvParams
+from eqx_jax.env import AGENTS, BargainingEnv, EnvParams, params_to_dict
 from eqx_jax.negotiators import time_dependent
 
 DEFAULT_SIZES: tuple[int, ...] = (1, 1024, 16384, 131072)
@@ -170,7 +170,7 @@ def _python_loop(env, policy_s, policy_r, seconds: float, chunk: int = 5000) -> 
 def bench_reference_loop(params: EnvParams, seconds: float) -> dict[str, Any]:
     from baselines.reference_env import ReferenceBargainingEnv, time_dependent_action
 
-    env = ReferenceBargainingEnv(**_settings(params))
+    env = ReferenceBargainingEnv(**params_to_dict(params))
     p, t = params.max_price, params.max_rounds
     return _python_loop(env, lambda o: time_dependent_action(o, p, t, BOULWARE_E),
                         lambda o: time_dependent_action(o, p, t, CONCEDER_E), seconds)
@@ -184,14 +184,6 @@ def bench_adapter_loop(params: EnvParams, seconds: float, chunk: int = 500) -> d
     p, t = params.max_price, params.max_rounds
     return _python_loop(env, lambda o: time_dependent_action(o, p, t, BOULWARE_E),
                         lambda o: time_dependent_action(o, p, t, CONCEDER_E), seconds, chunk)
-
-
-def _settings(p: EnvParams) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    d = asdict(p)
-    d["reward_model"] = ["seed", "discounted"][int(p.reward_model)]
-    return d
 
 
 def bench_env(

@@ -12,7 +12,7 @@ import math
 import sys
 from typing import Any
 
-from eqx_jax.env import EnvParams, make_params
+from eqx_jax.env import EnvParams, make_params, params_to_dict, spe_kwargs
 
 
 class CliError(Exception):
@@ -112,7 +112,7 @@ def cmd_simulate(a: argparse.Namespace) -> None:
         rows = simulate.tournament(key, params, num_episodes=a.episodes)
         eq = equilibrium_summary(params)
         if a.json:
-            _print_json({"game": _params_dict(params), "episodes_per_pair": a.episodes,
+            _print_json({"game": params_to_dict(params), "episodes_per_pair": a.episodes,
                          "tournament": rows, "equilibrium": eq})
             return
         print(f"Tournament of classic negotiators: {a.episodes:,} episodes per pairing, "
@@ -132,7 +132,7 @@ def cmd_simulate(a: argparse.Namespace) -> None:
 
     summary = summarize(rec)
     if a.json:
-        _print_json({"game": _params_dict(params), "supplier": a.supplier,
+        _print_json({"game": params_to_dict(params), "supplier": a.supplier,
                      "retailer": a.retailer, "metrics": summary})
         return
     print(f"{a.supplier} (supplier) vs {a.retailer} (retailer), {a.episodes:,} episodes, "
@@ -141,16 +141,8 @@ def cmd_simulate(a: argparse.Namespace) -> None:
         print(f"  {k:24s} {_fmt(v)}")
 
 
-def _params_dict(p: EnvParams) -> dict:
-    from dataclasses import asdict
-
-    d = asdict(p)
-    d["reward_model"] = ["seed", "discounted"][int(p.reward_model)]
-    return d
-
-
 def _game_line(p: EnvParams) -> str:
-    rm = ["seed", "discounted"][int(p.reward_model)]
+    rm = params_to_dict(p)["reward_model"]
     return (f"T={p.max_rounds}, reward={rm}, supplier U[{p.supplier_low:g}, {p.supplier_high:g}], "
             f"retailer U[{p.retailer_low:g}, {p.retailer_high:g}]")
 
@@ -180,7 +172,7 @@ def equilibrium_summary(params: EnvParams) -> dict:
 
     v_s = (params.supplier_low + params.supplier_high) / 2
     v_r = (params.retailer_low + params.retailer_high) / 2
-    game = _spe_kwargs(params)
+    game = spe_kwargs(params)
     spe = equilibrium.solve_spe(v_s, v_r, params.max_rounds, **game).to_dict()
     nbs = nash_bargaining_solution(
         v_s, v_r, params.max_rounds, reward_model=game["reward_model"],
@@ -205,14 +197,6 @@ def incomplete_info_references(params: EnvParams) -> dict:
         return {"chatterjee_samuelson": None, "myerson_satterthwaite": None}
     return {"chatterjee_samuelson": equilibrium.chatterjee_samuelson(*priors),
             "myerson_satterthwaite": equilibrium.myerson_satterthwaite(*priors)}
-
-
-def _spe_kwargs(p: EnvParams) -> dict:
-    return dict(
-        reward_model=["seed", "discounted"][int(p.reward_model)], max_price=p.max_price,
-        speed_bonus=p.speed_bonus, bonus_fraction=p.bonus_fraction, discount=p.discount,
-        walk_payoff=p.walk_payoff, timeout_payoff=p.timeout_payoff,
-    )
 
 
 def print_equilibrium(eq: dict) -> None:
@@ -264,7 +248,7 @@ def cmd_solve(a: argparse.Namespace) -> None:
     # incomplete-information references), so do not fold the values into the priors here.
     a.supplier_value = a.retailer_value = None
     params = params_from_args(a)
-    game = _spe_kwargs(params)
+    game = spe_kwargs(params)
     try:
         spe = equilibrium.solve_spe(v_s, v_r, params.max_rounds, **game)
     except ValueError as e:

@@ -33,6 +33,7 @@ ACTION_NAMES: tuple[str, str, str] = ("ACCEPT", "COUNTER", "WALK_AWAY")
 
 REWARD_MODELS: dict[str, int] = {"seed": 0, "discounted": 1}
 SEED, DISCOUNTED = REWARD_MODELS["seed"], REWARD_MODELS["discounted"]
+REWARD_MODEL_NAMES: dict[int, str] = {v: k for k, v in REWARD_MODELS.items()}
 
 #: Observation fields before the offer history, in order. See :meth:`BargainingEnv.get_obs`.
 OBS_FIELDS: tuple[str, ...] = (
@@ -150,6 +151,24 @@ def make_params(**overrides: Any) -> EnvParams:
     _check_range("belief_alpha", p.belief_alpha, 0.0, 1.0)
     _check_range("belief_beta", p.belief_beta, 0.0, 1.0)
     return p.replace(max_rounds=int(p.max_rounds))
+
+
+def params_to_dict(p: EnvParams) -> dict[str, Any]:
+    """All settings as plain JSON-able data, the reward model by name (what configs, logs and the
+    plain-Python reference env take)."""
+    d = {name: getattr(p, name) for name in EnvParams.__dataclass_fields__}
+    d["reward_model"] = REWARD_MODEL_NAMES[int(p.reward_model)]
+    d.update({k: [float(x) for x in d[k]] for k in ("discount", "walk_payoff", "timeout_payoff")})
+    return d
+
+
+def spe_kwargs(p: EnvParams) -> dict[str, Any]:
+    """The settings of ``p`` as keyword arguments of ``eqx_jax.equilibrium.solve_spe`` /
+    ``spe_price_batch`` (everything but the valuation priors and the belief rule)."""
+    d = params_to_dict(p)
+    return {k: (tuple(d[k]) if isinstance(d[k], list) else d[k])
+            for k in ("reward_model", "max_price", "speed_bonus", "bonus_fraction", "discount",
+                      "walk_payoff", "timeout_payoff")}
 
 
 @struct.dataclass

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eqx_jax.env import AGENTS, OBS_INDEX, REWARD_MODELS, BargainingEnv, EnvParams, make_params
+from eqx_jax.env import AGENTS, OBS_INDEX, BargainingEnv, EnvParams, make_params, spe_kwargs
 from eqx_jax.equilibrium import solve_spe
 from eqx_jax.metrics import nash_bargaining_solution, summarize
 from eqx_jax.negotiators import NEGOTIATORS, Policy, get_negotiator
@@ -94,14 +94,6 @@ def _policy(config: PPOConfig, params: dict, name: str, role: str, deterministic
 
 def _float(x: Any) -> float:
     return float(x) if x is not None else math.nan
-
-
-def _game_kwargs(p: EnvParams) -> dict[str, Any]:
-    """Settings of ``p`` as keyword arguments of solve_spe / nash_bargaining_solution."""
-    model = {v: k for k, v in REWARD_MODELS.items()}[int(p.reward_model)]
-    return {"reward_model": model, "max_price": float(p.max_price),
-            "speed_bonus": float(p.speed_bonus), "bonus_fraction": float(p.bonus_fraction),
-            "discount": tuple(float(x) for x in p.discount)}
 
 
 def _check_value(name: str, value: Any, max_price: float) -> float:
@@ -201,15 +193,14 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
 
     if complete:
         v_s, v_r = float(env_params.supplier_low), float(env_params.retailer_low)
-        game = _game_kwargs(env_params)
-        spe = solve_spe(v_s, v_r, int(env_params.max_rounds), **game,
-                        walk_payoff=tuple(float(x) for x in env_params.walk_payoff),
-                        timeout_payoff=tuple(float(x) for x in env_params.timeout_payoff))
+        game = spe_kwargs(env_params)
+        spe = solve_spe(v_s, v_r, int(env_params.max_rounds), **game)
         out["spe"] = {k: spe.to_dict()[k] for k in
                       ("price", "round", "supplier_payoff", "retailer_payoff", "outcome", "end")}
         nbs = nash_bargaining_solution(
-            v_s, v_r, int(env_params.max_rounds), **game,
-            disagreement=tuple(float(x) for x in env_params.timeout_payoff))
+            v_s, v_r, int(env_params.max_rounds),
+            **{k: v for k, v in game.items() if k not in ("walk_payoff", "timeout_payoff")},
+            disagreement=game["timeout_payoff"])
         out["nbs"] = dict(nbs)
         spe_price, nbs_price = _float(spe.price), _float(nbs["price"])
         for mode in _MODES:

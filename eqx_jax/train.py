@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from eqx_jax.env import params_to_dict, spe_kwargs
 from eqx_jax.ppo import PPOConfig, RunnerState, make_train_chunked, seed_params
 
 POLICY_FORMAT = "eqx-policy-v1"
@@ -115,7 +116,7 @@ def export_policy(config: PPOConfig, params: dict, path: str | Path) -> Path:
     payload = {
         "format": POLICY_FORMAT,
         "config": json.dumps(config.to_dict()),
-        "env_params": json.dumps(_env_params_dict(config)),
+        "env_params": json.dumps(params_to_dict(config.env_params)),
         "params": jax.tree.map(np.asarray, params),
     }
     path = Path(path)
@@ -140,14 +141,6 @@ def load_policy(path: str | Path) -> tuple[PPOConfig, dict]:
     config = PPOConfig.from_dict(json.loads(payload["config"]))
     params = jax.tree.map(jnp.asarray, payload["params"])
     return config, params
-
-
-def _env_params_dict(config: PPOConfig) -> dict:
-    from dataclasses import asdict
-
-    d = asdict(config.env_params)
-    d["reward_model"] = ["seed", "discounted"][int(d["reward_model"])]
-    return d
 
 
 # --------------------------------------------------------------------------------- running
@@ -286,10 +279,7 @@ def equilibrium_price_band(config: PPOConfig, samples: int = 2000) -> tuple[floa
     rng = np.random.default_rng(0)
     vs = rng.uniform(p.supplier_low, p.supplier_high, samples)
     vr = rng.uniform(p.retailer_low, p.retailer_high, samples)
-    out = spe_price_batch(
-        vs, vr, p.max_rounds, reward_model=["seed", "discounted"][int(p.reward_model)],
-        max_price=p.max_price, speed_bonus=p.speed_bonus, bonus_fraction=p.bonus_fraction,
-        discount=p.discount, walk_payoff=p.walk_payoff, timeout_payoff=p.timeout_payoff)
+    out = spe_price_batch(vs, vr, p.max_rounds, **spe_kwargs(p))
     prices = np.asarray(out["price"], np.float64)
     prices = prices[np.isfinite(prices)]
     if prices.size == 0:

@@ -11,8 +11,9 @@ either side):
   with the same negotiators written in plain Python;
 * for information, the JAX-backed PettingZoo adapter in the same plain loop.
 
-The speedup is the best JAX figure over the *faster* of the two plain loops. Timings exclude
-compilation (one warm-up call) and take the best of several repeats.
+The speedup is the best JAX setting over the *faster* of the two plain loops, re-timed back to
+back five times (median of the five ratios: this VM's speed drifts). Timings exclude compilation
+(one warm-up call) and take the best of several repeats (JAX) or chunks (loops).
 """
 
 from __future__ import annotations
@@ -167,23 +168,26 @@ def _python_loop(env, policy_s, policy_r, seconds: float, chunk: int = 5000) -> 
             "steps_per_s": chunk / best, "mean_steps_per_s": steps / elapsed}
 
 
-def bench_reference_loop(params: EnvParams, seconds: float) -> dict[str, Any]:
-    from baselines.reference_env import ReferenceBargainingEnv, time_dependent_action
-
-    env = ReferenceBargainingEnv(**params_to_dict(params))
-    p, t = params.max_price, params.max_rounds
-    return _python_loop(env, lambda o: time_dependent_action(o, p, t, BOULWARE_E),
-                        lambda o: time_dependent_action(o, p, t, CONCEDER_E), seconds)
-
-
-def bench_adapter_loop(params: EnvParams, seconds: float, chunk: int = 500) -> dict[str, Any]:
+def _negotiator_loop(env, params: EnvParams, seconds: float, chunk: int) -> dict[str, Any]:
+    """The plain loop over ``env`` with the benchmark's negotiators written in plain Python."""
     from baselines.reference_env import time_dependent_action
-    from eqx_jax.pettingzoo import JaxBargainingParallelEnv
 
-    env = JaxBargainingParallelEnv(params=params)
     p, t = params.max_price, params.max_rounds
     return _python_loop(env, lambda o: time_dependent_action(o, p, t, BOULWARE_E),
                         lambda o: time_dependent_action(o, p, t, CONCEDER_E), seconds, chunk)
+
+
+def bench_reference_loop(params: EnvParams, seconds: float, chunk: int = 5000) -> dict[str, Any]:
+    from baselines.reference_env import ReferenceBargainingEnv
+
+    return _negotiator_loop(ReferenceBargainingEnv(**params_to_dict(params)), params, seconds,
+                            chunk)
+
+
+def bench_adapter_loop(params: EnvParams, seconds: float, chunk: int = 500) -> dict[str, Any]:
+    from eqx_jax.pettingzoo import JaxBargainingParallelEnv
+
+    return _negotiator_loop(JaxBargainingParallelEnv(params=params), params, seconds, chunk)
 
 
 def bench_env(
@@ -236,7 +240,7 @@ def bench_env(
         "speedup_num_envs": int(best_n),
         "speedup_num_devices": best_devices,
         "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
-        "machine": {"cpu": _cpu_name(), "cores": _cores(), "python": platform.python_version(),
+        "machine": {"cpu": _cpu_name(), "cores": cpu_cores(), "python": platform.python_version(),
                     "jax": jax.__version__},
         "peak_memory": {
             "num_envs": int(largest),
@@ -267,7 +271,8 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _cores() -> int:
+def cpu_cores() -> int:
+    """Cores this process may run on."""
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -275,8 +275,10 @@ def cmd_bench(a: argparse.Namespace) -> None:
     # One XLA host device per core, so the benchmark can also run the vectorized env on every
     # core (a single CPU device runs each fused loop on one thread). This must be set before
     # JAX starts its backend, which nothing before this line does.
+    from eqx_jax.bench import cpu_cores  # imports JAX but does not start its backend
+
     if a.devices is None:
-        a.devices = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        a.devices = cpu_cores()
     _positive_int("--devices", a.devices, 256)
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:

@@ -35,12 +35,14 @@ import numpy as np
 from eqx_jax.env import AGENTS, OBS_INDEX, BargainingEnv, EnvParams, make_params, spe_kwargs
 from eqx_jax.equilibrium import solve_spe
 from eqx_jax.metrics import nash_bargaining_solution, summarize
-from eqx_jax.negotiators import NEGOTIATORS, Policy, get_negotiator
+from eqx_jax.negotiators import NEGOTIATORS, Policy
 from eqx_jax.ppo import (
     POLICY_OPPONENT,
     PPOConfig,
+    default_sides,
     make_policy,
     make_train,
+    resolve_policy,
 )
 from eqx_jax.simulate import _to_numpy, play_batch
 
@@ -69,27 +71,6 @@ def _plays_ppo(config: PPOConfig, role: str) -> bool:
 def _incumbent(config: PPOConfig, role: str) -> str:
     """Who plays ``role`` by default: "ppo" if the config trains it, else the fixed opponent."""
     return "ppo" if _plays_ppo(config, role) else config.opponent
-
-
-def _default_sides(config: PPOConfig) -> tuple[str, str]:
-    """(supplier, retailer) names, as :func:`eqx_jax.ppo.evaluate` picks them."""
-    supplier = "ppo" if config.ppo_roles in ("both", "supplier") else config.opponent
-    retailer = ("ppo" if config.opponent == "self" or config.ppo_roles == "retailer"
-                else config.opponent)
-    return supplier, retailer
-
-
-def _policy(config: PPOConfig, params: dict, name: str, role: str, deterministic: bool,
-            opponent_policy: Policy | None) -> Policy:
-    """The policy called ``name`` ("ppo", "policy" or a negotiator) playing ``role``."""
-    if name == "ppo":
-        return make_policy(params[config.network_for(role)], config, deterministic)
-    if name == POLICY_OPPONENT:
-        if opponent_policy is None:
-            raise ValueError(f"the {role} is the config's fixed opponent "
-                             f"{POLICY_OPPONENT!r}: pass opponent_policy")
-        return opponent_policy
-    return get_negotiator(name)
 
 
 def _float(x: Any) -> float:
@@ -175,7 +156,7 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
             fixed[side] = v
     env_params = make_params(**env_over)
     env = BargainingEnv(config.num_history)
-    names = _default_sides(config)
+    names = default_sides(config)
     complete = _complete_information(env_params)
     out: dict[str, Any] = {
         "supplier": names[0], "retailer": names[1], "num_episodes": n,
@@ -183,7 +164,7 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
         "complete_information": complete,
         "mean_available_surplus": mean_available_surplus(env_params),
     }
-    matches = [[_policy(config, params, name, role, deterministic, opponent_policy)
+    matches = [[resolve_policy(config, params, name, role, deterministic, opponent_policy)
                 for name, role in zip(names, AGENTS, strict=True)]
                for deterministic in _MODES.values()]
     records = jax.jit(lambda k: [play_batch(k, env_params, sup, ret, n, env)
@@ -367,7 +348,8 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
     env = BargainingEnv(config.num_history)
     surplus = mean_available_surplus(env_params)
     names = {role: _incumbent(config, role) for role in AGENTS}
-    frozen = {role: _policy(config, params, names[role], role, deterministic, opponent_policy)
+    frozen = {role: resolve_policy(config, params, names[role], role, deterministic,
+                                   opponent_policy)
               for role in AGENTS}
     br_cfg = best_response_config(config, total_timesteps, num_seeds)
     k_train, k_eval = jax.random.split(key)

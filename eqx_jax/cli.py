@@ -463,6 +463,65 @@ def cmd_import(a: argparse.Namespace) -> None:
         print(f"imported {a.file} into {out}/ (networks: {', '.join(sorted(params))})")
 
 
+# ---------------------------------------------------------------- BEGIN serve/user (issue #4)
+# The live server lives in the optional `serve` package; it is imported only when these
+# subcommands run, so `eqx` works without the serve extra.
+_SERVE_EXTRA_MISSING = 'the server needs the serve extra: pip install -e ".[serve]"'
+
+
+def _import_serve_cli():
+    """``serve.cli``, or exit 2 with one line when the serve extra is not installed."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    if importlib.util.find_spec("serve") is None:
+        # An editable install made before serve/ existed does not map it: use the checkout.
+        root = Path(__file__).resolve().parent.parent
+        if (root / "serve" / "__init__.py").is_file():
+            sys.path.insert(0, str(root))
+    try:
+        for dep in ("fastapi", "uvicorn", "pydantic_settings", "sqlalchemy", "alembic", "jwt",
+                    "argon2", "httpx"):
+            importlib.import_module(dep)
+        return importlib.import_module("serve.cli")
+    except ImportError:
+        print(_SERVE_EXTRA_MISSING, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(a: argparse.Namespace) -> None:
+    code = _import_serve_cli().serve(host=a.host, port=a.port, log_level=a.log_level)
+    if code:
+        raise SystemExit(code)
+
+
+def cmd_user_add(a: argparse.Namespace) -> None:
+    code = _import_serve_cli().user_add(a.name, admin=a.admin)
+    if code:
+        raise SystemExit(code)
+
+
+def add_server_commands(sub) -> None:
+    p = sub.add_parser("serve", help="run the live server (FastAPI + WebSocket, docs at /docs)",
+                       description="Run the live server with uvicorn. Settings come from "
+                                   "EQX_* environment variables (see docs/server.md).")
+    p.add_argument("--host", default=None, help="bind address (default EQX_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default EQX_PORT or 8000)")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("user", help="manage the server's users",
+                       description="Manage the live server's users (in its database).")
+    user_sub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    q = user_sub.add_parser("add", help="add a user (password from a prompt, or stdin)")
+    q.add_argument("name", help="user name (letters, digits, _ . @ -)")
+    q.add_argument("--admin", action="store_true", help="may read every user's sessions")
+    q.set_defaults(func=cmd_user_add)
+# ------------------------------------------------------------------ END serve/user (issue #4)
+
+
 # -------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -566,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory to create")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_import)
+    add_server_commands(sub)  # serve / user (issue #4)
     return parser
 
 

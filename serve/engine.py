@@ -1,0 +1,312 @@
+"""The game engine of the server: the *same* ``eqx_jax`` env and policies the trainer uses.
+
+No second copy of the rules: a session is ``BargainingEnv.reset`` (then the request's realised
+valuations), then one jitted call per move that computes both policies' actions from
+``env.get_obs`` and applies ``env.step_env``. The jitted functions take the game settings
+(``EnvParams``) and valuations as traced arguments, so they are compiled once per policy pair
+(cached here) and reused by every later session whatever its valuations and ``max_rounds``.
+
+Units: prices and valuations in currency units, rewards in reward units, rounds are counts.
+This module is synchronous; the server calls it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eqx_jax.env import AGENTS, BargainingEnv, EnvParams, make_params, spe_kwargs
+from eqx_jax.negotiators import NEGOTIATORS
+
+#: Classic negotiators played when no trained policy "default" is registered.
+FALLBACK_POLICIES = {"supplier": "boulware", "retailer": "conceder"}
+
+
+class PolicyError(ValueError):
+    """A policy choice that cannot be played (unknown id, wrong role, incompatible games)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What plays one role: a classic negotiator (``kind="negotiator"``) or a trained policy."""
+
+    kind: str  # "negotiator" | "trained"
+    name: str  # negotiator name or policy id
+    path: str | None = None  # policy file of a trained policy
+
+
+@dataclass
+class LoadedPolicy:
+    """A trained policy file loaded once (config + network params)."""
+
+    config: Any  # eqx_jax.ppo.PPOConfig
+    params: dict
+    roles: tuple[str, ...]
+    mtime: float
+
+
+@dataclass
+class Game:
+    """A session's compiled functions and settings."""
+
+    env: BargainingEnv
+    params: EnvParams
+    reset: Callable
+    step: Callable
+
+
+@dataclass
+class EngineStats:
+    """Compile and per-move compute times, seconds (for /health and the docs)."""
+
+    compiles: int = 0
+    compile_s: list[float] = field(default_factory=list)
+    move_compute_s: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        mv = np.asarray(self.move_compute_s[-2000:], np.float64) * 1000
+        return {
+            "compiled_policy_pairs": self.compiles,
+            "compile_s": [round(x, 3) for x in self.compile_s[-10:]],
+            "move_compute_ms_p50": float(np.percentile(mv, 50)) if mv.size else None,
+            "move_compute_ms_p95": float(np.percentile(mv, 95)) if mv.size else None,
+            "moves_measured": int(mv.size),
+        }
+
+
+class Engine:
+    """Loads policies, builds and caches the jitted reset/step per policy pair."""
+
+    def __init__(self) -> None:
+        self._policies: dict[str, LoadedPolicy] = {}
+        self._games: dict[tuple, tuple[Callable, Callable, BargainingEnv]] = {}
+        self._lock = threading.Lock()
+        self._compile_locks: dict[tuple, threading.Lock] = {}
+        self.stats = EngineStats()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqx-jax")
+
+    # ------------------------------------------------------------------ policies
+    def load(self, policy_id: str, path: str) -> LoadedPolicy:
+        """Load (once; again if the file changed) a trained policy file."""
+        from eqx_jax.train import load_policy
+
+        mtime = Path(path).stat().st_mtime
+        cached = self._policies.get(policy_id)
+        if cached is not None and cached.mtime == mtime:
+            return cached
+        config, params = load_policy(path)
+        roles = tuple(r for r in AGENTS if any(r in v for v in config.learners.values()))
+        loaded = LoadedPolicy(config=config, params=params, roles=roles, mtime=mtime)
+        self._policies[policy_id] = loaded
+        return loaded
+
+    def game_params(self, supplier: PolicySpec, retailer: PolicySpec,
+                    max_rounds: int) -> tuple[EnvParams, int]:
+        """The game a pair plays: the trained policy's training game (the supplier's when both
+        are trained), else the default game; ``max_rounds`` from the request. Also returns the
+        observation history length the policies expect."""
+        base: dict[str, Any] | None = None
+        num_history = None
+        for role, spec in (("supplier", supplier), ("retailer", retailer)):
+            if spec.kind != "trained":
+                continue
+            lp = self.load(spec.name, spec.path)
+            if role not in lp.roles:
+                raise PolicyError(f"{role}_policy",
+                                  f"policy {spec.name!r} was trained for "
+                                  f"{'/'.join(lp.roles)}, not the {role}")
+            if num_history is not None and num_history != lp.config.num_history:
+                raise PolicyError("retailer_policy",
+                                  "the two trained policies observe different offer histories "
+                                  f"({num_history} vs {lp.config.num_history})")
+            num_history = lp.config.num_history
+            if base is None:
+                base = dict(lp.config.env)
+        game = dict(base or {})
+        game["max_rounds"] = max_rounds
+        return make_params(**game), (num_history or 4)
+
+    def policy_fn(self, spec: PolicySpec, role: str, deterministic: bool):
+        if spec.kind == "negotiator":
+            return NEGOTIATORS[spec.name]
+        from eqx_jax.ppo import make_policy
+
+        lp = self.load(spec.name, spec.path)
+        return make_policy(lp.params[lp.config.network_for(role)], lp.config, deterministic)
+
+    # ------------------------------------------------------------------ compiled game
+    def game(self, supplier: PolicySpec, retailer: PolicySpec, max_rounds: int,
+             deterministic: bool = True) -> Game:
+        params, num_history = self.game_params(supplier, retailer, max_rounds)
+        mtimes = tuple(self._policies[s.name].mtime if s.kind == "trained" else 0.0
+                       for s in (supplier, retailer))
+        # Determinism only matters for trained policies; keep one entry per pair otherwise.
+        det = deterministic or (supplier.kind != "trained" and retailer.kind != "trained")
+        key = (supplier.kind, supplier.name, retailer.kind, retailer.name, num_history, det, mtimes)
+        with self._lock:
+            entry = self._games.get(key)
+            if entry is None:
+                env = BargainingEnv(num_history)
+                sup = self.policy_fn(supplier, AGENTS[0], det)
+                ret = self.policy_fn(retailer, AGENTS[1], det)
+                entry = (*_build(env, sup, ret), env)
+                self._games[key] = entry
+                self._compile_locks[key] = threading.Lock()
+            lock = self._compile_locks[key]
+        reset, step, env = entry
+        # The first call compiles (seconds); concurrent first sessions of a pair wait for one
+        # compile instead of compiling in parallel.
+        with lock:
+            if not getattr(step, "_eqx_warm", False):
+                t0 = time.perf_counter()
+                _, state = reset(np.int32(0), params, np.float32(5000), np.float32(8000))
+                jax.block_until_ready(step(np.int32(0), np.int32(0), state, params))
+                self.stats.compiles += 1
+                self.stats.compile_s.append(time.perf_counter() - t0)
+                step._eqx_warm = True
+        return Game(env=env, params=params, reset=reset, step=step)
+
+    async def run_step(self, fn: Callable, *args: Any) -> Any:
+        """Run one move's JAX work on the engine's own thread; records its compute time.
+
+        One dedicated thread, not the shared pool: with 100 sessions, 40 pool threads
+        dispatching tiny XLA programs at once mostly fight over the GIL; one thread runs the
+        ~2 ms steps back to back (measured: see docs/server.md)."""
+        import asyncio
+
+        def timed():
+            t0 = time.perf_counter()
+            out = fn(*args)
+            self._record_move_time(time.perf_counter() - t0)
+            return out
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
+
+    def _record_move_time(self, seconds: float) -> None:
+        self.stats.move_compute_s.append(seconds)
+        if len(self.stats.move_compute_s) > 20000:
+            del self.stats.move_compute_s[:10000]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _build(env: BargainingEnv, sup, ret):
+    """Jitted ``reset(key, params, v_s, v_r)`` and ``step(key, state, params)``."""
+
+    # The PRNG keys are derived inside the compiled functions from (seed, move): creating them
+    # eagerly cost two extra dispatches (~1 ms) per move.
+    @jax.jit
+    def reset(seed, params, v_s, v_r):
+        _, state = env.reset(session_key(seed, 0), params)
+        # The request picks the realised private values; beliefs stay the game's public priors.
+        state = state.replace(supplier_value=jnp.asarray(v_s, jnp.float32),
+                              retailer_value=jnp.asarray(v_r, jnp.float32))
+        return env.get_obs(state, params), state
+
+    @jax.jit
+    def step(seed, t, state, params):
+        """Move t + 1 (t rounds played)."""
+        obs = env.get_obs(state, params)
+        k_s, k_r = jax.random.split(session_key(seed, t + 1))
+        actions = {AGENTS[0]: sup(k_s, obs[AGENTS[0]], params),
+                   AGENTS[1]: ret(k_r, obs[AGENTS[1]], params)}
+        new_state, rewards, done, info = env.step_env(state, actions, params)
+        return new_state, rewards, done, info
+
+    return reset, step
+
+
+# ---------------------------------------------------------------------------- one move
+def describe_move(t_before: int, standing: float, offer_after: float,
+                  info: dict) -> dict[str, Any]:
+    """The applied move in plain data: who moved, what, at which price, and the outcome.
+
+    ``t_before``: rounds played before the move; ``standing``: the standing offer before it
+    (negative when none); ``offer_after``: the standing offer after it. ``price``: COUNTER the
+    offered (clipped) price; ACCEPT the accepted price; WALK_AWAY the standing offer walked away
+    from, or None in round 1.
+    """
+    agent = AGENTS[int(t_before) & 1]
+    standing = float(standing)
+    if bool(info["deal"]):
+        action, price = "ACCEPT", float(info["price"])
+    elif bool(info["walk_away"]):
+        action, price = "WALK_AWAY", (standing if standing >= 0 else None)
+    else:
+        action, price = "COUNTER", float(offer_after)
+    return {"agent": agent, "round": int(info["round"]), "action": action, "price": price,
+            "done": bool(info["done"]), "deal": bool(info["deal"]),
+            "walk_away": bool(info["walk_away"]), "timeout": bool(info["timeout"]),
+            "illegal_accept": bool(info["illegal_accept"])}
+
+
+def play_move(game: Game, seed: int, state,
+              t: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    """Move ``t + 1`` of a session (``t`` rounds played; blocking: call it from a worker thread).
+
+    Returns the new (device) state, the move (:func:`describe_move`) and both rewards of the step.
+    Only the few scalars needed are copied to the host; the state stays on the device.
+    """
+    new_state, rewards, _done, info = game.step(np.int32(seed), np.int32(t), state, game.params)
+    host = jax.device_get({"t": state.t, "standing": state.history[0],
+                           "after": new_state.history[0], "rewards": rewards, "info": info})
+    move = describe_move(host["t"], host["standing"], host["after"], host["info"])
+    return new_state, move, {a: float(host["rewards"][a]) for a in AGENTS}
+
+
+def session_key(seed: int, t: int) -> jax.Array:
+    """The key of move ``t`` of a session: same seed, same moves."""
+    return jax.random.fold_in(jax.random.key(seed), t)
+
+
+@functools.lru_cache(maxsize=4096)
+def equilibrium(v_s: float, v_r: float, params_items: tuple) -> dict[str, Any]:
+    """Complete-information SPE of this game (eqx_jax.equilibrium.solve_spe)."""
+    from eqx_jax.equilibrium import solve_spe
+
+    kw = dict(params_items)
+    max_rounds = kw.pop("max_rounds")
+    spe = solve_spe(v_s, v_r, max_rounds, **kw)
+    return {"equilibrium_price": spe.price, "equilibrium_round": spe.round,
+            "equilibrium_outcome": spe.outcome,
+            "equilibrium_payoffs": {"supplier": spe.supplier_payoff,
+                                    "retailer": spe.retailer_payoff}}
+
+
+def equilibrium_for(v_s: float, v_r: float, params: EnvParams) -> dict[str, Any]:
+    kw = spe_kwargs(params)
+    kw["max_rounds"] = int(params.max_rounds)
+    return equilibrium(float(v_s), float(v_r), tuple(sorted(kw.items())))
+
+
+@functools.cache
+def _metrics_fn():
+    from eqx_jax.metrics import nash_distance, pareto_score
+
+    # Jitted once: eager, the two metrics were ~10 small dispatches per session end.
+    return jax.jit(lambda p, s, r: (nash_distance(p, s, r), pareto_score(p, s, r)))
+
+
+def outcome_metrics(deal: bool, price: float | None, v_s: float, v_r: float) -> dict[str, Any]:
+    """Founding-design metrics of the session (eqx_jax.metrics); None without a deal.
+
+    Blocking (a JAX call): run it off the event loop."""
+    if not deal or price is None:
+        return {"nash_distance": None, "pareto_efficiency": None}
+    nd, ps = jax.device_get(_metrics_fn()(*(np.float32(x) for x in (price, v_s, v_r))))
+    return {"nash_distance": float(nd), "pareto_efficiency": float(ps)}

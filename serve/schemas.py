@@ -1,0 +1,177 @@
+"""Request and response models of the API (pydantic 2), with the bounds of every field.
+
+Prices and valuations are currency units (the game's dollars), rewards reward units, delays
+seconds, durations minutes where named so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eqx_jax.env import EnvParams
+
+#: Valuations must be below the env's price cap (the default game's; a trained policy's game
+#: with another cap is checked when the session starts).
+MAX_PRICE = float(EnvParams().max_price)
+Style = Literal["aggressive", "cooperative", "analytical"]
+POLICY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
+
+
+class SimulationStartRequest(BaseModel):
+    """A negotiation to play. Unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "supplier_valuation": 5000, "retailer_valuation": 8000, "max_rounds": 10,
+        "supplier_style": "aggressive", "retailer_style": "cooperative"}]})
+
+    supplier_valuation: float = Field(
+        gt=0, lt=MAX_PRICE, description=f"supplier's private valuation V_s, in (0, {MAX_PRICE:g})")
+    retailer_valuation: float = Field(
+        gt=0, lt=MAX_PRICE, description=f"retailer's private valuation V_r, in (0, {MAX_PRICE:g})")
+    max_rounds: int = Field(10, ge=1, le=100, description="at most this many rounds, 1..100")
+    supplier_style: Style = Field("cooperative", description="phrasing style of the supplier")
+    retailer_style: Style = Field("cooperative", description="phrasing style of the retailer")
+    supplier_policy: str | None = Field(
+        None, pattern=POLICY_PATTERN,
+        description="a registered trained policy id or a classic negotiator name (random, "
+                    "boulware, linear, conceder, tit_for_tat, midpoint); default: the trained "
+                    "policy 'default' if registered, else boulware")
+    retailer_policy: str | None = Field(
+        None, pattern=POLICY_PATTERN,
+        description="as supplier_policy; default: 'default' if registered, else conceder")
+    move_delay_s: float = Field(0.0, ge=0.0, le=5.0,
+                                description="seconds slept between moves, 0..5")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1,
+                             description="PRNG seed of the session (same seed, same moves); "
+                                         "default random")
+    deterministic: bool = Field(True, description="trained policies play greedily (true) or "
+                                                  "sample their actions (false)")
+
+
+class SimulationStartResponse(BaseModel):
+    session_id: str
+    websocket_url: str
+    status: Literal["created"] = "created"
+    created_at: dt.datetime
+    supplier_policy: str
+    retailer_policy: str
+    seed: int
+
+
+SessionStatus = Literal["created", "running", "completed", "failed", "interrupted"]
+
+
+class SimulationStatus(BaseModel):
+    session_id: str
+    status: SessionStatus
+    current_round: int
+    max_rounds: int
+    moves: int = Field(description="moves streamed so far")
+    deal_reached: bool | None
+    final_price: float | None
+    supplier_policy: str
+    retailer_policy: str
+    error: str | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class SimulationTranscript(BaseModel):
+    """Everything about a session: the request, the game played, every move, the result."""
+
+    session_id: str
+    status: SessionStatus
+    request: dict[str, Any]
+    game: dict[str, Any]
+    seed: int
+    messages: list[dict[str, Any]]
+    result: dict[str, Any] | None
+    error: str | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "agent_type": "both", "algorithm": "ppo",
+        "training_config": {"total_timesteps": 200000}}]})
+
+    agent_type: Literal["supplier", "retailer", "both"] = Field(
+        "both", description="both: self-play, one network per role; supplier / retailer: that "
+                            "role learns against a fixed classic negotiator "
+                            "(training_config.opponent, default linear)")
+    algorithm: str = Field("ppo", max_length=32,
+                           description="training algorithm; implemented: ppo (case-insensitive)")
+    training_config: dict[str, Any] = Field(
+        default_factory=dict, description="eqx_jax.ppo.PPOConfig fields, e.g. total_timesteps, "
+                                          "lr, num_envs, hidden, env (game settings)")
+
+
+class TrainResponse(BaseModel):
+    job_id: str
+    status: Literal["queued"] = "queued"
+    estimated_duration_minutes: float
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "completed", "failed", "interrupted"]
+    agent_type: str
+    algorithm: str
+    progress: float = Field(description="updates done / total updates, 0..1")
+    updates_done: int
+    total_updates: int
+    estimated_duration_minutes: float
+    last_metrics: dict[str, Any] | None
+    policy_id: str | None
+    error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class PolicyInfo(BaseModel):
+    agent_id: str
+    agent_type: str
+    algorithm: str
+    roles: list[str]
+    source: str
+    trained_at: dt.datetime | None
+    performance_metrics: dict[str, Any]
+    game: dict[str, Any]
+    config: dict[str, Any]
+    job_id: str | None
+    download_url: str
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    session_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=10_000, description="sessions to export (yours), 1..10,000")
+    format: Literal["csv", "json"] = "json"
+
+
+class ExportResponse(BaseModel):
+    export_id: str
+    download_url: str
+    expires_at: dt.datetime
+    format: Literal["csv", "json"]
+    sessions: int

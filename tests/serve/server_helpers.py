@@ -1,0 +1,185 @@
+"""Helpers of the server tests: start a real ``eqx serve`` (uvicorn) in a subprocess on a free
+port, with a temporary data directory and template phrasing, and talk to it with real HTTP
+(httpx) and WebSocket (``websockets``) clients.
+
+(No ``__init__.py`` in tests/serve: as a package it would be named ``serve`` and shadow the
+server package; pytest puts this directory on sys.path, so ``import server_helpers`` works.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN = ("admin", "admin-password-123")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running ``eqx serve`` subprocess."""
+
+    proc: subprocess.Popen
+    port: int
+    data_dir: Path
+    env: dict[str, str]
+    log_path: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+    log_file: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.log_file is not None:
+            self.log_file.close()
+
+    def add_user(self, name: str, password: str, *, admin: bool = False) -> None:
+        """Create a user directly in the server's database (fast; ``eqx user add`` itself is
+        tested in test_server_cli.py)."""
+        from serve.auth import create_user
+        from serve.db import Database
+
+        db = Database(f"sqlite:///{self.data_dir / 'eqx.db'}")
+        try:
+            create_user(db, name, password, is_admin=admin)
+        finally:
+            db.dispose()
+
+    def add_user_cli(self, name: str, password: str, *, admin: bool = False,
+                     ) -> subprocess.CompletedProcess:
+        """``eqx user add NAME`` with the password on stdin."""
+        cmd = [sys.executable, "-m", "eqx_jax.cli", "user", "add", name] + (
+            ["--admin"] if admin else [])
+        return subprocess.run(cmd, input=password + "\n", capture_output=True, text=True,
+                              env=self.env, cwd=self.data_dir.parent, timeout=120)
+
+    def token(self, name: str = ADMIN[0], password: str | None = None) -> str:
+        if name not in self.tokens:
+            pw = password or (ADMIN[1] if name == ADMIN[0] else None)
+            r = httpx.post(f"{self.url}/api/v1/auth/login",
+                           json={"username": name, "password": pw}, timeout=30)
+            assert r.status_code == 200, r.text
+            self.tokens[name] = r.json()["access_token"]
+        return self.tokens[name]
+
+    def headers(self, name: str = ADMIN[0]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(name)}"}
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("EQX_") or k in ("DATABASE_URL", "OLLAMA_HOST", "OLLAMA_MODEL"))}
+    env.update({
+        "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "JAX_PLATFORMS": "cpu",
+        "EQX_DATA_DIR": str(data_dir),
+        "EQX_LLM_BACKEND": "template",
+        "EQX_ADMIN_USER": ADMIN[0],
+        "EQX_ADMIN_PASSWORD": ADMIN[1],
+        # No runs/default here: sessions default to the classic negotiators.
+        "EQX_DEFAULT_POLICY_DIR": str(data_dir.parent / "no-default-run"),
+        "EQX_CORS_ORIGINS": "http://allowed.example",
+        "EQX_RATE_LIMIT_PER_MINUTE": "100000",
+        "EQX_RATE_LIMIT_BURST": "100000",
+        "EQX_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+    })
+    env.update(extra)
+    return env
+
+
+def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90.0,
+                 **extra: str) -> Server:
+    """Start ``eqx serve`` on ``data_dir`` and wait until /health answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    env = server_env(data_dir, **extra)
+    log_path = data_dir.parent / f"server-{port}-{int(time.time() * 1000)}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eqx_jax.cli", "serve", "--host", "127.0.0.1", "--port",
+         str(port), "--log-level", "warning"],
+        env=env, cwd=data_dir.parent, stdout=log_file, stderr=subprocess.STDOUT)
+    srv = Server(proc, port, data_dir, env, log_path, log_file=log_file)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{srv.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{srv.url}/health", timeout=5).status_code == 200:
+                return srv
+        time.sleep(0.2)
+    srv.stop(signal.SIGKILL)
+    raise RuntimeError(f"server did not become healthy in {timeout} s:\n{srv.log()}")
+
+
+SIM = {"supplier_valuation": 5000, "retailer_valuation": 8000, "max_rounds": 10,
+       "supplier_style": "aggressive", "retailer_style": "cooperative"}
+
+
+async def stream_all(server: Server, session_id: str, token: str, *,
+                     timeout: float = 120.0) -> tuple[list[dict], int | None]:
+    """Read a session's WebSocket to the end: (messages, close code)."""
+    import asyncio
+
+    import websockets
+
+    url = f"{server.ws_url}/api/v1/simulation/{session_id}/stream?token={token}"
+    out: list[dict] = []
+    async with asyncio.timeout(timeout):
+        async with websockets.connect(url) as ws:
+            async for raw in ws:
+                out.append(json.loads(raw))
+            return out, ws.close_code
+
+
+def make_policy_run(run_dir: Path, hidden: tuple[int, ...] = (8,)) -> Path:
+    """A run directory with an *untrained* (randomly initialised) policy.eqx and a summary.json,
+    in the ``eqx_jax.train`` formats: what ``make run`` leaves in runs/default, minus training."""
+    import jax
+
+    from eqx_jax.env import BargainingEnv
+    from eqx_jax.ppo import PPOConfig, init_network
+    from eqx_jax.train import export_policy
+
+    config = PPOConfig(hidden=hidden)
+    obs_size = BargainingEnv(config.num_history).obs_size
+    params = {name: init_network(jax.random.key(i), config.hidden, obs_size)
+              for i, name in enumerate(config.learners)}
+    export_policy(config, params, run_dir / "policy.eqx")
+    (run_dir / "summary.json").write_text(json.dumps({
+        "finished": True, "env_steps": 1000, "wall_time_s": 1.0,
+        "last_update": {"deal_rate": 0.5, "mean_rounds": 3.0, "nash_distance": 0.1}}))
+    return run_dir

@@ -1,0 +1,135 @@
+"""Training jobs (to completion on a tiny config), policy metadata and download, playing trained
+policies, and the default policy registered from a run directory at startup."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from server_helpers import SIM, make_policy_run, start_server, stream_all
+
+API = "/api/v1"
+TINY = {"total_timesteps": 4096, "num_envs": 64, "num_steps": 16, "hidden": [16]}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eqx-jobs")
+    run = make_policy_run(root / "runs" / "default")
+    s = start_server(root / "data", EQX_DEFAULT_POLICY_DIR=str(run))
+    s.add_user("alice", "alice-password")
+    s.add_user("bob", "bob-password")
+    s.token("alice", "alice-password")
+    s.token("bob", "bob-password")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def job(srv):
+    """Submit the tiny training job first, so it trains while other tests run."""
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        r = c.post(f"{API}/agent/train", headers=srv.headers("alice"), json={
+            "agent_type": "both", "algorithm": "PPO", "training_config": TINY})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def test_job_is_queued_with_an_estimate(job):
+    assert job["status"] == "queued" and job["job_id"]
+    # (30 s overhead + 4096 steps / 40,000 steps/s) / 60
+    assert job["estimated_duration_minutes"] == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("body,field,text", [
+    ({"algorithm": "SAC"}, "algorithm", "not implemented"),
+    ({"algorithm": "dqn"}, "algorithm", "allowed: ppo"),
+    ({"training_config": {"lr": -1}}, "training_config", "lr must be > 0"),
+    ({"training_config": {"no_such_knob": 1}}, "training_config", "unknown PPOConfig key"),
+    ({"training_config": {"total_timesteps": 10**12}}, "training_config", "at most"),
+    ({"agent_type": "supplier", "training_config": {"opponent": "self"}}, "training_config",
+     "classic negotiator"),
+    ({"agent_type": "middleman"}, "agent_type", ""),
+])
+def test_bad_training_requests_are_422(srv, job, body, field, text):
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        r = c.post(f"{API}/agent/train", headers=srv.headers("alice"),
+                   json={"agent_type": "both", "algorithm": "ppo", **body})
+    assert r.status_code == 422, r.text
+    err = r.json()["detail"][0]
+    assert err["loc"] == ["body", field] and text in err["msg"]
+
+
+def test_default_policy_from_the_run_directory(srv):
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        h = srv.headers("alice")
+        health = c.get("/health").json()
+        assert any(p["agent_id"] == "default" for p in health["policies"])
+        info = c.get(f"{API}/agent/default/policy", headers=h).json()
+        assert info["agent_type"] == "both" and info["algorithm"] == "PPO"
+        assert info["roles"] == ["supplier", "retailer"] and info["source"] == "run"
+        assert info["performance_metrics"]["deal_rate"] == 0.5
+        assert info["performance_metrics"]["average_rounds"] == 3.0
+        assert info["download_url"] == f"{API}/agent/default/download"
+        # Sessions without a policy choice play the default policy on both sides.
+        r = c.post(f"{API}/simulation/start", json=SIM, headers=h)
+        assert r.status_code == 201
+        assert r.json()["supplier_policy"] == r.json()["retailer_policy"] == "default"
+        msgs, code = asyncio.run(stream_all(srv, r.json()["session_id"], srv.tokens["alice"]))
+        assert code == 1000 and msgs[-1]["type"] == "SIMULATION_COMPLETE"
+        # A trained policy can face a classic negotiator.
+        r = c.post(f"{API}/simulation/start", headers=h, json={
+            **SIM, "retailer_policy": "tit_for_tat", "deterministic": False, "seed": 9})
+        assert r.json()["supplier_policy"] == "default"
+        msgs, code = asyncio.run(stream_all(srv, r.json()["session_id"], srv.tokens["alice"]))
+        assert code == 1000 and msgs[-1]["retailer_policy"] == "tit_for_tat"
+
+
+def test_policy_download_is_the_exported_file(srv, tmp_path):
+    from eqx_jax.train import load_policy
+
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        r = c.get(f"{API}/agent/default/download", headers=srv.headers("bob"))
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/octet-stream"
+    path = tmp_path / "p.eqx"
+    path.write_bytes(r.content)
+    config, params = load_policy(path)
+    assert config.hidden == (8,) and set(params) == {"supplier", "retailer"}
+
+
+def test_training_job_runs_to_completion_and_registers_a_policy(srv, job):
+    jid = job["job_id"]
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        h = srv.headers("alice")
+        # Someone else's job is not visible.
+        assert c.get(f"{API}/agent/jobs/{jid}", headers=srv.headers("bob")).status_code == 404
+        seen, deadline = [], time.time() + 240
+        while time.time() < deadline:
+            st = c.get(f"{API}/agent/jobs/{jid}", headers=h).json()
+            seen.append(st["status"])
+            if st["status"] in ("completed", "failed"):
+                break
+            time.sleep(1.0)
+        assert st["status"] == "completed", st
+        assert "running" in seen
+        assert st["progress"] == 1.0 and st["updates_done"] == st["total_updates"] == 4
+        assert st["last_metrics"]["env_steps"] == 4096
+        pid = st["policy_id"]
+        assert pid == jid
+
+        info = c.get(f"{API}/agent/{pid}/policy", headers=h).json()
+        assert info["source"] == "job" and info["job_id"] == jid
+        assert info["config"]["total_timesteps"] == 4096
+        assert 0 <= info["performance_metrics"]["deal_rate"] <= 1
+        assert c.get(info["download_url"], headers=h).status_code == 200
+
+        # The new policy plays, on both sides and against a negotiator.
+        r = c.post(f"{API}/simulation/start", headers=h, json={
+            **SIM, "supplier_policy": pid, "retailer_policy": "boulware", "max_rounds": 6})
+        assert r.status_code == 201, r.text
+        msgs, code = asyncio.run(stream_all(srv, r.json()["session_id"], srv.tokens["alice"]))
+        assert code == 1000 and msgs[-1]["type"] == "SIMULATION_COMPLETE"
+        assert msgs[-1]["supplier_policy"] == pid

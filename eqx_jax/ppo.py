@@ -98,11 +98,18 @@ class PPOConfig:
 
     Units: ``total_timesteps`` counts env steps *per seed* (one env step = one round of one
     episode, whoever moves); an update consumes ``num_envs * num_steps`` env steps.
+
+    The defaults are tuned for throughput on a small CPU while still learning the default game
+    (README, Training): one shared network with a 32-unit torso, a tanh-normal price head, 2
+    epochs x 2 minibatches of 8,192 samples per update, exploring starts, annealed learning rate
+    and entropy bonus. Precise equilibrium play needs more gradient work per env step, e.g.
+    ``num_envs: 256, num_steps: 32, update_epochs: 4, num_minibatches: 4, hidden: [64, 64],
+    price_head: beta`` (configs/complete-info.yaml).
     """
 
     # optimisation
     lr: float = 3e-4  # Adam learning rate
-    anneal_lr: bool = False  # linear decay of lr to 0 over the run
+    anneal_lr: bool = True  # linear decay of lr to 0 over the run
     max_grad_norm: float = 0.5  # optax.clip_by_global_norm, per network
     # PPO
     gamma: float = 0.99  # discount per *own decision* of an agent (see turn_based_gae)
@@ -110,21 +117,21 @@ class PPOConfig:
     clip_eps: float = 0.2  # policy ratio clip, also the value-function clip
     vf_coef: float = 0.5
     ent_coef: float = 0.01  # bonus on the entropy of both heads (type + price)
-    anneal_ent: bool = False  # linear decay of ent_coef to 0 over the run
-    update_epochs: int = 4
-    num_minibatches: int = 4  # must divide num_envs * num_steps
+    anneal_ent: bool = True  # linear decay of ent_coef to 0 over the run
+    update_epochs: int = 2
+    num_minibatches: int = 2  # must divide num_envs * num_steps
     # data collection
-    num_envs: int = 256
-    num_steps: int = 32  # rollout length (env steps per env per update)
-    total_timesteps: int = 1_000_000  # per seed; num_updates = total // (num_envs * num_steps)
+    num_envs: int = 2048
+    num_steps: int = 8  # rollout length (env steps per env per update)
+    total_timesteps: int = 4_000_000  # per seed; num_updates = total // (num_envs * num_steps)
     reward_scale: float | None = None  # rewards x this for learning; None: 10 / max_price
     # exploring starts: this share of training episodes opens with 1..T-1 rounds of random
     # counter-offers (not trained on), so that off-path rounds are learned (see _build)
-    explore_starts: float = 0.0
+    explore_starts: float = 0.3
     # networks
-    hidden: tuple[int, ...] = (64, 64)  # MLP torso widths (tanh), actor and critic each
-    price_head: str = "beta"  # "beta" or "tanh_normal"
-    shared_network: bool = False  # one network for both roles (the obs has a "role" field)
+    hidden: tuple[int, ...] = (32,)  # MLP torso widths (tanh), actor and critic each
+    price_head: str = "tanh_normal"  # "tanh_normal" or "beta"
+    shared_network: bool = True  # one network for both roles (the obs has a "role" field)
     # who plays: see the module docstring
     opponent: str = "self"  # "self", a negotiator name or "policy" (fixed, untrained opponent)
     ppo_roles: str = "both"  # "both", "supplier", "retailer" (only with a negotiator opponent)

@@ -31,7 +31,11 @@ from eqx_jax.negotiators import NEGOTIATORS
 from eqx_jax.ppo import PPOConfig, init_network, make_train, make_train_chunked
 
 FIXED = {"supplier_low": 5000, "supplier_high": 5000, "retailer_low": 8000, "retailer_high": 8000}
-CFG = PPOConfig(num_envs=64, num_steps=16, total_timesteps=64 * 16 * 30, env=FIXED)
+# The learning tests were tuned with these knobs (separate networks, the Beta head, more gradient
+# work per env step than the throughput-oriented defaults).
+TUNED = dict(update_epochs=4, num_minibatches=4, hidden=(64, 64), price_head="beta",
+             shared_network=False, explore_starts=0.0, anneal_lr=False, anneal_ent=False)
+CFG = PPOConfig(**TUNED, num_envs=64, num_steps=16, total_timesteps=64 * 16 * 30, env=FIXED)
 
 
 def _pushover_params(config: PPOConfig = CFG) -> dict:
@@ -52,7 +56,7 @@ def _snapshot(tree) -> list[np.ndarray]:
 
 # ------------------------------------------------------------------- evaluate_policies
 def test_evaluate_policies_greedy_stochastic_and_spe_distances():
-    cfg = PPOConfig(num_envs=64, num_steps=16, total_timesteps=64 * 16 * 30)  # U priors
+    cfg = PPOConfig(**TUNED, num_envs=64, num_steps=16, total_timesteps=64 * 16 * 30)  # U priors
     ev = evaluate_policies(cfg, _pushover_params(cfg), jax.random.key(1), num_episodes=1000,
                            supplier_value=5000, retailer_value=8000)
     json.dumps(ev)  # JSON-ready
@@ -210,5 +214,7 @@ def test_fixed_policy_opponent_validation():
         PPOConfig(opponent="nobody")
     with pytest.raises(ValueError, match=r"ppo_roles must be 'both' when opponent is 'self'"):
         PPOConfig(ppo_roles="retailer")
-    assert PPOConfig(opponent="policy", ppo_roles="retailer").learners == {
+    assert PPOConfig(opponent="policy", ppo_roles="retailer", shared_network=False).learners == {
         "retailer": ("retailer",)}
+    assert PPOConfig(opponent="policy", ppo_roles="retailer").learners == {
+        "shared": ("retailer",)}

@@ -38,18 +38,24 @@ from eqx_jax.ppo import (
 )
 
 # ------------------------------------------------------------------------------ config
-CFG = PPOConfig(num_envs=64, num_steps=16, total_timesteps=64 * 16 * 48)  # 48 updates
+# The learning tests were tuned with these knobs (separate networks, the Beta head, more gradient
+# work per env step than the throughput-oriented defaults).
+TUNED = dict(update_epochs=4, num_minibatches=4, hidden=(64, 64), price_head="beta",
+             shared_network=False, explore_starts=0.0, anneal_lr=False, anneal_ent=False)
+CFG = PPOConfig(**TUNED, num_envs=64, num_steps=16, total_timesteps=64 * 16 * 48)  # 48 updates
 
 
 def test_config_defaults_and_derived_values():
     cfg = PPOConfig()
     assert (cfg.lr, cfg.gamma, cfg.gae_lambda, cfg.clip_eps) == (3e-4, 0.99, 0.95, 0.2)
-    assert (cfg.num_envs, cfg.num_steps, cfg.update_epochs, cfg.num_minibatches) == (256, 32, 4, 4)
-    assert cfg.hidden == (64, 64) and cfg.price_head == "beta" and cfg.opponent == "self"
-    assert cfg.num_updates == 1_000_000 // (256 * 32)
-    assert cfg.learners == {"supplier": ("supplier",), "retailer": ("retailer",)}
-    assert PPOConfig(shared_network=True).learners == {"shared": ("supplier", "retailer")}
-    solo = PPOConfig(opponent="boulware", ppo_roles="retailer")
+    assert (cfg.num_envs, cfg.num_steps, cfg.update_epochs, cfg.num_minibatches) == (2048, 8, 2, 2)
+    assert cfg.hidden == (32,) and cfg.price_head == "tanh_normal" and cfg.opponent == "self"
+    assert cfg.anneal_lr and cfg.anneal_ent and cfg.explore_starts == 0.3
+    assert cfg.num_updates == 4_000_000 // (2048 * 8)
+    assert cfg.learners == {"shared": ("supplier", "retailer")}
+    assert PPOConfig(shared_network=False).learners == {"supplier": ("supplier",),
+                                                        "retailer": ("retailer",)}
+    solo = PPOConfig(opponent="boulware", ppo_roles="retailer", shared_network=False)
     assert solo.learners == {"retailer": ("retailer",)} and not solo.ppo_envs("supplier").any()
     split = PPOConfig(opponent="linear", num_envs=8)
     assert split.ppo_envs("supplier").tolist() == [True] * 4 + [False] * 4
@@ -68,7 +74,7 @@ def test_config_defaults_and_derived_values():
     ({"num_envs": 0}, r"num_envs must be an integer >= 1"),
     ({"num_steps": 2.5}, r"num_steps must be an integer >= 1"),
     ({"update_epochs": True}, r"update_epochs must be an integer >= 1"),
-    ({"num_minibatches": 3}, r"num_minibatches must divide num_envs \* num_steps \(= 8192\)"),
+    ({"num_minibatches": 3}, r"num_minibatches must divide num_envs \* num_steps \(= 16384\)"),
     ({"total_timesteps": 100}, r"total_timesteps must be >= num_envs \* num_steps"),
     ({"hidden": ()}, r"hidden must be a non-empty tuple of integers >= 1"),
     ({"hidden": (64, 0)}, r"hidden must be a non-empty tuple of integers >= 1"),
@@ -361,7 +367,8 @@ def test_same_seed_same_result_other_seed_differs(trained):
 def test_fixed_negotiator_opponent_is_not_trained_and_seeds_are_independent():
     cfg = PPOConfig(num_envs=16, num_steps=8, total_timesteps=16 * 8 * 3, num_minibatches=2,
                     update_epochs=1, opponent="boulware", ppo_roles="supplier",
-                    price_head="tanh_normal", num_seeds=2, anneal_lr=True, hidden=(16,))
+                    price_head="tanh_normal", num_seeds=2, anneal_lr=True, hidden=(16,),
+                    shared_network=False)
     init, train_chunk = make_train_chunked(cfg)
     runner0 = init(jax.random.key(0))
     assert set(runner0.params) == {"supplier"}  # the negotiator side has no network
@@ -381,7 +388,8 @@ def test_exploring_starts_are_random_counters_outside_learning_and_metrics():
     # decides (its network gets no gradient: Adam leaves it exactly as it was), the retailer
     # decides in round 2, and no episode counts in the metrics.
     cfg = PPOConfig(num_envs=32, num_steps=8, total_timesteps=32 * 8 * 2, num_minibatches=1,
-                    update_epochs=1, hidden=(16,), explore_starts=1.0, env={"max_rounds": 2})
+                    update_epochs=1, hidden=(16,), explore_starts=1.0, env={"max_rounds": 2},
+                    shared_network=False)
     init, train_chunk = make_train_chunked(cfg)
     runner0 = init(jax.random.key(0))
     assert (np.asarray(runner0.explore_round) == 1).all()

@@ -21,7 +21,7 @@ from eqx_jax.train import (
 )
 
 TINY = dict(num_envs=32, num_steps=8, total_timesteps=32 * 8 * 6, num_minibatches=2,
-            update_epochs=1, hidden=(16, 16))
+            update_epochs=1, hidden=(16, 16), shared_network=False)
 
 
 @pytest.fixture(scope="module")

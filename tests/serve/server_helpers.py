@@ -174,7 +174,7 @@ def make_policy_run(run_dir: Path, hidden: tuple[int, ...] = (8,)) -> Path:
     from eqx_jax.ppo import PPOConfig, init_network
     from eqx_jax.train import export_policy
 
-    config = PPOConfig(hidden=hidden)
+    config = PPOConfig(hidden=hidden, shared_network=False)
     obs_size = BargainingEnv(config.num_history).obs_size
     params = {name: init_network(jax.random.key(i), config.hidden, obs_size)
               for i, name in enumerate(config.learners)}

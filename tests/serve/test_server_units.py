@@ -86,7 +86,7 @@ def test_a_policy_plays_only_the_roles_it_was_trained_for(tmp_path):
     from serve.engine import Engine, PolicyError, PolicySpec
 
     config = PPOConfig(hidden=(4,), opponent="linear", ppo_roles="supplier",
-                       env={"max_price": 20000.0})
+                       env={"max_price": 20000.0}, shared_network=False)
     obs = BargainingEnv(config.num_history).obs_size
     path = export_policy(config, {"supplier": init_network(jax.random.key(0), (4,), obs)},
                          tmp_path / "policy.eqx")

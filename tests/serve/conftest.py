@@ -13,16 +13,13 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("websockets")
 
-from server_helpers import start_server  # noqa: E402 - after the importorskips
+from server_helpers import start_server, with_users  # noqa: E402 - after the importorskips
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("eqx-server") / "data", EQX_EXPORT_TTL_S="3")
-    srv.add_user("alice", "alice-password")
-    srv.add_user("bob", "bob-password")
-    srv.token("alice", "alice-password")
-    srv.token("bob", "bob-password")
+    srv = with_users(start_server(tmp_path_factory.mktemp("eqx-server") / "data",
+                                  EQX_EXPORT_TTL_S="3"))
     yield srv
     srv.stop()
 

@@ -120,6 +120,15 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def with_users(srv, names: tuple[str, ...] = ("alice", "bob")):
+    """Add users NAME with password "NAME-password" and log each in (tokens cached); ``srv``."""
+    for name in names:
+        srv.add_user(name, f"{name}-password")
+    for name in names:
+        srv.token(name, f"{name}-password")
+    return srv
+
+
 def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90.0,
                  **extra: str) -> Server:
     """Start ``eqx serve`` on ``data_dir`` and wait until /health answers."""

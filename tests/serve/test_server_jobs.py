@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from server_helpers import SIM, make_policy_run, start_server, stream_all
+from server_helpers import SIM, make_policy_run, start_server, stream_all, with_users
 
 API = "/api/v1"
 TINY = {"total_timesteps": 4096, "num_envs": 64, "num_steps": 16, "hidden": [16]}
@@ -18,11 +18,7 @@ TINY = {"total_timesteps": 4096, "num_envs": 64, "num_steps": 16, "hidden": [16]
 def srv(tmp_path_factory):
     root = tmp_path_factory.mktemp("eqx-jobs")
     run = make_policy_run(root / "runs" / "default")
-    s = start_server(root / "data", EQX_DEFAULT_POLICY_DIR=str(run))
-    s.add_user("alice", "alice-password")
-    s.add_user("bob", "bob-password")
-    s.token("alice", "alice-password")
-    s.token("bob", "bob-password")
+    s = with_users(start_server(root / "data", EQX_DEFAULT_POLICY_DIR=str(run)))
     yield s
     s.stop()
 

@@ -482,14 +482,24 @@ def unit_price(raw: jax.Array, price_head: str) -> jax.Array:
     return (jnp.tanh(raw) + 1.0) / 2.0
 
 
+def _beta_log_prob(terms, raw: jax.Array, max_price: float | jax.Array) -> jax.Array:
+    a, b, log_beta_fn = terms
+    return ((a - 1.0) * jnp.log(raw) + (b - 1.0) * jnp.log1p(-raw) - log_beta_fn
+            - jnp.log(jnp.asarray(max_price, jnp.float32)))
+
+
+def _beta_entropy(terms) -> jax.Array:
+    a, b, log_beta_fn = terms
+    return (log_beta_fn - (a - 1.0) * _digamma_ge1(a) - (b - 1.0) * _digamma_ge1(b)
+            + (a + b - 2.0) * _digamma_ge1(a + b))
+
+
 def price_log_prob(price_params: jax.Array, raw: jax.Array, price_head: str,
                    max_price: float | jax.Array) -> jax.Array:
     """Log-density of the scaled price ``max_price * unit_price(raw)`` (change of variables)."""
-    max_price = jnp.asarray(max_price, jnp.float32)
     if price_head == "beta":
-        a, b, log_beta_fn = _beta_terms(price_params)
-        return ((a - 1.0) * jnp.log(raw) + (b - 1.0) * jnp.log1p(-raw) - log_beta_fn
-                - jnp.log(max_price))
+        return _beta_log_prob(_beta_terms(price_params), raw, max_price)
+    max_price = jnp.asarray(max_price, jnp.float32)
     mean, std = _normal_params(price_params)
     return (distrax.Normal(mean, std).log_prob(raw) - jnp.log(max_price / 2.0)
             - _log1m_tanh_sq(raw))
@@ -497,9 +507,7 @@ def price_log_prob(price_params: jax.Array, raw: jax.Array, price_head: str,
 
 def price_entropy(price_params: jax.Array, price_head: str) -> jax.Array:
     if price_head == "beta":
-        a, b, log_beta_fn = _beta_terms(price_params)
-        return (log_beta_fn - (a - 1.0) * _digamma_ge1(a) - (b - 1.0) * _digamma_ge1(b)
-                + (a + b - 2.0) * _digamma_ge1(a + b))
+        return _beta_entropy(_beta_terms(price_params))
     mean, std = _normal_params(price_params)
     return distrax.Normal(mean, std).entropy()
 
@@ -515,12 +523,8 @@ def price_log_prob_and_entropy(price_params: jax.Array, raw: jax.Array, price_he
     if price_head != "beta":
         return (price_log_prob(price_params, raw, price_head, max_price),
                 price_entropy(price_params, price_head))
-    a, b, log_beta_fn = _beta_terms(price_params)
-    log_prob = ((a - 1.0) * jnp.log(raw) + (b - 1.0) * jnp.log1p(-raw) - log_beta_fn
-                - jnp.log(jnp.asarray(max_price, jnp.float32)))
-    entropy = (log_beta_fn - (a - 1.0) * _digamma_ge1(a) - (b - 1.0) * _digamma_ge1(b)
-               + (a + b - 2.0) * _digamma_ge1(a + b))
-    return log_prob, entropy
+    terms = _beta_terms(price_params)
+    return _beta_log_prob(terms, raw, max_price), _beta_entropy(terms)
 
 
 def _gamma_ge1(key: jax.Array, alpha: jax.Array) -> jax.Array:
@@ -583,11 +587,17 @@ def greedy_price(price_params: jax.Array, price_head: str) -> jax.Array:
     return price_params[..., 0]
 
 
+def hybrid_log_prob(logits: jax.Array, action_type: jax.Array,
+                    price_logp: jax.Array) -> jax.Array:
+    """log pi(type) + [type == COUNTER] log p(price), given the price's log-density."""
+    type_logp = distrax.Categorical(logits=logits).log_prob(action_type)
+    return type_logp + jnp.where(action_type == COUNTER, price_logp, 0.0)
+
+
 def action_log_prob(logits, price_params, action_type, raw, price_head, max_price):
     """Log-probability (density) of the hybrid action; see the comment block above."""
-    type_logp = distrax.Categorical(logits=logits).log_prob(action_type)
-    p_logp = price_log_prob(price_params, raw, price_head, max_price)
-    return type_logp + jnp.where(action_type == COUNTER, p_logp, 0.0)
+    return hybrid_log_prob(logits, action_type,
+                           price_log_prob(price_params, raw, price_head, max_price))
 
 
 def sample_action(key, logits, price_params, price_head):
@@ -941,8 +951,7 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
             logits, pp, value = net.apply(params, batch["obs"])
             mask = batch["mask"]
             p_logp, p_ent = price_log_prob_and_entropy(pp, batch["raw"], head, max_price)
-            logp = (distrax.Categorical(logits=logits).log_prob(batch["action_type"])
-                    + jnp.where(batch["action_type"] == COUNTER, p_logp, 0.0))
+            logp = hybrid_log_prob(logits, batch["action_type"], p_logp)
             log_ratio = logp - batch["logp"]
             ratio = jnp.exp(log_ratio)
             adv = batch["advantage"]

@@ -524,6 +524,8 @@ def add_server_commands(sub) -> None:
 
 # -------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
+    from eqx_jax.negotiators import NEGOTIATORS  # light (jax is already imported by env)
+
     parser = argparse.ArgumentParser(
         prog="eqx", description="EquilibriumX: vectorized bargaining games in JAX.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -569,12 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "log, Orbax checkpoint, plot, policy file).")
     p.add_argument("--config", default=None, help="YAML or JSON file of PPOConfig fields")
     p.add_argument("--total-steps", type=int, default=None,
-                   help="env steps per seed (default 1000000)")
+                   help="env steps per seed (default 4000000)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--opponent", default=None,
-                   help="self (default) or a classic negotiator: " + ", ".join(
-                       ["random", "boulware", "linear", "conceder", "tit_for_tat", "midpoint"]))
-    p.add_argument("--num-envs", type=int, default=None, help="parallel episodes (default 256)")
+                   help="self (default) or a classic negotiator: " + ", ".join(NEGOTIATORS))
+    p.add_argument("--num-envs", type=int, default=None,
+                   help="parallel episodes (default 2048)")
     p.add_argument("--rounds", type=int, default=None, help="max rounds T of the game")
     p.add_argument("--supplier-value", type=float, default=None,
                    help="fix the supplier's valuation (complete-information training)")

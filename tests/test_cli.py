@@ -81,3 +81,16 @@ def test_bench_quick_emits_well_formed_figures():
         assert isinstance(v, float) and math.isfinite(v) and v > 0
     assert r["device"].startswith("cpu") and r["peak_memory"]["num_envs"] == 64
     assert len(r["speedup_paired_ratios"]) == 5
+
+
+def test_train_help_states_the_configs_real_defaults():
+    from eqx_jax.cli import build_parser
+    from eqx_jax.negotiators import NEGOTIATORS
+    from eqx_jax.ppo import PPOConfig
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    helps = {a.dest: a.help for a in sub._actions}
+    cfg = PPOConfig()
+    assert f"(default {cfg.total_timesteps})" in helps["total_steps"]
+    assert f"(default {cfg.num_envs})" in helps["num_envs"]
+    assert all(name in helps["opponent"] for name in NEGOTIATORS)

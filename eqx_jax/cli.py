@@ -472,14 +472,7 @@ _SERVE_EXTRA_MISSING = 'the server needs the serve extra: pip install -e ".[serv
 def _import_serve_cli():
     """``serve.cli``, or exit 2 with one line when the serve extra is not installed."""
     import importlib
-    import importlib.util
-    from pathlib import Path
 
-    if importlib.util.find_spec("serve") is None:
-        # An editable install made before serve/ existed does not map it: use the checkout.
-        root = Path(__file__).resolve().parent.parent
-        if (root / "serve" / "__init__.py").is_file():
-            sys.path.insert(0, str(root))
     try:
         for dep in ("fastapi", "uvicorn", "pydantic_settings", "sqlalchemy", "alembic", "jwt",
                     "argon2", "httpx"):

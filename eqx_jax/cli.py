@@ -299,7 +299,42 @@ def cmd_bench(a: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------- train
+def _init_distributed() -> None:
+    """``jax.distributed.initialize`` for ``--distributed``, before JAX starts its backend.
+
+    Explicit settings come from JAX_COORDINATOR_ADDRESS (host:port of process 0),
+    JAX_NUM_PROCESSES and JAX_PROCESS_ID; without them JAX detects the cluster itself (Slurm,
+    Open MPI, Kubernetes/JobSet, TPU pods).
+    """
+    import os
+
+    import jax
+
+    kwargs: dict = {}
+    num, pid = os.environ.get("JAX_NUM_PROCESSES"), os.environ.get("JAX_PROCESS_ID")
+    if num is not None or pid is not None:
+        if num is None or pid is None or not os.environ.get("JAX_COORDINATOR_ADDRESS"):
+            raise CliError("--distributed: set all three of JAX_COORDINATOR_ADDRESS (host:port "
+                           "of process 0), JAX_NUM_PROCESSES and JAX_PROCESS_ID, or none of "
+                           "them on a cluster JAX detects (Slurm, Open MPI, Kubernetes)")
+        try:
+            kwargs["num_processes"], kwargs["process_id"] = int(num), int(pid)
+        except ValueError:
+            raise CliError(f"JAX_NUM_PROCESSES ({num!r}) and JAX_PROCESS_ID ({pid!r}) must be "
+                           "integers") from None
+        if kwargs["num_processes"] < 1 or not 0 <= kwargs["process_id"] < kwargs["num_processes"]:
+            raise CliError(f"JAX_PROCESS_ID must be in [0, JAX_NUM_PROCESSES - 1] and "
+                           f"JAX_NUM_PROCESSES >= 1, got {pid} of {num}")
+        kwargs["coordinator_address"] = os.environ["JAX_COORDINATOR_ADDRESS"]
+    try:
+        jax.distributed.initialize(**kwargs)
+    except (RuntimeError, ValueError) as e:
+        raise CliError(f"--distributed: jax.distributed.initialize failed: {e}") from None
+
+
 def cmd_train(a: argparse.Namespace) -> None:
+    if a.distributed:
+        _init_distributed()
     from eqx_jax.ppo import PPOConfig
     from eqx_jax.train import RunError, load_config_file, train_run
 
@@ -335,7 +370,10 @@ def cmd_train(a: argparse.Namespace) -> None:
             except (ValueError, TypeError) as e:
                 raise CliError(str(e).replace("total_timesteps", "total_timesteps (--total-steps)")
                                .replace("num_envs", "num_envs (--num-envs)")) from None
-        summary = train_run(config, a.out, resume=a.resume, progress=not a.json)
+        if a.devices is not None and a.devices < 1:
+            raise CliError(f"--devices must be >= 1, got {a.devices}")
+        summary = train_run(config, a.out, resume=a.resume, progress=not a.json,
+                            devices=a.devices)
     except RunError as e:
         raise CliError(str(e)) from None
     if a.json:
@@ -578,6 +616,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/default", help="run directory (default runs/default)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint")
+    p.add_argument("--devices", type=int, default=None,
+                   help="split the envs (and seeds) over the first N devices (default: all "
+                        "visible devices; on a CPU set XLA_FLAGS="
+                        "--xla_force_host_platform_device_count=N for N host devices)")
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize (JAX_COORDINATOR_ADDRESS, "
+                        "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or auto-detected on Slurm/MPI/"
+                        "Kubernetes) and train over every host's devices")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress)")
     p.set_defaults(func=cmd_train)
 

@@ -54,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import distrax
@@ -64,6 +64,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct, traverse_util
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from eqx_jax.env import (
     AGENTS,
@@ -731,8 +733,12 @@ def _fixed_opponent(config: PPOConfig, opponent_policy: Policy | None) -> Policy
 NETWORK_BATCH_SHARE = 0.75
 
 
-def _build(config: PPOConfig, opponent_policy: Policy | None = None):
+def _build(config: PPOConfig, opponent_policy: Policy | None = None, mesh: Mesh | None = None):
     """Pure (unjitted, one-seed) ``init_one(key)`` and ``update_one(runner, _)``.
+
+    ``mesh``: the device mesh of :func:`make_mesh`; the update pins its per-sample arrays to be
+    split over the mesh's ``env`` axis (see ``on_envs``). It changes where the work runs, never
+    what is computed.
 
     Data layout. In every env step exactly one agent moves (the env applies only the mover's
     action), so the rollout keeps one sample per (step, env): the *mover's* observation, action,
@@ -783,6 +789,25 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
                      optax.adam(learning_rate=lr_at, eps=1e-5))
     v_reset = jax.vmap(env.reset, (0, None))
     v_step = jax.vmap(env.step, (0, 0, 0, None))
+
+    def on_envs(tree, axis: int):
+        """Split every leaf's ``axis`` (envs or samples) over the mesh's env axis.
+
+        Sharding propagation alone tends to gather the batch onto every device at the
+        permutations of the update; pinning the rollout, the update batch and each minibatch
+        keeps every device on its share of the samples, so only the gradient sums (and the
+        shuffles) cross devices. Under the seed vmap the seed axis is added by
+        ``spmd_axis_name``.
+        """
+        if mesh is None or mesh.shape[ENV_AXIS] == 1:
+            return tree
+
+        def pin(x):
+            spec = [None] * x.ndim
+            spec[axis] = ENV_AXIS
+            return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P(*spec)))
+
+        return jax.tree.map(pin, tree)
 
     def stack(by_name: dict):
         return jax.tree.map(lambda *xs: jnp.stack(xs), *[by_name[n] for n in names])
@@ -889,6 +914,7 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
             if explore:  # a new episode (auto-reset) draws its exploring start
                 explore_round = jnp.where(dones["__all__"], draw_explore(k_explore),
                                           explore_round)
+            env_state, obs, explore_round = on_envs((env_state, obs, explore_round), 0)
             saved = jax.tree.map(lambda new, old: jnp.where(i == n_steps - 1, new, old),
                                  (env_state, obs, explore_round), saved)
             step = {"done": dones["__all__"], "reward": jnp.stack([rewards[a] for a in AGENTS]),
@@ -926,6 +952,7 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
         data.update(advantage=adv.sum(1), target=target.sum(1),
                     net=jnp.where(ppo["decision"], agent_net[ppo["mover"]], -1))
         data = jax.tree.map(lambda x: x.reshape((batch,) + x.shape[2:]), data)  # (B, ...)
+        data = on_envs(data, 0)
 
         # 3. Each network's batch (L, capacity): its own decisions, in a random order (packed
         #    first by a stable sort on "not mine" after a random permutation, so that when they
@@ -982,7 +1009,8 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None):
             perm = jax.random.permutation(k_epoch, capacity)
 
             def shuffle(x):  # (L, K, ...) -> (M, L, K / M, ...)
-                return jnp.swapaxes(x[:, perm].reshape((n_net, m, -1) + x.shape[2:]), 0, 1)
+                x = jnp.swapaxes(x[:, perm].reshape((n_net, m, -1) + x.shape[2:]), 0, 1)
+                return on_envs(x, 2)
 
             def minibatch(carry, batch):
                 params, opt_state = carry
@@ -1044,11 +1072,64 @@ def _rollout_metrics(traj: dict, config: PPOConfig) -> dict[str, jax.Array]:
     return out
 
 
-def make_train_chunked(config: PPOConfig, opponent_policy: Policy | None = None):
+# ================================================================ devices and sharding
+#: Axes of the device mesh: independent seeds, and the parallel envs of one seed.
+SEED_AXIS, ENV_AXIS = "seed", "env"
+
+
+def make_mesh(config: PPOConfig, devices: Sequence[jax.Device] | int | None = None) -> Mesh:
+    """The ``(seed, env)`` device mesh a training run is split over.
+
+    ``devices``: the devices (default: all of ``jax.devices()``, every host's under
+    ``jax.distributed``), or how many of the first ones to use. The seed axis gets
+    ``gcd(num_seeds, D)`` devices (independent runs need no communication), the env axis the
+    rest: each device then steps ``num_envs / D_env`` envs of its seeds, and the gradients of
+    every minibatch are summed across the env axis (an all-reduce) before each Adam step.
+    ``ValueError`` if ``num_envs`` does not split evenly.
+    """
+    if devices is None:
+        devices = jax.devices()
+    elif isinstance(devices, int) and not isinstance(devices, bool):
+        available = jax.devices()
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"devices must be in [1, {len(available)}] (the visible "
+                             f"{available[0].platform} devices), got {devices}")
+        devices = available[:devices]
+    devices = list(devices)
+    if not devices:
+        raise ValueError("devices must not be empty")
+    n_seed = math.gcd(config.num_seeds, len(devices))
+    n_env = len(devices) // n_seed
+    if config.num_envs % n_env:
+        raise ValueError(
+            f"num_envs ({config.num_envs}) must be a multiple of the {n_env} devices the envs "
+            f"are split over ({len(devices)} devices, {n_seed} of them for the "
+            f"{config.num_seeds} seeds); change num_envs or use fewer devices")
+    return Mesh(np.array(devices, dtype=object).reshape(n_seed, n_env), (SEED_AXIS, ENV_AXIS))
+
+
+def runner_shardings(mesh: Mesh, runner: RunnerState) -> RunnerState:
+    """Where each leaf of a (seed-batched) runner state lives: the running episodes split over
+    seeds and envs, the networks, optimiser states and keys over seeds only (replicated on the
+    env axis: every device of a seed holds the same parameters)."""
+    by_seed = NamedSharding(mesh, P(SEED_AXIS))
+    by_env = NamedSharding(mesh, P(SEED_AXIS, ENV_AXIS))
+    out = jax.tree.map(lambda _: by_seed, runner)
+    return out.replace(env_state=jax.tree.map(lambda _: by_env, runner.env_state),
+                       obs=jax.tree.map(lambda _: by_env, runner.obs), explore_round=by_env)
+
+
+def make_train_chunked(config: PPOConfig, opponent_policy: Policy | None = None,
+                       devices: Sequence[jax.Device] | int | None = None):
     """``(init, train_chunk)`` for training in jitted chunks of updates (progress reports).
 
     ``opponent_policy``: the fixed opponent ``(key, obs, env_params) -> action`` when
     ``config.opponent == "policy"`` (required then, rejected otherwise); see the module docstring.
+
+    ``devices``: see :func:`make_mesh` (default: every visible device). One code path for one
+    device or many: the same program is compiled for the mesh and XLA partitions it (GSPMD),
+    so the result does not depend on the device count beyond floating-point rounding (the sums
+    of the loss and the gradients are added up in another order).
 
     ``init(key) -> runner_state``: jitted; splits ``key`` into ``num_seeds`` keys and vmaps.
     ``train_chunk(runner_state, num_updates) -> (runner_state, metrics)``: ``num_updates``
@@ -1059,13 +1140,15 @@ def make_train_chunked(config: PPOConfig, opponent_policy: Policy | None = None)
     one :func:`make_train` call of the same total length (it is the same program). Learning-rate
     annealing follows the update counter in the runner state, so it is unaffected by chunking.
     """
-    init_one, update_one = _build(config, opponent_policy)
+    mesh = make_mesh(config, devices)
+    init_one, update_one = _build(config, opponent_policy, mesh)
     # Jitted so that its trace is cached: eval_shape (metric buffers) and the loop body share it.
     update_one = jax.jit(update_one)
     max_updates = config.num_updates
 
     def init(key: jax.Array) -> RunnerState:
-        return jax.vmap(init_one)(jax.random.split(key, config.num_seeds))
+        return jax.vmap(init_one, spmd_axis_name=SEED_AXIS)(
+            jax.random.split(key, config.num_seeds))
 
     def run_updates(runner: RunnerState, num_updates: jax.Array):
         def one_seed(r):
@@ -1079,31 +1162,40 @@ def make_train_chunked(config: PPOConfig, opponent_policy: Policy | None = None)
 
             return jax.lax.fori_loop(0, num_updates, body, (r, buf))
 
-        return jax.vmap(one_seed)(runner)
+        return jax.vmap(one_seed, spmd_axis_name=SEED_AXIS)(runner)
 
-    run_jit = jax.jit(run_updates)
+    key_shape = jax.eval_shape(lambda: jax.random.key(0))
+    state_sharding = runner_shardings(mesh, jax.eval_shape(init, key_shape))
+    # The metrics are small: every device (and host) gets all of them.
+    replicated = NamedSharding(mesh, P())
+    init_jit = jax.jit(init, in_shardings=replicated, out_shardings=state_sharding)
+    run_jit = jax.jit(run_updates, in_shardings=(state_sharding, replicated),
+                      out_shardings=(state_sharding, replicated))
 
     def train_chunk(runner: RunnerState, num_updates: int):
         if (isinstance(num_updates, bool) or not isinstance(num_updates, int | np.integer)
                 or not 1 <= num_updates <= max_updates):
             raise ValueError(f"num_updates must be an integer in [1, {max_updates}] "
                              f"(config.num_updates), got {num_updates!r}")
+        runner = jax.device_put(runner, state_sharding)  # e.g. restored from a checkpoint
         runner, metrics = run_jit(runner, jnp.int32(num_updates))
         return runner, jax.tree.map(lambda x: x[:, :num_updates], metrics)
 
-    return jax.jit(init), train_chunk
+    train_chunk.mesh = mesh
+    return init_jit, train_chunk
 
 
 def make_train(config: PPOConfig, opponent_policy: Policy | None = None,
+               devices: Sequence[jax.Device] | int | None = None,
                ) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
     """``train(key) -> (runner_state, metrics)``: the full run of ``config.num_updates`` updates.
 
     Every leaf has a leading ``(num_seeds,)`` axis; metrics are ``(num_seeds, num_updates)``.
     Built from the same jitted pieces as :func:`make_train_chunked` (init, then one chunk of
-    every update: the update loop is a single jitted call). ``opponent_policy``: see
-    :func:`make_train_chunked`.
+    every update: the update loop is a single jitted call). ``opponent_policy`` and ``devices``:
+    see :func:`make_train_chunked`.
     """
-    init, train_chunk = make_train_chunked(config, opponent_policy)
+    init, train_chunk = make_train_chunked(config, opponent_policy, devices)
 
     def train(key: jax.Array):
         return train_chunk(init(key), config.num_updates)

@@ -80,26 +80,47 @@ def _checkpointer():
     return ocp.StandardCheckpointer()
 
 
+def _is_main_process() -> bool:
+    """Under ``jax.distributed`` every host runs the same program; only process 0 writes the
+    run's files (the checkpoint is written by all of them together, each its own shards)."""
+    return jax.process_index() == 0
+
+
+def _sync(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def save_checkpoint(run_dir: Path, runner: RunnerState) -> None:
-    """Write ``run_dir/checkpoint`` atomically (a new one replaces the old only when complete)."""
+    """Write ``run_dir/checkpoint`` atomically (a new one replaces the old only when complete).
+
+    Multi-host: every process must call it (Orbax writes each process's shards; ``run_dir``
+    must be on a file system all hosts share)."""
     tmp = run_dir / "checkpoint.tmp"
-    if tmp.exists():
+    if _is_main_process() and tmp.exists():
         shutil.rmtree(tmp)
+    _sync("eqx-checkpoint-clean")
     ckptr = _checkpointer()
     ckptr.save(tmp.resolve(), _to_saveable(runner))
     ckptr.wait_until_finished()
     final = run_dir / "checkpoint"
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    if _is_main_process():
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    _sync("eqx-checkpoint-done")
 
 
 def load_checkpoint(run_dir: Path, template: RunnerState) -> RunnerState:
-    """Restore the runner state; ``template`` (e.g. a fresh ``init``) gives shapes/dtypes."""
+    """Restore the runner state; ``template`` (e.g. a fresh ``init``) gives shapes, dtypes and
+    where each array lives (its sharding over the devices of this run, which may differ from the
+    devices that saved it)."""
     path = run_dir / "checkpoint"
     if not path.exists():
         raise RunError(f"{str(run_dir)!r} has no checkpoint to resume from")
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
                             _to_saveable(template))
     restored = _checkpointer().restore(path.resolve(), abstract)
     impl = jax.random.key_impl(template.key)
@@ -147,10 +168,10 @@ def load_policy(path: str | Path) -> tuple[PPOConfig, dict]:
 
 # --------------------------------------------------------------------------------- running
 @functools.lru_cache(maxsize=8)
-def chunked_trainer(config: PPOConfig):
-    """:func:`make_train_chunked`, memoised per config so that a resumed run (or a second run
-    of the same config in one process) reuses the compiled program."""
-    return make_train_chunked(config)
+def chunked_trainer(config: PPOConfig, devices: int | None = None):
+    """:func:`make_train_chunked`, memoised per config and device count so that a resumed run
+    (or a second run of the same config in one process) reuses the compiled program."""
+    return make_train_chunked(config, devices=devices)
 
 
 def _metrics_rows(metrics: dict, first_update: int, batch: int) -> list[dict]:
@@ -184,14 +205,22 @@ def train_run(
     stop_after_updates: int | None = None,
     out=sys.stderr,
     on_chunk: Callable[[int, dict], None] | None = None,
+    devices: int | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a run in ``run_dir``; returns the summary (also in summary.json).
+
+    ``devices``: how many of the visible devices to split the envs and seeds over (default all;
+    see :func:`eqx_jax.ppo.make_mesh`); a run may be resumed on another device count. Under
+    ``jax.distributed`` all processes call this with the same arguments; process 0 writes the
+    files, all of them the checkpoint.
 
     ``stop_after_updates`` stops early (the checkpoint allows ``resume``); used by tests and by
     anyone who wants to train in sessions. ``chunk_updates``: updates per jitted chunk (default
     about 1/40 of the run); it changes only how often progress is shown, never the result.
     """
     run_dir = Path(run_dir)
+    main = _is_main_process()
+    progress = progress and main
     if resume:
         cfg_path = run_dir / "config.json"
         if not cfg_path.is_file():
@@ -202,27 +231,35 @@ def train_run(
     elif (run_dir / "checkpoint").exists():
         raise RunError(f"{str(run_dir)!r} already holds a run; use --resume to continue it or "
                        "choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    _sync("eqx-run-dir")
     total = config.num_updates
     batch = config.num_envs * config.num_steps
-    init, train_chunk = chunked_trainer(config)
+    try:
+        init, train_chunk = chunked_trainer(config, devices)
+    except ValueError as e:  # the device count does not fit the config
+        raise RunError(str(e)) from None
+    mesh = train_chunk.mesh
     runner = init(jax.random.key(config.seed))
     metrics_path = run_dir / "metrics.jsonl"
     if resume:
         runner = load_checkpoint(run_dir, runner)
         done = int(np.asarray(runner.update).reshape(-1)[0])
         # Keep only the log lines the checkpoint covers (a crash may have logged a later chunk).
-        if metrics_path.exists():
+        if main and metrics_path.exists():
             rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
             rows = [r for r in rows if r["update"] <= done]
             metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    else:
+    elif main:
         done = 0
         from eqx_jax import __version__
 
         (run_dir / "config.json").write_text(
             json.dumps({**config.to_dict(), "eqx_version": __version__}, indent=2))
         metrics_path.write_text("")
+    else:
+        done = 0
     target = total if stop_after_updates is None else min(total, stop_after_updates)
     chunk = chunk_updates or max(1, total // 40)
     t_start = time.perf_counter()
@@ -240,8 +277,9 @@ def train_run(
             time_timed += dt
         compiled_once = True
         rows = _metrics_rows(metrics, done, batch)
-        with metrics_path.open("a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        if main:
+            with metrics_path.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
         done += n
         save_checkpoint(run_dir, runner)
         last = rows[-1]
@@ -253,10 +291,12 @@ def train_run(
     if progress:
         out.write("\n")
     wall = time.perf_counter() - t_start
-    params = seed_params(runner.params, 0)
-    export_policy(config, params, run_dir / "policy.eqx")
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-    plot_training(config, rows, run_dir / "training_curves.png")
+    params = runner.params
+    if jax.process_count() > 1:  # seeds may live on other hosts: gather them everywhere
+        from jax.experimental import multihost_utils
+
+        params = multihost_utils.process_allgather(params, tiled=True)
+    params = seed_params(params, 0)
     summary = {
         "run_dir": str(run_dir),
         "updates": done,
@@ -265,9 +305,17 @@ def train_run(
         "env_steps": done * batch * config.num_seeds,
         "wall_time_s": wall,
         "env_steps_per_s": steps_timed / time_timed if time_timed else None,
+        "devices": int(mesh.devices.size),
+        "device_kind": f"{mesh.devices.flat[0].platform}: {mesh.devices.flat[0].device_kind}",
+        "processes": jax.process_count(),
         "last_update": last,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if main:
+        export_policy(config, params, run_dir / "policy.eqx")
+        rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+        plot_training(config, rows, run_dir / "training_curves.png")
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    _sync("eqx-run-done")
     return summary
 
 

@@ -961,9 +961,9 @@ def _build(config: PPOConfig, opponent_policy: Policy | None = None, mesh: Mesh 
             perm = jax.random.permutation(k_pack, batch)
             idx = jnp.stack([perm[jnp.argsort(data["net"][perm] != i, stable=True)[:capacity]]
                              for i in range(n_net)])
-        else:
-            idx = jnp.broadcast_to(jnp.arange(batch), (n_net, batch))
-        data_l = jax.tree.map(lambda x: x[idx], data)
+            data_l = jax.tree.map(lambda x: x[idx], data)
+        else:  # every sample, in order: no gather (split over devices, one is an all-reduce)
+            data_l = jax.tree.map(lambda x: jnp.broadcast_to(x[None], (n_net,) + x.shape), data)
         data_l["mask"] = data_l.pop("net") == jnp.arange(n_net)[:, None]
         mine = jnp.sum(data["net"][None] == jnp.arange(n_net)[:, None], axis=1)
         dropped = (mine - jnp.sum(data_l["mask"], axis=1)) / jnp.maximum(mine, 1)

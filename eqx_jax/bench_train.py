@@ -1,0 +1,472 @@
+"""Side-by-side benchmark of training (``eqx bench train``): EquilibriumX against the founding
+design's stack (Ray RLlib PPO on the plain-Python PettingZoo env) and against NegMAS.
+
+Everything runs in one command, on one machine, on the same game (the default game of
+:class:`eqx_jax.env.EnvParams`):
+
+1. env throughput: the jitted, vmapped env against the plain-Python reference loop
+   (:func:`eqx_jax.bench.bench_env`, the core issue's benchmark);
+2. training: ``eqx train``'s default PPO and RLlib PPO (``baselines/rllib_ppo.py``), each in its
+   own process, each timed by its wall clock: env steps per second including learning, time to
+   the quality bar (deal rate > 0.9 on the episodes of an update / iteration), the deal rate each
+   has reached at the same wall time, and the peak memory (sum of the RSS of the process and all
+   its children, Ray's raylet, GCS and workers included, sampled every 0.1 s);
+3. scaling: trainer throughput against the number of parallel envs, and against the device
+   count (XLA host devices on a CPU, one per core; GPUs on a GPU machine);
+4. NegMAS: negotiations per second of NegMAS's time-based negotiators and of ours on the same
+   2,000 random-valuation negotiations (``baselines/negmas_tournament.py``).
+
+Output: a JSON object (``rllib_env_steps_per_s``, ``eqx_env_steps_per_s``, ``train_speedup``,
+``time_to_quality_s`` for both, ...), a Markdown table and a PNG plot in ``--out``.
+``--quick`` shrinks everything for CI smoke tests: its figures are well formed, not meaningful.
+
+The time to quality of ``eqx`` includes its compilation (the first chunk of updates compiles the
+program); RLlib's excludes starting Ray and building the algorithm, which is reported as its
+``setup_s``. Both favour RLlib.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+QUALITY_DEAL_RATE = 0.9
+TARGETS = {"train_speedup": 300.0, "time_to_quality_speedup": 100.0,
+           "negotiation_speedup": 100_000.0}
+DEFAULT_TRAINER_SIZES: tuple[int, ...] = (1, 16, 256, 2048, 16384, 131072)
+QUICK_TRAINER_SIZES: tuple[int, ...] = (1, 256)
+
+
+# ------------------------------------------------------------------------------ measuring
+class _PeakRss:
+    """Peak of the summed RSS of a process and all its descendants, MiB, sampled in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        import psutil
+
+        self._proc = psutil.Process(pid)
+        self._psutil = psutil
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            total = 0
+            try:
+                procs = [self._proc, *self._proc.children(recursive=True)]
+            except self._psutil.Error:
+                return
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                except self._psutil.Error:
+                    pass
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+            self._stop.wait(interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
+
+
+def run_measured(cmd: Sequence[str], env: dict[str, str], timeout: float) -> tuple[dict, float]:
+    """Run ``cmd`` (which writes its JSON result to the path given as its last argument);
+    returns (the JSON, peak RSS of its process tree in MiB). Raises RuntimeError on failure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        with open(Path(tmp) / "log.txt", "w+") as log:
+            proc = subprocess.Popen([*cmd, str(out)], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            sampler = _PeakRss(proc.pid)
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                rc = "timeout"
+            peak = sampler.stop()
+            if rc != 0 or not out.exists():
+                log.seek(0)
+                raise RuntimeError(f"{' '.join(cmd[:4])} ... failed ({rc}):\n"
+                                   + log.read()[-3000:])
+        return json.loads(out.read_text()), peak
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+# ----------------------------------------------------------------------------- eqx worker
+def eqx_training_curve(seconds: float, total_steps: int | None, chunk_updates: int,
+                       devices: int | None = None) -> dict[str, Any]:
+    """Train ``eqx train``'s default PPO (in this process) for ``total_steps`` env steps or
+    ``seconds`` of wall time, whichever comes first; the deal-rate curve against wall time.
+
+    Wall time starts before ``init`` (so it includes compilation). Each chunk's updates are
+    spread evenly over the chunk's time for the curve.
+    """
+    import jax
+    import numpy as np
+
+    from eqx_jax.ppo import PPOConfig, make_train_chunked
+
+    config = PPOConfig() if total_steps is None else PPOConfig(total_timesteps=total_steps)
+    batch = config.batch_size
+    t_start = time.perf_counter()
+    init, train_chunk = make_train_chunked(config, devices=devices)
+    runner = init(jax.random.key(config.seed))
+    done, curve = 0, []
+    steady_steps, steady_time, first_chunk_s = 0, 0.0, None
+    while done < config.num_updates and time.perf_counter() - t_start < seconds:
+        n = min(chunk_updates, config.num_updates - done)
+        t0 = time.perf_counter()
+        runner, metrics = train_chunk(runner, n)
+        deal = np.asarray(jax.block_until_ready(metrics["deal_rate"]), np.float64).mean(axis=0)
+        t1 = time.perf_counter()
+        if first_chunk_s is None:
+            first_chunk_s = t1 - t0
+        else:
+            steady_steps += n * batch
+            steady_time += t1 - t0
+        for i in range(n):
+            curve.append({"t_s": (t0 - t_start) + (t1 - t0) * (i + 1) / n,
+                          "env_steps": (done + i + 1) * batch, "deal_rate": float(deal[i])})
+        done += n
+    wall = time.perf_counter() - t_start
+    sps = steady_steps / steady_time if steady_time else done * batch / wall
+    hit = next((p for p in curve if p["deal_rate"] > QUALITY_DEAL_RATE), None)
+    return {
+        "eqx_env_steps_per_s": sps,
+        "env_steps": done * batch,
+        "updates": done,
+        "train_seconds": wall,
+        "first_chunk_s": first_chunk_s,
+        "time_to_quality_s": hit["t_s"] if hit else None,
+        "steps_to_quality": hit["env_steps"] if hit else None,
+        "final_deal_rate": curve[-1]["deal_rate"] if curve else None,
+        "curve": curve,
+        "device": str(jax.devices()[0].platform) + ": " + jax.devices()[0].device_kind,
+        "config": config.to_dict(),
+    }
+
+
+# ----------------------------------------------------------------------------- scaling
+def trainer_throughput(num_envs: int, devices: int | None = None,
+                       min_seconds: float = 1.0) -> dict[str, Any]:
+    """Env steps per second (including learning) of the default PPO at ``num_envs`` parallel
+    envs, after compilation, best of 3 timings of a chunk sized to take ``min_seconds``."""
+    import jax
+
+    from eqx_jax.ppo import PPOConfig, make_train_chunked
+
+    base = PPOConfig()
+    max_updates = 10_000
+    config = PPOConfig(num_envs=num_envs, num_minibatches=base.num_minibatches,
+                       total_timesteps=num_envs * base.num_steps * max_updates)
+    init, train_chunk = make_train_chunked(config, devices=devices)
+    runner = init(jax.random.key(0))
+    t0 = time.perf_counter()
+    runner, m = train_chunk(runner, 1)  # compiles
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    runner, m = train_chunk(runner, 1)
+    jax.block_until_ready(m)
+    one = time.perf_counter() - t0
+    n = int(max(1, min(max_updates // 4, min_seconds / max(one, 1e-6))))
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        runner, m = train_chunk(runner, n)
+        jax.block_until_ready(m)
+        best = min(best, time.perf_counter() - t0)
+    return {"num_envs": num_envs, "devices": len(train_chunk.mesh.devices.flat),
+            "env_steps_per_s": n * config.batch_size / best, "updates_timed": n,
+            "compile_s": compile_s}
+
+
+# ------------------------------------------------------------------------------ the bench
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in ("eqx-jax", "jax", "jaxlib", "flax", "optax", "ray", "torch", "gymnasium",
+                "pettingzoo", "negmas"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _at_time(curve: list[dict], t: float) -> float | None:
+    """The deal rate of the last curve point at or before ``t`` seconds (None: none yet)."""
+    rate = None
+    for p in curve:
+        if p["t_s"] <= t:
+            rate = p["deal_rate"]
+    return rate
+
+
+def bench_train(*, quick: bool = False, rllib_seconds: float = 600.0,
+                eqx_seconds: float | None = None, sizes: Sequence[int] | None = None,
+                skip_rllib: bool = False, skip_negmas: bool = False,
+                log=sys.stderr) -> dict[str, Any]:
+    """Run the whole side-by-side benchmark (see the module docstring); JSON-able result."""
+    import jax
+
+    from eqx_jax import bench
+
+    def say(msg: str) -> None:
+        print(f"[bench train] {msg}", file=log, flush=True)
+
+    device = jax.devices()[0]
+    n_dev = jax.device_count()
+    say(f"running on {device.platform}: {device.device_kind} ({n_dev} device(s)); "
+        f"quick={quick}")
+    result: dict[str, Any] = {
+        "quick": quick, "device": f"{device.platform}: {device.device_kind}",
+        "num_devices": n_dev,
+        "machine": {"cpu": bench._cpu_name(), "cores": bench.cpu_cores(),
+                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                                       / 2**30, 1)},
+        "versions": _versions(), "quality_bar": {"deal_rate_above": QUALITY_DEAL_RATE},
+        "targets": TARGETS,
+    }
+
+    # 1. env throughput (the core issue's benchmark)
+    say("env throughput: JAX env vs the plain-Python reference loop")
+    env = bench.bench_env(sizes=[1, 1024] if quick else list(bench.DEFAULT_SIZES), quick=quick,
+                          seconds=2.0)
+    result["env"] = {k: env[k] for k in ("jax_steps_per_s", "jax_all_devices_steps_per_s",
+                                         "pettingzoo_steps_per_s", "speedup")}
+
+    # 2. training, each trainer in its own process (one XLA device for eqx: `eqx train`'s
+    # default on a CPU; OMP_NUM_THREADS=1 for RLlib, which is 5x slower without it here)
+    eqx_seconds = eqx_seconds if eqx_seconds is not None else (60.0 if quick else 600.0)
+    say("eqx train (default PPO) in a subprocess")
+    worker = [sys.executable, "-m", "eqx_jax.bench_train", "--worker", "eqx",
+              "--seconds", str(eqx_seconds)]
+    if quick:
+        worker += ["--total-steps", str(16384 * 6), "--chunk-updates", "2"]
+    eqx_env = _child_env(XLA_FLAGS=" ".join(
+        f for f in os.environ.get("XLA_FLAGS", "").split()
+        if "xla_force_host_platform_device_count" not in f))
+    eqx_run, eqx_peak = run_measured(worker, eqx_env, timeout=eqx_seconds + 600)
+    eqx_run["peak_rss_mb"] = eqx_peak
+    say(f"  {eqx_run['eqx_env_steps_per_s']:,.0f} env steps/s, deal rate > "
+        f"{QUALITY_DEAL_RATE} after {eqx_run['time_to_quality_s']} s, peak {eqx_peak:,.0f} MB")
+    result["eqx"] = eqx_run
+    result["eqx_env_steps_per_s"] = eqx_run["eqx_env_steps_per_s"]
+
+    rllib = None
+    if not skip_rllib:
+        say(f"RLlib PPO on the reference PettingZoo env in a subprocess ({rllib_seconds:.0f} s)")
+        cmd = [sys.executable, "-m", "baselines.rllib_ppo", "--seconds", str(rllib_seconds)]
+        if quick:
+            cmd.append("--quick")
+        cmd.append("--json")
+        rllib, rllib_peak = run_measured(cmd, _child_env(OMP_NUM_THREADS="1"),
+                                         timeout=rllib_seconds + 900)
+        rllib["peak_rss_tree_mb"] = rllib_peak
+        say(f"  {rllib['rllib_env_steps_per_s']:,.0f} env steps/s, deal rate > "
+            f"{QUALITY_DEAL_RATE} after {rllib['time_to_quality_s']} s, peak {rllib_peak:,.0f} MB")
+        result["rllib"] = rllib
+        result["rllib_env_steps_per_s"] = rllib["rllib_env_steps_per_s"]
+        result["train_speedup"] = eqx_run["eqx_env_steps_per_s"] / rllib["rllib_env_steps_per_s"]
+        ttq = {"eqx": eqx_run["time_to_quality_s"], "rllib": rllib["time_to_quality_s"]}
+        result["time_to_quality_s"] = ttq
+        if ttq["eqx"] and ttq["rllib"]:
+            result["time_to_quality_speedup"] = ttq["rllib"] / ttq["eqx"]
+        elif ttq["eqx"] and not ttq["rllib"]:
+            # RLlib never reached the bar: its whole run is a lower bound on its time.
+            result["time_to_quality_speedup_at_least"] = rllib["train_seconds"] / ttq["eqx"]
+        t_eqx = eqx_run["train_seconds"]
+        result["quality_at_equal_time"] = {
+            "at_eqx_wall_s": {"t_s": t_eqx, "eqx_deal_rate": eqx_run["final_deal_rate"],
+                              "rllib_deal_rate": _at_time(rllib["curve"], t_eqx)},
+            "at_rllib_wall_s": {"t_s": rllib["train_seconds"],
+                                "eqx_deal_rate": _at_time(eqx_run["curve"],
+                                                          rllib["train_seconds"]),
+                                "rllib_deal_rate": rllib["final_deal_rate"]},
+        }
+        result["peak_memory_mb"] = {"eqx": eqx_peak, "rllib": rllib_peak}
+
+    # 3. scaling of the trainer with the number of envs and with the device count
+    sizes = list(sizes or (QUICK_TRAINER_SIZES if quick else DEFAULT_TRAINER_SIZES))
+    say(f"trainer scaling over {sizes} parallel envs")
+    scaling = [trainer_throughput(n, devices=1, min_seconds=0.3 if quick else 1.5)
+               for n in sizes]
+    result["scaling"] = {
+        "trainer_env_steps_per_s": {str(r["num_envs"]): r["env_steps_per_s"] for r in scaling},
+        "env_steps_per_s": env["jax_steps_per_s"],
+        "details": scaling,
+    }
+    per_device = []
+    device_counts = sorted({1, n_dev})
+    for n_envs in ((2048,) if quick else (2048, 16384)):
+        for d in device_counts:
+            if n_envs % d == 0:
+                say(f"trainer at {n_envs} envs on {d} device(s)")
+                per_device.append(trainer_throughput(n_envs, devices=d,
+                                                     min_seconds=0.3 if quick else 1.5))
+    result["devices"] = {"trainer": per_device,
+                         "env_all_devices_steps_per_s": env["jax_all_devices_steps_per_s"]}
+
+    # 4. NegMAS
+    if not skip_negmas:
+        say("NegMAS vs ours on the same random-valuation negotiations")
+        from baselines.negmas_tournament import run_negmas_benchmark
+
+        neg = run_negmas_benchmark(n=2000, quick=quick)
+        result["negmas"] = neg
+        result["negotiation_speedup"] = neg["negotiation_speedup"]
+    return result
+
+
+# ------------------------------------------------------------------------------- reports
+def _fmt(x: float | None, unit: str = "", digits: int = 0) -> str:
+    if x is None:
+        return "not reached"
+    return f"{x:,.{digits}f}{unit}"
+
+
+def markdown_table(r: dict[str, Any]) -> str:
+    """The README's table: one row per measured figure, EquilibriumX vs the baseline."""
+    v = r["versions"]
+    lines = [
+        f"Measured on {r['device']} ({r['machine']['cpu']}, {r['machine']['cores']} cores, "
+        f"{r['machine']['memory_gb']} GiB), Python {v['python']}, JAX {v['jax']}, "
+        f"Ray {v.get('ray')}, torch {v.get('torch')}, NegMAS {v.get('negmas')}"
+        + (" — QUICK MODE (smoke test, figures not meaningful)" if r["quick"] else "") + ".",
+        "",
+        "| figure | EquilibriumX | baseline | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    env = r["env"]
+    best_env = max([*env["jax_steps_per_s"].values(),
+                    *env["jax_all_devices_steps_per_s"].values()])
+    lines.append(f"| env steps/s (no learning) | {_fmt(best_env)} | "
+                 f"{_fmt(env['pettingzoo_steps_per_s'])} (plain-Python PettingZoo loop) | "
+                 f"{env['speedup']:,.0f}x | |")
+    if "rllib" in r:
+        e, rl = r["eqx"], r["rllib"]
+        lines.append(f"| training env steps/s (incl. learning) | {_fmt(e['eqx_env_steps_per_s'])}"
+                     f" | {_fmt(rl['rllib_env_steps_per_s'])} (RLlib PPO) | "
+                     f"{r['train_speedup']:,.0f}x | >= {TARGETS['train_speedup']:,.0f}x |")
+        ttq = r["time_to_quality_s"]
+        ratio = (f"{r['time_to_quality_speedup']:,.0f}x" if "time_to_quality_speedup" in r
+                 else f">= {r['time_to_quality_speedup_at_least']:,.0f}x"
+                 if "time_to_quality_speedup_at_least" in r else "-")
+        lines.append(f"| time to deal rate > {QUALITY_DEAL_RATE} | {_fmt(ttq['eqx'], ' s', 1)} | "
+                     f"{_fmt(ttq['rllib'], ' s', 1)} | {ratio} | >= "
+                     f"{TARGETS['time_to_quality_speedup']:,.0f}x |")
+        q = r["quality_at_equal_time"]
+        for key, label in (("at_eqx_wall_s", "eqx's"), ("at_rllib_wall_s", "RLlib's")):
+            a, b = q[key]["eqx_deal_rate"], q[key]["rllib_deal_rate"]
+            b_text = _fmt(b, "", 3) if b is not None else "no iteration done yet"
+            lines.append(f"| deal rate after {q[key]['t_s']:,.0f} s ({label} run) | "
+                         f"{_fmt(a, '', 3)} | {b_text} | | |")
+        m = r["peak_memory_mb"]
+        lines.append(f"| peak memory (process tree RSS) | {m['eqx']:,.0f} MB | "
+                     f"{m['rllib']:,.0f} MB | {m['rllib'] / m['eqx']:,.1f}x less | |")
+    if "negmas" in r:
+        n = r["negmas"]
+        lines.append(f"| negotiations/s ({n['n']:,} random valuations) | "
+                     f"{_fmt(n['eqx_negotiations_per_s'])} | "
+                     f"{_fmt(n['negmas_negotiations_per_s'], '', 1)} (NegMAS) | "
+                     f"{n['negotiation_speedup']:,.0f}x | >= "
+                     f"{TARGETS['negotiation_speedup']:,.0f}x |")
+        lines.append(f"| same agreement as NegMAS (price and step) | "
+                     f"{n['agreement_match_rate']:.1%} of negotiations | | | |")
+    lines += ["", "Training throughput against parallel envs (1 device) and devices:", "",
+              "| parallel envs | " + " | ".join(r["scaling"]["trainer_env_steps_per_s"]) + " |",
+              "|---|" + "---|" * len(r["scaling"]["trainer_env_steps_per_s"]),
+              "| env steps/s | " + " | ".join(
+                  _fmt(x) for x in r["scaling"]["trainer_env_steps_per_s"].values()) + " |", ""]
+    for d in r["devices"]["trainer"]:
+        lines.append(f"- {d['num_envs']:,} envs on {d['devices']} device(s): "
+                     f"{d['env_steps_per_s']:,.0f} env steps/s")
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict[str, Any], path: Path) -> Path:
+    """Deal rate against wall time (both trainers) and throughput against parallel envs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, run, colour in (("EquilibriumX (eqx train)", r.get("eqx"), "tab:blue"),
+                              ("Ray RLlib PPO", r.get("rllib"), "tab:red")):
+        if run and run["curve"]:
+            ax1.plot([p["t_s"] for p in run["curve"]], [p["deal_rate"] for p in run["curve"]],
+                     color=colour, label=name)
+    ax1.axhline(QUALITY_DEAL_RATE, color="grey", ls="--", lw=1, label="quality bar")
+    ax1.set_xscale("log")
+    ax1.set_xlabel("wall time (s, log)")
+    ax1.set_ylabel("deal rate of the training episodes")
+    ax1.set_ylim(0, 1.02)
+    ax1.legend(loc="lower right")
+    ax1.set_title("Learning the default game")
+    tr = r["scaling"]["trainer_env_steps_per_s"]
+    ax2.plot([int(n) for n in tr], list(tr.values()), "o-", label="PPO training (eqx)")
+    en = r["scaling"]["env_steps_per_s"]
+    ax2.plot([int(n) for n in en], list(en.values()), "s-", label="env only (jitted, vmapped)")
+    if "rllib" in r:
+        ax2.axhline(r["rllib_env_steps_per_s"], color="tab:red", ls="--", label="RLlib PPO")
+    ax2.axhline(r["env"]["pettingzoo_steps_per_s"], color="grey", ls=":",
+                label="plain-Python env loop")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("parallel environments")
+    ax2.set_ylabel("env steps / s")
+    ax2.legend(fontsize=8)
+    ax2.set_title(f"Throughput on {r['device']} ({r['machine']['cores']} cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(r: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "bench_train.json", "markdown": out / "bench_train.md",
+             "png": out / "bench_train.png"}
+    paths["json"].write_text(json.dumps(r, indent=2) + "\n")
+    paths["markdown"].write_text(markdown_table(r))
+    plot(r, paths["png"])
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _worker_main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="eqx bench train's measured training process")
+    p.add_argument("--worker", choices=["eqx"], required=True)
+    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--total-steps", type=int, default=None)
+    p.add_argument("--chunk-updates", type=int, default=5)
+    p.add_argument("out")
+    a = p.parse_args(argv)
+    res = eqx_training_curve(a.seconds, a.total_steps, a.chunk_updates)
+    Path(a.out).write_text(json.dumps(res))
+
+
+if __name__ == "__main__":
+    _worker_main()

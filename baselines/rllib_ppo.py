@@ -97,7 +97,6 @@ import json
 import math
 import os
 import platform
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -108,6 +107,7 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 import numpy as np  # noqa: E402
 
+from baselines.memory import PeakRSSMonitor  # noqa: E402
 from baselines.reference_env import AGENTS, OBS_FIELDS, ReferenceBargainingEnv  # noqa: E402
 
 try:  # RLlib is an optional dependency: pip install -e ".[rllib]"
@@ -338,48 +338,6 @@ class EpisodeOutcomeCallback(RLlibCallback):
         }
         for key, value in values.items():
             metrics_logger.log_value(_METRIC_PREFIX + key, value, reduce="lifetime_sum")
-
-
-# ============================================================================ peak memory
-class PeakRSSMonitor:
-    """Peak of the summed RSS of this process and all its descendants (Ray's gcs, raylet,
-    workers), sampled every ``interval`` seconds in a daemon thread. Units: MiB."""
-
-    def __init__(self, interval: float = 0.2):
-        import psutil
-
-        self._psutil = psutil
-        self.interval = interval
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
-
-    def sample(self) -> float:
-        psutil = self._psutil
-        me = psutil.Process()
-        total = 0
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                pass
-        mb = total / 2**20
-        self.peak_mb = max(self.peak_mb, mb)
-        return mb
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> PeakRSSMonitor:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
 
 
 # ============================================================================== the run

@@ -33,7 +33,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -48,56 +47,24 @@ QUICK_TRAINER_SIZES: tuple[int, ...] = (1, 256)
 
 
 # ------------------------------------------------------------------------------ measuring
-class _PeakRss:
-    """Peak of the summed RSS of a process and all its descendants, MiB, sampled in a thread."""
-
-    def __init__(self, pid: int, interval: float = 0.1):
-        import psutil
-
-        self._proc = psutil.Process(pid)
-        self._psutil = psutil
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
-        self._thread.start()
-
-    def _run(self, interval: float) -> None:
-        while not self._stop.is_set():
-            total = 0
-            try:
-                procs = [self._proc, *self._proc.children(recursive=True)]
-            except self._psutil.Error:
-                return
-            for p in procs:
-                try:
-                    total += p.memory_info().rss
-                except self._psutil.Error:
-                    pass
-            self.peak_mb = max(self.peak_mb, total / 2**20)
-            self._stop.wait(interval)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak_mb
-
-
 def run_measured(cmd: Sequence[str], env: dict[str, str], timeout: float) -> tuple[dict, float]:
     """Run ``cmd`` (which writes its JSON result to the path given as its last argument);
     returns (the JSON, peak RSS of its process tree in MiB). Raises RuntimeError on failure."""
+    from baselines.memory import PeakRSSMonitor
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         with open(Path(tmp) / "log.txt", "w+") as log:
             proc = subprocess.Popen([*cmd, str(out)], env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
-            sampler = _PeakRss(proc.pid)
-            try:
-                rc = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                rc = "timeout"
-            peak = sampler.stop()
+            with PeakRSSMonitor(proc.pid, interval=0.1) as memory:
+                try:
+                    rc = proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    rc = "timeout"
+            peak = memory.peak_mb
             if rc != 0 or not out.exists():
                 log.seek(0)
                 raise RuntimeError(f"{' '.join(cmd[:4])} ... failed ({rc}):\n"

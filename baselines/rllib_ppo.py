@@ -39,7 +39,8 @@ module), 2 epochs, hidden (32,) tanh, separate actor and critic, no KL penalty (
 ``use_kl_loss`` off), value coefficient 0.25: eqx_jax's value loss is ``vf_coef * 0.5 * (V -
 target)^2`` = 0.25 (V - target)^2, RLlib's is ``vf_loss_coeff * (V - target)^2``.
 Train batch: eqx_jax's 2048 envs x 8 steps = 16,384 env steps per update would take RLlib
-~20 s here; 4,096 env steps (RLlib's own default is 4,000) gives an update every ~5 s.
+~20 s on the 2-core VM below; 4,096 env steps (RLlib's own default is 4,000) gives an update
+every ~5 s.
 ``minibatch_size`` is half the train batch (2,048 rows). RLlib cuts minibatches per module, from
 a module batch that holds the module's decisions plus one masked bootstrap row per episode chunk,
 and goes on until every module has covered ``num_epochs`` epochs, so the number of Adam steps per
@@ -53,7 +54,8 @@ Differences that cannot be matched, or that we chose not to imitate:
 * constant lr and entropy coefficient (eqx_jax anneals both linearly to 0 over a run of known
   length; a wall-clock budget has no known length);
 * eqx_jax's default plays both roles with one shared network (``shared_network=True``); here each
-  role has its own module, as the issue asks (eqx_jax's ``shared_network=False``);
+  role has its own module, so each role learns its own policy (eqx_jax's
+  ``shared_network=False``);
 * log-probability of the hybrid action: RLlib adds the price's log-density to every action,
   eqx_jax only to counter-offers (an accept/walk-away does not depend on the price);
 * value clipping: eqx_jax clips the value change to +-0.2 (PPO2), RLlib clips the squared value
@@ -64,8 +66,8 @@ Differences that cannot be matched, or that we chose not to imitate:
 * deal rate: eqx_jax's training curves leave out the exploring-start episodes; here every episode
   that ended in the iteration counts.
 
-Speed-relevant settings (measured on the project's 2-core VM with other jobs sharing the cores,
-load average 1-4; env steps/s include learning, 4,096-step batches):
+Speed-relevant settings (measured on a 2-core VM with other jobs sharing the cores, load
+average 1-4; env steps/s include learning, 4,096-step batches):
 
 * ``episodes_to_numpy=False``: in Ray 2.60 ``MultiAgentEnvRunner._sample`` calls ``to_numpy()``
   on *every* episode finished so far in the sample call after every env step (the loop sits
@@ -428,6 +430,139 @@ def _lifetime(env_runner_results: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(env_runner_results.get(_METRIC_PREFIX + k, 0.0)) for k in EPISODE_SUMS}
 
 
+def _check_run_args(seconds: float, target_deal_rate: float, max_iterations: int | None) -> None:
+    """``ValueError`` unless ``seconds`` (wall time, s) is positive and finite,
+    ``target_deal_rate`` is in [0, 1] and ``max_iterations`` is None or >= 1."""
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise ValueError(f"seconds must be positive and finite, got {seconds!r}")
+    if not 0.0 <= target_deal_rate <= 1.0:
+        raise ValueError(f"target_deal_rate must be in [0, 1], got {target_deal_rate!r}")
+    if max_iterations is not None and max_iterations < 1:
+        raise ValueError(f"max_iterations must be >= 1, got {max_iterations!r}")
+
+
+def _curve_point(result: Mapping[str, Any], iteration: int, t_s: float, env_steps: int,
+                 now: Mapping[str, float], prev: Mapping[str, float]) -> dict[str, Any]:
+    """One curve point from an ``algo.train()`` result.
+
+    ``t_s``: training seconds so far; ``env_steps``: lifetime env steps sampled; ``now`` /
+    ``prev``: the lifetime :data:`EPISODE_SUMS` after this and after the previous iteration, so
+    the rates and means (rewards in game units) cover the episodes that ended in this iteration,
+    None if none did.
+    """
+    d = {k: now[k] - prev[k] for k in EPISODE_SUMS}
+    n = d["episodes"]
+    return {
+        "iteration": iteration,
+        "t_s": round(t_s, 3),
+        "env_steps": env_steps,
+        "episodes": int(n),
+        "deal_rate": d["deals"] / n if n else None,
+        "walk_rate": d["walk_aways"] / n if n else None,
+        "timeout_rate": d["timeouts"] / n if n else None,
+        "mean_rounds": d["rounds"] / n if n else None,
+        "mean_reward": {a: d[f"reward_{a}"] / n if n else None for a in AGENTS},
+        # rows (decisions + masked bootstrap rows) x epochs that each module's
+        # minibatches covered in this iteration's update
+        "module_rows_trained": {
+            a: int(result.get("learners", {}).get(a, {}).get(
+                "num_module_steps_trained", 0)) for a in AGENTS},
+    }
+
+
+def _train_loop(algo: Any, seconds: float, max_iterations: int | None,
+                progress: bool) -> tuple[list[dict[str, Any]], int, float]:
+    """Run ``algo.train()`` until ``seconds`` of training wall time have passed (checked after
+    each iteration) or ``max_iterations`` are done.
+
+    Returns ``(curve, env_steps, train_seconds)``: one :func:`_curve_point` per iteration, the
+    lifetime env steps sampled, and the training wall time in seconds.
+    """
+    curve: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    prev = dict.fromkeys(EPISODE_SUMS, 0.0)
+    env_steps = 0
+    while True:
+        result = algo.train()
+        t_s = time.perf_counter() - t_start
+        runners = result["env_runners"]
+        env_steps = int(runners.get("num_env_steps_sampled_lifetime", env_steps))
+        now = _lifetime(runners)
+        point = _curve_point(result, len(curve) + 1, t_s, env_steps, now, prev)
+        prev = now
+        curve.append(point)
+        if progress:
+            print(_progress_line(point), flush=True)
+        if t_s >= seconds or (max_iterations is not None and len(curve) >= max_iterations):
+            break
+    return curve, env_steps, time.perf_counter() - t_start
+
+
+def _run_on_local_ray(config: RLlibPPOConfig, seconds: float, max_iterations: int | None,
+                      progress: bool) -> dict[str, Any]:
+    """Start a local Ray, build ``config``'s algorithm, train (:func:`_train_loop`), and always
+    stop the algorithm and shut Ray down.
+
+    Returns ``curve``, ``env_steps``, ``train_seconds``, ``ray_init_s`` and ``setup_s``
+    (ray.init + build), times in seconds.
+    """
+    t0 = time.perf_counter()
+    algo = None
+    try:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+        ray_init_s = time.perf_counter() - t0
+        algo = config.build_algo()
+        setup_s = time.perf_counter() - t0
+        curve, env_steps, train_seconds = _train_loop(algo, seconds, max_iterations, progress)
+    finally:
+        if algo is not None:
+            algo.stop()
+        ray.shutdown()
+    return {"curve": curve, "env_steps": env_steps, "train_seconds": train_seconds,
+            "ray_init_s": ray_init_s, "setup_s": setup_s}
+
+
+def _first_above(curve: list[dict[str, Any]], target_deal_rate: float,
+                 ) -> tuple[float | None, int | None]:
+    """``(t_s, env_steps)`` of the first curve point whose deal rate exceeds
+    ``target_deal_rate``; ``(None, None)`` if none does."""
+    for point in curve:
+        if point["deal_rate"] is not None and point["deal_rate"] > target_deal_rate:
+            return point["t_s"], point["env_steps"]
+    return None, None
+
+
+def _hyperparameters(settings: Mapping[str, Any], reward_scale: float, seed: int, quick: bool,
+                     game: ReferenceBargainingEnv) -> dict[str, Any]:
+    """The result's ``hyperparameters``: ``settings`` (tuples as lists), the resolved
+    ``reward_scale`` (per reward unit), the fixed RLlib choices, and the game's settings."""
+    return {
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()},
+        "reward_scale": reward_scale,
+        "grad_clip_by": "global_norm",
+        "use_kl_loss": False,
+        "vf_share_layers": False,
+        "activation": "tanh",
+        "num_learners": 0,
+        "seed": seed,
+        "quick": quick,
+        "game": _game_settings(game),
+    }
+
+
+def _action_encoding(network: str) -> str:
+    """The result's ``action_encoding`` text for ``network`` ("matched" or "default")."""
+    return (
+        "the env's own Dict(action_type=Discrete(3) [0 ACCEPT, 1 COUNTER, 2 WALK_AWAY], "
+        "price=Box(0, max_price, (1,))), unchanged: RLlib samples a Categorical(3) x "
+        "Gaussian(1) product and maps the Gaussian sample z to max_price * (clip(z, -1, 1) "
+        "+ 1) / 2 (normalize_actions); eqx_jax maps its tanh-normal sample z to "
+        "max_price * (tanh(z) + 1) / 2. Only the mover acts; "
+        + ("illegal action types are masked as in eqx_jax."
+           if network == "matched" else "no action mask."))
+
+
 def run_rllib(
     seconds: float = 300.0,
     *,
@@ -459,12 +594,7 @@ def run_rllib(
     ``hyperparameters``, ``action_encoding``, ``num_env_runners``, ``decisions``.
     """
     _require_rllib()
-    if not seconds > 0 or not math.isfinite(seconds):
-        raise ValueError(f"seconds must be positive and finite, got {seconds!r}")
-    if not 0.0 <= target_deal_rate <= 1.0:
-        raise ValueError(f"target_deal_rate must be in [0, 1], got {target_deal_rate!r}")
-    if max_iterations is not None and max_iterations < 1:
-        raise ValueError(f"max_iterations must be >= 1, got {max_iterations!r}")
+    _check_run_args(seconds, target_deal_rate, max_iterations)
     settings = resolve_settings(quick=quick, **overrides)
     if quick:
         max_iterations = min(max_iterations or QUICK_ITERATIONS, QUICK_ITERATIONS)
@@ -478,60 +608,11 @@ def run_rllib(
     reward_scale = (10.0 / game.max_price if settings["reward_scale"] is None
                     else float(settings["reward_scale"]))
 
-    curve: list[dict[str, Any]] = []
-    time_to_quality = steps_to_quality = None
     with PeakRSSMonitor() as memory:
-        t0 = time.perf_counter()
-        algo = None
-        try:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-            ray_init_s = time.perf_counter() - t0
-            algo = config.build_algo()
-            setup_s = time.perf_counter() - t0
-            t_start = time.perf_counter()
-            prev = dict.fromkeys(EPISODE_SUMS, 0.0)
-            env_steps = 0
-            while True:
-                result = algo.train()
-                t_s = time.perf_counter() - t_start
-                runners = result["env_runners"]
-                env_steps = int(runners.get("num_env_steps_sampled_lifetime", env_steps))
-                now = _lifetime(runners)
-                d = {k: now[k] - prev[k] for k in EPISODE_SUMS}
-                prev = now
-                n = d["episodes"]
-                point = {
-                    "iteration": len(curve) + 1,
-                    "t_s": round(t_s, 3),
-                    "env_steps": env_steps,
-                    "episodes": int(n),
-                    "deal_rate": d["deals"] / n if n else None,
-                    "walk_rate": d["walk_aways"] / n if n else None,
-                    "timeout_rate": d["timeouts"] / n if n else None,
-                    "mean_rounds": d["rounds"] / n if n else None,
-                    "mean_reward": {a: d[f"reward_{a}"] / n if n else None for a in AGENTS},
-                    # rows (decisions + masked bootstrap rows) x epochs that each module's
-                    # minibatches covered in this iteration's update
-                    "module_rows_trained": {
-                        a: int(result.get("learners", {}).get(a, {}).get(
-                            "num_module_steps_trained", 0)) for a in AGENTS},
-                }
-                curve.append(point)
-                if progress:
-                    print(_progress_line(point), flush=True)
-                if (time_to_quality is None and point["deal_rate"] is not None
-                        and point["deal_rate"] > target_deal_rate):
-                    time_to_quality, steps_to_quality = round(t_s, 3), env_steps
-                if t_s >= seconds or (max_iterations is not None
-                                      and len(curve) >= max_iterations):
-                    break
-            train_seconds = time.perf_counter() - t_start
-        finally:
-            if algo is not None:
-                algo.stop()
-            ray.shutdown()
+        run = _run_on_local_ray(config, seconds, max_iterations, progress)
 
+    curve, env_steps, train_seconds = run["curve"], run["env_steps"], run["train_seconds"]
+    time_to_quality, steps_to_quality = _first_above(curve, target_deal_rate)
     final = next((p["deal_rate"] for p in reversed(curve) if p["deal_rate"] is not None), None)
     return {
         "stack": "ray.rllib PPO (new API stack: RLModule/Learner/EnvRunner), torch, CPU",
@@ -539,9 +620,9 @@ def run_rllib(
         "env_steps": env_steps,
         "train_seconds": train_seconds,
         "iterations": len(curve),
-        "setup_s": setup_s,
-        "ray_init_s": ray_init_s,
-        "build_s": setup_s - ray_init_s,
+        "setup_s": run["setup_s"],
+        "ray_init_s": run["ray_init_s"],
+        "build_s": run["setup_s"] - run["ray_init_s"],
         "target_deal_rate": target_deal_rate,
         "time_to_quality_s": time_to_quality,
         "steps_to_quality": steps_to_quality,
@@ -549,26 +630,8 @@ def run_rllib(
         "curve": curve,
         "peak_rss_mb": memory.peak_mb,
         "versions": _versions(),
-        "hyperparameters": {
-            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()},
-            "reward_scale": reward_scale,
-            "grad_clip_by": "global_norm",
-            "use_kl_loss": False,
-            "vf_share_layers": False,
-            "activation": "tanh",
-            "num_learners": 0,
-            "seed": seed,
-            "quick": quick,
-            "game": _game_settings(game),
-        },
-        "action_encoding": (
-            "the env's own Dict(action_type=Discrete(3) [0 ACCEPT, 1 COUNTER, 2 WALK_AWAY], "
-            "price=Box(0, max_price, (1,))), unchanged: RLlib samples a Categorical(3) x "
-            "Gaussian(1) product and maps the Gaussian sample z to max_price * (clip(z, -1, 1) "
-            "+ 1) / 2 (normalize_actions); eqx_jax maps its tanh-normal sample z to "
-            "max_price * (tanh(z) + 1) / 2. Only the mover acts; "
-            + ("illegal action types are masked as in eqx_jax."
-               if settings["network"] == "matched" else "no action mask.")),
+        "hyperparameters": _hyperparameters(settings, reward_scale, seed, quick, game),
+        "action_encoding": _action_encoding(settings["network"]),
         "num_env_runners": int(settings["num_env_runners"]),
         "decisions": dict(DECISIONS),
     }

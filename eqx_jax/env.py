@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from eqx_jax.checks import check_number
 from eqx_jax.metrics import episode_metrics
 
 AGENTS: tuple[str, str] = ("supplier", "retailer")
@@ -91,11 +92,11 @@ class EnvParams:
     belief_beta: float = 0.1  # belief variance update: var <- (1 - beta) var
 
 
-def _check_range(name: str, value: float, low: float, high: float, *, open_low=False) -> None:
-    ok = (low < value if open_low else low <= value) and value <= high
-    if not ok or value != value:
-        bracket = "(" if open_low else "["
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
+def _is_integral(x: Any) -> bool:
+    try:
+        return not isinstance(x, bool | str) and float(x).is_integer()
+    except (TypeError, ValueError):
+        return False
 
 
 def make_params(**overrides: Any) -> EnvParams:
@@ -132,25 +133,26 @@ def make_params(**overrides: Any) -> EnvParams:
                                  f"got {overrides[name]!r}")
             overrides[name] = pair
     p = EnvParams(**overrides)
-    if (isinstance(p.max_rounds, bool | str) or p.max_rounds != p.max_rounds
-            or int(p.max_rounds) != p.max_rounds or not 1 <= p.max_rounds <= 1000):
-        raise ValueError(f"max_rounds must be an integer in [1, 1000], got {p.max_rounds!r}")
-    _check_range("max_price", p.max_price, 0.0, 1e9, open_low=True)
+    rounds = p.max_rounds
+    if _is_integral(rounds):  # 10.0 from a YAML file or a JSON number is the integer 10
+        rounds = int(rounds)
+    check_number("max_rounds", rounds, 1, 1000, integer=True)
+    check_number("max_price", p.max_price, 0.0, 1e9, low_open=True)
     for side in ("supplier", "retailer"):
         lo, hi = getattr(p, f"{side}_low"), getattr(p, f"{side}_high")
-        _check_range(f"{side}_low", lo, 0.0, p.max_price)
-        _check_range(f"{side}_high", hi, lo, p.max_price)
+        check_number(f"{side}_low", lo, 0.0, p.max_price)
+        check_number(f"{side}_high", hi, lo, p.max_price)
     if p.reward_model not in REWARD_MODELS.values():
         raise ValueError(f"reward_model must be one of {sorted(REWARD_MODELS)}")
-    _check_range("speed_bonus", p.speed_bonus, -1e9, 1e9)
-    _check_range("bonus_fraction", p.bonus_fraction, 0.0, 1.0)
+    check_number("speed_bonus", p.speed_bonus, -1e9, 1e9)
+    check_number("bonus_fraction", p.bonus_fraction, 0.0, 1.0)
     for i, side in enumerate(AGENTS):
-        _check_range(f"discount[{side}]", p.discount[i], 0.0, 1.0, open_low=True)
-        _check_range(f"walk_payoff[{side}]", p.walk_payoff[i], -1e9, 1e9)
-        _check_range(f"timeout_payoff[{side}]", p.timeout_payoff[i], -1e9, 1e9)
-    _check_range("belief_alpha", p.belief_alpha, 0.0, 1.0)
-    _check_range("belief_beta", p.belief_beta, 0.0, 1.0)
-    return p.replace(max_rounds=int(p.max_rounds))
+        check_number(f"discount[{side}]", p.discount[i], 0.0, 1.0, low_open=True)
+        check_number(f"walk_payoff[{side}]", p.walk_payoff[i], -1e9, 1e9)
+        check_number(f"timeout_payoff[{side}]", p.timeout_payoff[i], -1e9, 1e9)
+    check_number("belief_alpha", p.belief_alpha, 0.0, 1.0)
+    check_number("belief_beta", p.belief_beta, 0.0, 1.0)
+    return p.replace(max_rounds=rounds)
 
 
 def params_to_dict(p: EnvParams) -> dict[str, Any]:

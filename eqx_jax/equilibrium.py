@@ -14,8 +14,8 @@ Units: prices, valuations and support bounds are currency units; payoffs and exp
 trade are reward units for the SPE (the game's reward models) and currency units for the
 double-auction values (gains from trade ``v - c``). Rounds are counted from 1 as in the rules.
 
-This module deliberately imports no other ``eqx_jax`` module, so it stands alone as an
-independent check of the environment.
+This module imports nothing from the environment side of ``eqx_jax`` (only the argument checks
+of ``eqx_jax.checks``), so it stands alone as an independent check of the environment.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+
+from eqx_jax.checks import check_number
 
 __all__ = [
     "AGENTS",
@@ -96,16 +98,6 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, Real) and not isinstance(x, bool)
 
 
-def _check_number(name: str, x: Any, low: float, high: float, *, open_low: bool = False) -> float:
-    bracket = "(" if open_low else "["
-    if not _is_real(x) or not math.isfinite(float(x)):
-        raise ValueError(f"{name} must be a finite number in {bracket}{low}, {high}], got {x!r}")
-    x = float(x)
-    if not ((low < x) if open_low else (low <= x)) or not x <= high:
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {x!r}")
-    return x
-
-
 def _check_pair(name: str, pair: Any, low: float, high: float, *, open_low=False):
     try:
         items = tuple(pair)
@@ -114,7 +106,7 @@ def _check_pair(name: str, pair: Any, low: float, high: float, *, open_low=False
     if len(items) != 2:
         raise ValueError(f"{name} must be a pair (supplier, retailer), got {pair!r}")
     return tuple(
-        _check_number(f"{name}[{who}]", x, low, high, open_low=open_low)
+        float(check_number(f"{name}[{who}]", x, low, high, low_open=open_low))
         for who, x in zip(AGENTS, items, strict=True)
     )
 
@@ -132,9 +124,9 @@ def _make_game(max_rounds, reward_model, max_price, speed_bonus, bonus_fraction,
     return _Game(
         T=int(max_rounds),
         model=str(reward_model),
-        max_price=_check_number("max_price", max_price, 0.0, inf, open_low=True),
-        speed_bonus=_check_number("speed_bonus", speed_bonus, -inf, inf),
-        bonus_fraction=_check_number("bonus_fraction", bonus_fraction, 0.0, 1.0),
+        max_price=float(check_number("max_price", max_price, 0.0, inf, low_open=True)),
+        speed_bonus=float(check_number("speed_bonus", speed_bonus, -inf, inf)),
+        bonus_fraction=float(check_number("bonus_fraction", bonus_fraction, 0.0, 1.0)),
         discount=_check_pair("discount", discount, 0.0, 1.0, open_low=True),
         walk=_check_pair("walk_payoff", walk_payoff, -inf, inf),
         timeout=_check_pair("timeout_payoff", timeout_payoff, -inf, inf),
@@ -394,6 +386,51 @@ class SPE:
         }
 
 
+def _round_plan(g: _Game, rounds: list[_Round], rec: _Round, last: int) -> RoundPlan:
+    """The :class:`RoundPlan` of round ``rec.t`` from the backward-induction results of a single
+    game (arrays of shape (1,)); ``last`` is the round the equilibrium path ends in, so rounds
+    ``t <= last`` are on the path. Prices in currency units, values in reward units."""
+    t = rec.t
+    prev = rounds[t - 2] if t >= 2 else None
+    acc_range = None
+    if prev is not None and bool(prev.ok[0]):
+        acc_range = (float(prev.lo[0]), float(prev.hi[0]))
+    offer_range = threshold = None
+    if rec.ok is not None and bool(rec.ok[0]):
+        offer_range = (float(rec.lo[0]), float(rec.hi[0]))
+        threshold = offer_range[1] if rec.mover == 0 else offer_range[0]
+    walk = bool(rec.walk[0])
+    if walk:
+        kind = "walk"
+    elif t == g.T:
+        kind = "timeout"
+    else:
+        kind = "agreement" if bool(rec.agree[0]) else "delay"
+    has_a = rec.ok is not None and bool(rec.ok[0])
+    has_b = rec.unacc is not None and bool(rec.unacc[0])
+    return RoundPlan(
+        round=t,
+        mover=AGENTS[rec.mover],
+        accept_range=acc_range,
+        offer_accept_range=offer_range,
+        threshold=threshold,
+        action="walk" if walk else "counter",
+        kind=kind,
+        price=None if walk else float(rec.price[0]),
+        value=_pair(rec.alt),
+        walk_value=(float(g.walk[0]), float(g.walk[1])),
+        counter_value=_pair(rec.counter),
+        agree_value=_pair(rec.agree_val) if has_a else None,
+        delay_value=_pair(rec.delay_val) if has_b else None,
+        on_path=t <= last,
+    )
+
+
+def _round_plans(g: _Game, rounds: list[_Round], last: int) -> tuple[RoundPlan, ...]:
+    """One :class:`RoundPlan` per round 1..T (see :func:`_round_plan`)."""
+    return tuple(_round_plan(g, rounds, rec, last) for rec in rounds)
+
+
 def solve_spe(
     supplier_value: float,
     retailer_value: float,
@@ -443,50 +480,14 @@ def solve_spe(
     """
     g = _make_game(max_rounds, reward_model, max_price, speed_bonus, bonus_fraction, discount,
                    walk_payoff, timeout_payoff)
-    vs = np.array([_check_number("supplier_value", supplier_value, 0.0, g.max_price)])
-    vr = np.array([_check_number("retailer_value", retailer_value, 0.0, g.max_price)])
+    vs = np.array([float(check_number("supplier_value", supplier_value, 0.0, g.max_price))])
+    vr = np.array([float(check_number("retailer_value", retailer_value, 0.0, g.max_price))])
     rounds = _backward(g, vs, vr)
     price, rnd, pay, end = _forward(g, vs, vr, rounds)
     end_name = {v: k for k, v in END_CODES.items()}[int(end[0])]
     last = int(rnd[0])
 
-    plans = []
-    for rec in rounds:
-        t = rec.t
-        prev = rounds[t - 2] if t >= 2 else None
-        acc_range = None
-        if prev is not None and bool(prev.ok[0]):
-            acc_range = (float(prev.lo[0]), float(prev.hi[0]))
-        offer_range = threshold = None
-        if rec.ok is not None and bool(rec.ok[0]):
-            offer_range = (float(rec.lo[0]), float(rec.hi[0]))
-            threshold = offer_range[1] if rec.mover == 0 else offer_range[0]
-        walk = bool(rec.walk[0])
-        if walk:
-            kind = "walk"
-        elif t == g.T:
-            kind = "timeout"
-        else:
-            kind = "agreement" if bool(rec.agree[0]) else "delay"
-        has_a = rec.ok is not None and bool(rec.ok[0])
-        has_b = rec.unacc is not None and bool(rec.unacc[0])
-        plans.append(RoundPlan(
-            round=t,
-            mover=AGENTS[rec.mover],
-            accept_range=acc_range,
-            offer_accept_range=offer_range,
-            threshold=threshold,
-            action="walk" if walk else "counter",
-            kind=kind,
-            price=None if walk else float(rec.price[0]),
-            value=_pair(rec.alt),
-            walk_value=(float(g.walk[0]), float(g.walk[1])),
-            counter_value=_pair(rec.counter),
-            agree_value=_pair(rec.agree_val) if has_a else None,
-            delay_value=_pair(rec.delay_val) if has_b else None,
-            on_path=t <= last,
-        ))
-    plans_t = tuple(plans)
+    plans_t = _round_plans(g, rounds, last)
     agreement = end_name == "deal"
     spe_price = float(price[0]) if agreement else None
     explanation = _explain(g, plans_t, spe_price, last, end_name,
@@ -522,90 +523,99 @@ def _plan_phrase(p: RoundPlan) -> str:
     return f"countering at {_f(p.price)}, which the {other} {verb} in round {p.round + 1}"
 
 
+def _explain_standing(g: _Game, plans: tuple[RoundPlan, ...], p: RoundPlan, i: int,
+                      accepted: bool, pay: tuple[float, float], vs: float, vr: float) -> str:
+    """The line for how the mover of round ``p.round >= 2`` (index ``i``, 0 supplier) answers
+    the standing offer: it accepts (``accepted``; ``pay`` is the deal's payoff pair, reward
+    units) or rejects it. ``vs`` / ``vr``: the valuations, currency units."""
+    t, m = p.round, p.mover
+    standing = plans[t - 2].price
+    if accepted:
+        return (f"Round {t}: the {m} accepts {_f(standing)}: accepting pays it "
+                f"{_f(pay[i])}, at least its best alternative {_f(p.value[i])} "
+                f"({_plan_phrase(p)}).")
+    ds, bs, dr, br = g.slopes(t)
+    v_acc = ((standing - vs) * ds + bs) if i == 0 else ((vr - standing) * dr + br)
+    return (f"Round {t}: the {m} rejects {_f(standing)}: accepting would pay it "
+            f"{_f(v_acc)}, less than its best alternative {_f(p.value[i])} "
+            f"({_plan_phrase(p)}).")
+
+
+def _explain_move(g: _Game, plans: tuple[RoundPlan, ...], p: RoundPlan, i: int) -> str:
+    """The line for what the mover of round ``p.round`` (index ``i``, 0 supplier) does when it
+    does not accept: walk, counter into the timeout, or propose an accepted / rejected price."""
+    t, m = p.round, p.mover
+    r = AGENTS[1 - i]
+    if p.kind == "walk":
+        return (f"Round {t}: the {m} walks away: walking pays it {_f(p.walk_value[i])}, more "
+                f"than its best counter-offer ({_f(p.counter_value[i])}).")
+    if p.kind == "timeout":
+        return (f"Round {t} (the last): the {m} counters, which ends the game with the timeout "
+                f"payoff {_f(p.counter_value[i])}, at least as good for it as walking away "
+                f"({_f(p.walk_value[i])}).")
+    nxt = plans[t]  # responder's plan in round t+1
+    if p.kind == "agreement":
+        side = "highest" if i == 0 else "lowest"
+        if p.delay_value is None:
+            why = (f"the {r} accepts any price in round {t + 1}, because a deal then pays it "
+                   f"{_f(p.agree_value[1 - i])}, at least its alternative "
+                   f"{_f(nxt.value[1 - i])} ({_plan_phrase(nxt)})")
+            if g.model == "seed" and t + 1 == g.T:
+                why += f"; the price does not change payoffs in round {g.T} (D(T) = 0)"
+            return f"Round {t}: the {m} proposes {_f(p.price)}; {why}."
+        return (f"Round {t}: the {m} proposes {_f(p.price)}, the {side} price the {r} "
+                f"accepts in round {t + 1}, because rejecting is worth only "
+                f"{_f(nxt.value[1 - i])} to the {r} ({_plan_phrase(nxt)}); the deal pays "
+                f"the {m} {_f(p.agree_value[i])}, at least as much as delaying "
+                f"({_f(p.delay_value[i])}) or walking away ({_f(p.walk_value[i])}).")
+    # delay
+    if p.agree_value is None:
+        why = f"no price in [0, {_f(g.max_price)}] is acceptable to the {r}"
+    else:
+        why = (f"the best price the {r} would accept ({_f(p.threshold)}) pays the {m} "
+               f"only {_f(p.agree_value[i])}, less than waiting "
+               f"({_f(p.delay_value[i])})")
+    return f"Round {t}: the {m} proposes {_f(p.price)}, which the {r} rejects: {why}."
+
+
+def _explain_outcome(g: _Game, price: float | None, last: int, end: str,
+                     pay: tuple[float, float]) -> list[str]:
+    """The closing line(s): the outcome and its payoffs (reward units), plus a note for a
+    seed-model deal in round T."""
+    if end != "deal":
+        return [f"Outcome: no agreement ({end.replace('_', ' ')}) in round {last}; payoffs "
+                f"supplier {_f(pay[0])}, retailer {_f(pay[1])}."]
+    lines = [f"Outcome: deal at {_f(price)} in round {last}; payoffs supplier {_f(pay[0])}, "
+             f"retailer {_f(pay[1])}."]
+    if g.model == "seed" and last == g.T:
+        lines.append(
+            f"Note: a deal in round T = {g.T} pays 0 to both whatever the price (D(T) = 0); "
+            "it is an artefact of the seed model, preferred to the timeout."
+        )
+    return lines
+
+
 def _explain(g: _Game, plans: tuple[RoundPlan, ...], price: float | None, last: int, end: str,
              pay: tuple[float, float], vs: float, vr: float) -> list[str]:
-    """Plain-English lines for the equilibrium path."""
+    """Plain-English lines for the equilibrium path (rounds 1..``last``), then the outcome.
+
+    ``price``: the deal price (currency units) or None; ``end``: "deal", "walk_away" or
+    "timeout"; ``pay``: the (supplier, retailer) payoffs, reward units; ``vs`` / ``vr``: the
+    valuations, currency units.
+    """
     lines = [
         f"Complete-information game, {g.model} reward model, T = {g.T} rounds; the supplier "
         f"moves in odd rounds. Backward induction from round {g.T}."
     ]
     for p in plans[:last]:
-        t, m = p.round, p.mover
-        i = 0 if m == "supplier" else 1
-        r = AGENTS[1 - i]
-        if t >= 2:
-            standing = plans[t - 2].price
-            if end == "deal" and t == last:
-                lines.append(
-                    f"Round {t}: the {m} accepts {_f(standing)}: accepting pays it "
-                    f"{_f(pay[i])}, at least its best alternative {_f(p.value[i])} "
-                    f"({_plan_phrase(p)})."
-                )
+        i = 0 if p.mover == "supplier" else 1
+        if p.round >= 2:
+            accepted = end == "deal" and p.round == last
+            lines.append(_explain_standing(g, plans, p, i, accepted, pay, vs, vr))
+            if accepted:
                 break
-            ds, bs, dr, br = g.slopes(t)
-            v_acc = ((standing - vs) * ds + bs) if i == 0 else ((vr - standing) * dr + br)
-            lines.append(
-                f"Round {t}: the {m} rejects {_f(standing)}: accepting would pay it "
-                f"{_f(v_acc)}, less than its best alternative {_f(p.value[i])} "
-                f"({_plan_phrase(p)})."
-            )
-        if p.kind == "walk":
-            lines.append(
-                f"Round {t}: the {m} walks away: walking pays it {_f(p.walk_value[i])}, more "
-                f"than its best counter-offer ({_f(p.counter_value[i])})."
-            )
-            continue
-        if p.kind == "timeout":
-            lines.append(
-                f"Round {t} (the last): the {m} counters, which ends the game with the timeout "
-                f"payoff {_f(p.counter_value[i])}, at least as good for it as walking away "
-                f"({_f(p.walk_value[i])})."
-            )
-            continue
-        nxt = plans[t]  # responder's plan in round t+1
-        if p.kind == "agreement":
-            side = "highest" if i == 0 else "lowest"
-            if p.delay_value is None:
-                why = (f"the {r} accepts any price in round {t + 1}, because a deal then pays it "
-                       f"{_f(p.agree_value[1 - i])}, at least its alternative "
-                       f"{_f(nxt.value[1 - i])} ({_plan_phrase(nxt)})")
-                if g.model == "seed" and t + 1 == g.T:
-                    why += f"; the price does not change payoffs in round {g.T} (D(T) = 0)"
-                lines.append(f"Round {t}: the {m} proposes {_f(p.price)}; {why}.")
-            else:
-                lines.append(
-                    f"Round {t}: the {m} proposes {_f(p.price)}, the {side} price the {r} "
-                    f"accepts in round {t + 1}, because rejecting is worth only "
-                    f"{_f(nxt.value[1 - i])} to the {r} ({_plan_phrase(nxt)}); the deal pays "
-                    f"the {m} {_f(p.agree_value[i])}, at least as much as delaying "
-                    f"({_f(p.delay_value[i])}) or walking away ({_f(p.walk_value[i])})."
-                )
-        else:  # delay
-            if p.agree_value is None:
-                why = f"no price in [0, {_f(g.max_price)}] is acceptable to the {r}"
-            else:
-                why = (f"the best price the {r} would accept ({_f(p.threshold)}) pays the {m} "
-                       f"only {_f(p.agree_value[i])}, less than waiting "
-                       f"({_f(p.delay_value[i])})")
-            lines.append(
-                f"Round {t}: the {m} proposes {_f(p.price)}, which the {r} rejects: {why}."
-            )
-    if end == "deal":
-        lines.append(
-            f"Outcome: deal at {_f(price)} in round {last}; payoffs supplier {_f(pay[0])}, "
-            f"retailer {_f(pay[1])}."
-        )
-        if g.model == "seed" and last == g.T:
-            lines.append(
-                f"Note: a deal in round T = {g.T} pays 0 to both whatever the price (D(T) = 0); "
-                "it is an artefact of the seed model, preferred to the timeout."
-            )
-    else:
-        lines.append(
-            f"Outcome: no agreement ({end.replace('_', ' ')}) in round {last}; payoffs supplier "
-            f"{_f(pay[0])}, retailer {_f(pay[1])}."
-        )
-    return lines
+        lines.append(_explain_move(g, plans, p, i))
+    return lines + _explain_outcome(g, price, last, end, pay)
 
 
 def spe_price_batch(

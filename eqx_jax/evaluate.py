@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eqx_jax.checks import check_number
 from eqx_jax.env import AGENTS, OBS_INDEX, BargainingEnv, EnvParams, make_params, spe_kwargs
 from eqx_jax.equilibrium import solve_spe
 from eqx_jax.metrics import nash_bargaining_solution, summarize
@@ -44,7 +45,7 @@ from eqx_jax.ppo import (
     make_train,
     resolve_policy,
 )
-from eqx_jax.simulate import _to_numpy, play_batch
+from eqx_jax.simulate import play_batch, records_to_numpy, switch_policy
 
 #: z-value of a two-sided 95 % normal confidence interval.
 Z95 = 1.96
@@ -53,36 +54,15 @@ _MODES = {"greedy": True, "stochastic": False}
 
 # ===================================================================================== helpers
 def _check_episodes(num_episodes: Any) -> int:
-    if (isinstance(num_episodes, bool) or not isinstance(num_episodes, int | np.integer)
-            or num_episodes < 1):
-        raise ValueError(f"num_episodes must be an integer >= 1, got {num_episodes!r}")
-    return int(num_episodes)
+    return int(check_number("num_episodes", num_episodes, 1, integer=True))
 
 
 def _other(role: str) -> str:
     return AGENTS[1 - AGENTS.index(role)]
 
 
-def _plays_ppo(config: PPOConfig, role: str) -> bool:
-    """Whether the config has a PPO network for ``role``."""
-    return bool(config.ppo_envs(role).any())
-
-
-def _incumbent(config: PPOConfig, role: str) -> str:
-    """Who plays ``role`` by default: "ppo" if the config trains it, else the fixed opponent."""
-    return "ppo" if _plays_ppo(config, role) else config.opponent
-
-
 def _float(x: Any) -> float:
     return float(x) if x is not None else math.nan
-
-
-def _check_value(name: str, value: Any, max_price: float) -> float:
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 0.0 <= value <= max_price:
-        raise ValueError(f"{name} must be a number in [0, {max_price:g}] (max_price), "
-                         f"got {value!r}")
-    return float(value)
 
 
 def mean_available_surplus(env_params: EnvParams) -> float:
@@ -151,7 +131,7 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
     fixed = {}
     for side, value in (("supplier", supplier_value), ("retailer", retailer_value)):
         if value is not None:
-            v = _check_value(f"{side}_value", value, max_price)
+            v = float(check_number(f"{side}_value", value, 0.0, max_price))
             env_over[f"{side}_low"] = env_over[f"{side}_high"] = v
             fixed[side] = v
     env_params = make_params(**env_over)
@@ -170,7 +150,7 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
     records = jax.jit(lambda k: [play_batch(k, env_params, sup, ret, n, env)
                                  for sup, ret in matches])(key)
     for mode, record in zip(_MODES, records, strict=True):
-        out[mode] = summarize(_to_numpy(record, env_params))
+        out[mode] = summarize(records_to_numpy(record, env_params))
 
     if complete:
         v_s, v_r = float(env_params.supplier_low), float(env_params.retailer_low)
@@ -197,12 +177,18 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
 
 
 # ================================================================ tournament_vs_negotiators
-def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % normal-approximation confidence interval ``mean ± 1.96 std / sqrt(n)``."""
+def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % normal-approximation confidence interval ``mean ± 1.96 std / sqrt(n)``.
+
+    ``x``: a non-empty array of samples, any shape (flattened), in any unit; returns
+    ``(mean, ci_low, ci_high)`` in that unit as Python floats. The std is the sample std
+    (``ddof=1``), or 0 for a single sample.
+    """
     x = np.asarray(x, np.float64)
     mean = float(x.mean())
     half = Z95 * float(x.std(ddof=1 if x.size > 1 else 0)) / math.sqrt(x.size)
     return mean, mean - half, mean + half
+
 
 
 def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
@@ -222,7 +208,7 @@ def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
     env_params = config.env_params
     env = BargainingEnv(config.num_history)
     names = list(NEGOTIATORS)
-    roles = [r for r in AGENTS if _plays_ppo(config, r)]
+    roles = list(config.trained_roles)
     # Branch 0 of a side is PPO (if it plays that side), branch 1 + i negotiator i.
     branches = {}
     for role in AGENTS:
@@ -237,22 +223,14 @@ def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
     if AGENTS[1] not in roles:
         index[:, 1] -= 1
 
-    def switched(role: str, i: jax.Array) -> Policy:
-        fs = branches[role]
-
-        def policy(k, obs, p):
-            return jax.lax.switch(i, [lambda k_, o_, f=f: f(k_, o_, p) for f in fs], k, obs)
-
-        return policy
-
     def one(k, idx):
-        return play_batch(k, env_params, switched(AGENTS[0], idx[0]),
-                          switched(AGENTS[1], idx[1]), n, env)
+        return play_batch(k, env_params, switch_policy(branches[AGENTS[0]], idx[0]),
+                          switch_policy(branches[AGENTS[1]], idx[1]), n, env)
 
     records = jax.jit(jax.vmap(one))(jax.random.split(key, len(pairs)), jnp.asarray(index))
     rows = []
     for j, (role, i) in enumerate(pairs):
-        rec = _to_numpy({k: v[j] for k, v in records.items()}, env_params)
+        rec = records_to_numpy({k: v[j] for k, v in records.items()}, env_params)
         summary = summarize(rec)
         row: dict[str, Any] = {
             "ppo_role": role,
@@ -261,7 +239,7 @@ def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
             "episodes": n,
         }
         for side in AGENTS:
-            mean, lo, hi = _mean_ci(rec[f"{side}_reward"])
+            mean, lo, hi = mean_ci(rec[f"{side}_reward"])
             row.update({f"{side}_reward": mean, f"{side}_reward_ci_low": lo,
                         f"{side}_reward_ci_high": hi})
         row.update(deal_rate=summary["deal_rate"], mean_price=summary["mean_price"],
@@ -298,6 +276,68 @@ def _by_role(supplier: Policy, retailer: Policy) -> Policy:
         return jax.lax.cond(obs[role] < 0.5, supplier, retailer, key, obs, env_params)
 
     return policy
+
+
+def _play_best_responses(br_cfg: PPOConfig, all_br_params: dict, frozen: dict[str, Policy],
+                         env_params: EnvParams, env: BargainingEnv, n: int,
+                         key: jax.Array) -> tuple[tuple[dict, dict], dict]:
+    """Evaluate every seed's best responses and the trained pair on the same ``n`` episodes.
+
+    ``all_br_params``: the best-response run's parameters, with a leading (num_seeds,) axis;
+    ``frozen``: {role: frozen incumbent policy}. One jitted call, ``vmap`` over the seeds, all
+    with the same ``key`` (same valuations). Returns ``((BR supplier vs frozen retailer, frozen
+    supplier vs BR retailer), trained)``: episode records, the first two with a leading
+    (num_seeds,) axis, each field (num_seeds, n); the trained record's fields (n,).
+    """
+
+    def evaluate_all(br_params, k):
+        """(BR supplier vs frozen retailer, frozen supplier vs BR retailer), one seed."""
+        br = {r: make_policy(br_params[r], br_cfg, deterministic=True) for r in AGENTS}
+        return (play_batch(k, env_params, br[AGENTS[0]], frozen[AGENTS[1]], n, env),
+                play_batch(k, env_params, frozen[AGENTS[0]], br[AGENTS[1]], n, env))
+
+    def trained_match(k):
+        return play_batch(k, env_params, frozen[AGENTS[0]], frozen[AGENTS[1]], n, env)
+
+    @jax.jit
+    def run_eval(all_br_params, k):
+        return jax.vmap(evaluate_all, (0, None))(all_br_params, k), trained_match(k)
+
+    return run_eval(all_br_params, key)
+
+
+def _side_exploitability(side: str, br_record: dict, trained: dict[str, Any], metrics: dict,
+                         num_seeds: int, names: dict[str, str], surplus: float,
+                         env_params: EnvParams) -> dict[str, Any]:
+    """One side's entry of :func:`exploitability`'s result.
+
+    ``br_record``: that side's best-response episode records, fields (num_seeds, n);
+    ``trained``: the :func:`eqx_jax.metrics.summarize` of the trained pair; ``metrics``: the
+    best-response run's training metrics (``return_<side>``: (num_seeds, num_updates));
+    ``surplus``: :func:`mean_available_surplus`, currency units. The seed whose best response
+    evaluates best is kept; rewards and gains in reward units, ``gain_share`` per currency unit
+    of surplus (nan if it is 0).
+    """
+    br = [summarize(records_to_numpy({k: v[i] for k, v in br_record.items()}, env_params))
+          for i in range(num_seeds)]
+    rewards = [r[f"{side}_reward"] for r in br]
+    best = int(np.argmax(rewards))
+    curve = np.asarray(metrics[f"return_{side}"][best])
+    gain = br[best][f"{side}_reward"] - trained[f"{side}_reward"]
+    return {
+        "trained": names[side],
+        "frozen_opponent": names[_other(side)],
+        "best_response_reward": br[best][f"{side}_reward"],
+        "trained_reward": trained[f"{side}_reward"],
+        "gain": gain,
+        "gain_share": gain / surplus if surplus > 0 else math.nan,
+        "best_response_deal_rate": br[best]["deal_rate"],
+        "trained_deal_rate": trained["deal_rate"],
+        "best_response_mean_price": br[best]["mean_price"],
+        "trained_mean_price": trained["mean_price"],
+        "best_response_seed_rewards": [float(r) for r in rewards],
+        "best_response_train_return": float(curve[-max(1, curve.size // 10):].mean()),
+    }
 
 
 def exploitability(config: PPOConfig, params: dict, key: jax.Array,
@@ -347,7 +387,7 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
     env_params = config.env_params
     env = BargainingEnv(config.num_history)
     surplus = mean_available_surplus(env_params)
-    names = {role: _incumbent(config, role) for role in AGENTS}
+    names = {role: config.player(role) for role in AGENTS}
     frozen = {role: resolve_policy(config, params, names[role], role, deterministic,
                                    opponent_policy)
               for role in AGENTS}
@@ -355,46 +395,15 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
     k_train, k_eval = jax.random.split(key)
     runner, metrics = make_train(br_cfg, opponent_policy=_by_role(
         frozen[AGENTS[0]], frozen[AGENTS[1]]))(k_train)
-
-    def evaluate_all(br_params, k):
-        """(BR supplier vs frozen retailer, frozen supplier vs BR retailer), one seed."""
-        br = {r: make_policy(br_params[r], br_cfg, deterministic=True) for r in AGENTS}
-        return (play_batch(k, env_params, br[AGENTS[0]], frozen[AGENTS[1]], n, env),
-                play_batch(k, env_params, frozen[AGENTS[0]], br[AGENTS[1]], n, env))
-
-    def trained_match(k):
-        return play_batch(k, env_params, frozen[AGENTS[0]], frozen[AGENTS[1]], n, env)
-
-    @jax.jit
-    def run_eval(all_br_params, k):
-        return jax.vmap(evaluate_all, (0, None))(all_br_params, k), trained_match(k)
-
-    br_records, trained_record = run_eval(runner.params, k_eval)
-    trained = summarize(_to_numpy(trained_record, env_params))
+    br_records, trained_record = _play_best_responses(br_cfg, runner.params, frozen,
+                                                      env_params, env, n, k_eval)
+    trained = summarize(records_to_numpy(trained_record, env_params))
     out: dict[str, Any] = {"total_timesteps": br_cfg.total_timesteps // 2, "num_episodes": n,
                            "num_seeds": num_seeds, "deterministic": bool(deterministic),
                            "mean_available_surplus": surplus}
     for j, side in enumerate(AGENTS):
-        br = [summarize(_to_numpy({k: v[i] for k, v in br_records[j].items()}, env_params))
-              for i in range(num_seeds)]
-        rewards = [r[f"{side}_reward"] for r in br]
-        best = int(np.argmax(rewards))
-        curve = np.asarray(metrics[f"return_{side}"][best])
-        gain = br[best][f"{side}_reward"] - trained[f"{side}_reward"]
-        out[side] = {
-            "trained": names[side],
-            "frozen_opponent": names[_other(side)],
-            "best_response_reward": br[best][f"{side}_reward"],
-            "trained_reward": trained[f"{side}_reward"],
-            "gain": gain,
-            "gain_share": gain / surplus if surplus > 0 else math.nan,
-            "best_response_deal_rate": br[best]["deal_rate"],
-            "trained_deal_rate": trained["deal_rate"],
-            "best_response_mean_price": br[best]["mean_price"],
-            "trained_mean_price": trained["mean_price"],
-            "best_response_seed_rewards": [float(r) for r in rewards],
-            "best_response_train_return": float(curve[-max(1, curve.size // 10):].mean()),
-        }
+        out[side] = _side_exploitability(side, br_records[j], trained, metrics, num_seeds,
+                                         names, surplus, env_params)
     out["max_gain"] = max(out[s]["gain"] for s in AGENTS)
     out["max_gain_share"] = out["max_gain"] / surplus if surplus > 0 else math.nan
     return out

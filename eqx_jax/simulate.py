@@ -70,7 +70,10 @@ def play_batch(
     return record
 
 
-def _to_numpy(record: dict[str, jax.Array], params: EnvParams) -> dict[str, np.ndarray]:
+def records_to_numpy(record: dict[str, jax.Array], params: EnvParams) -> dict[str, np.ndarray]:
+    """A :func:`play_batch` record (device arrays, ``(num_episodes,)`` each) as NumPy arrays with
+    the flags as bool and the rounds as int32, plus ``max_rounds``: what
+    :func:`eqx_jax.metrics.summarize` takes."""
     out = {k: np.asarray(v) for k, v in record.items()}
     for k in ("deal", "walk_away", "timeout", "illegal_accept"):
         out[k] = out[k].astype(bool)
@@ -89,7 +92,7 @@ def play(
     """Play two negotiators (by name or as policies); per-episode NumPy arrays."""
     sup = get_negotiator(supplier) if isinstance(supplier, str) else supplier
     ret = get_negotiator(retailer) if isinstance(retailer, str) else retailer
-    return _to_numpy(_compiled_play(params, sup, ret, num_episodes)(key), params)
+    return records_to_numpy(_compiled_play(params, sup, ret, num_episodes)(key), params)
 
 
 @functools.lru_cache(maxsize=64)
@@ -116,9 +119,20 @@ def tournament(
         jax.random.split(key, len(pairs)), jnp.array(pairs, jnp.int32))
     rows = []
     for n, (i, j) in enumerate(pairs):
-        rec = _to_numpy({k: v[n] for k, v in records.items()}, params)
+        rec = records_to_numpy({k: v[n] for k, v in records.items()}, params)
         rows.append({"supplier": names[i], "retailer": names[j], **summarize(rec)})
     return rows
+
+
+def switch_policy(policies: Sequence[Policy], index: jax.Array) -> Policy:
+    """One policy that plays ``policies[index]`` (``index``: a traced i32 scalar), so that every
+    pairing of a tournament runs in one compiled, vmapped call (``lax.switch``)."""
+
+    def policy(key, obs, env_params):
+        return jax.lax.switch(index, [lambda k, o, f=f: f(k, o, env_params) for f in policies],
+                              key, obs)
+
+    return policy
 
 
 @functools.lru_cache(maxsize=16)
@@ -126,13 +140,8 @@ def _compiled_tournament(params: EnvParams, names: tuple[str, ...], num_episodes
     """One jitted ``(keys, pairs) -> records`` for all pairings (cached per settings)."""
     policies = [get_negotiator(n) for n in names]
 
-    def switched(index: jax.Array) -> Policy:
-        def policy(k, obs, p):
-            return jax.lax.switch(index, [lambda k_, o_, f=f: f(k_, o_, p) for f in policies],
-                                  k, obs)
-        return policy
-
     def one_pair(k, pair):
-        return play_batch(k, params, switched(pair[0]), switched(pair[1]), num_episodes)
+        return play_batch(k, params, switch_policy(policies, pair[0]),
+                          switch_policy(policies, pair[1]), num_episodes)
 
     return jax.jit(jax.vmap(one_pair))

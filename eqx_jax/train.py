@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import shutil
 import sys
 import time
@@ -32,7 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import serialization
+from tqdm import tqdm
 
+from eqx_jax import __version__
 from eqx_jax.env import params_to_dict, spe_kwargs
 from eqx_jax.ppo import PPOConfig, RunnerState, make_train_chunked, seed_params
 
@@ -187,16 +190,149 @@ def _metrics_rows(metrics: dict, first_update: int, batch: int) -> list[dict]:
     return rows
 
 
-def _progress(done: int, total: int, sps: float, deal_rate: float, out) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} updates  "
-              f"{sps:,.0f} env steps/s  deal rate {deal_rate:.3f}")
-    out.flush()
+class Progress:
+    """Training progress on ``out`` with tqdm: a live bar with the ETA on a terminal; on
+    anything else (a log file, a pipe) the same text as a plain line at most every
+    ``log_every_s`` seconds and at the end, so that logs hold no carriage returns."""
+
+    def __init__(self, total: int, done: int, out, enabled: bool, log_every_s: float = 30.0):
+        self.enabled, self.out = enabled, out
+        self.live = enabled and hasattr(out, "isatty") and out.isatty()
+        self.bar = tqdm(total=total, initial=done, unit="update", file=out,
+                        disable=not self.live, dynamic_ncols=True)
+        self.total, self.t0, self.log_every_s = total, time.perf_counter(), log_every_s
+        self.start, self.last_line = done, -math.inf
+
+    def update(self, done: int, sps: float, deal_rate: float) -> None:
+        """``done`` updates of ``total``; ``sps``: env steps/s; ``deal_rate``: of the last one."""
+        if not self.enabled:
+            return
+        postfix = f"{sps:,.0f} env steps/s, deal rate {deal_rate:.3f}"
+        if self.live:
+            self.bar.set_postfix_str(postfix, refresh=False)
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.perf_counter()
+        if now - self.last_line >= self.log_every_s or done >= self.total:
+            meter = tqdm.format_meter(done - self.start, self.total - self.start, now - self.t0,
+                                      unit="update", postfix=postfix, ncols=0)
+            self.out.write(f"updates {done}/{self.total}: {meter}\n")
+            self.out.flush()
+            self.last_line = now
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _prepare_run_dir(config: PPOConfig | None, run_dir: Path, resume: bool,
+                     main: bool) -> PPOConfig:
+    """The run's config: the saved one for ``resume``, else ``config`` (refusing to overwrite
+    a run); creates ``run_dir`` on the main process."""
+    if resume:
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise RunError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+        saved = json.loads(cfg_path.read_text())
+        saved.pop("eqx_version", None)
+        config = PPOConfig.from_dict(saved)
+    elif (run_dir / "checkpoint").exists():
+        raise RunError(f"{str(run_dir)!r} already holds a run; use --resume to continue it or "
+                       "choose another --out")
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    _sync("eqx-run-dir")
+    return config
+
+
+def _start_runner(config: PPOConfig, run_dir: Path, runner: RunnerState, resume: bool,
+                  main: bool) -> tuple[RunnerState, int]:
+    """(the runner to continue from, updates already done): the checkpoint's for ``resume``
+    (the metrics log cut back to what it covers), else the fresh one with a new log."""
+    metrics_path = run_dir / "metrics.jsonl"
+    if resume:
+        runner = load_checkpoint(run_dir, runner)
+        done = int(np.asarray(runner.update).reshape(-1)[0])
+        # Keep only the log lines the checkpoint covers (a crash may have logged a later chunk).
+        if main and metrics_path.exists():
+            rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+            rows = [r for r in rows if r["update"] <= done]
+            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return runner, done
+    if main:
+        (run_dir / "config.json").write_text(
+            json.dumps({**config.to_dict(), "eqx_version": __version__}, indent=2))
+        metrics_path.write_text("")
+    return runner, 0
+
+
+def _run_chunks(config: PPOConfig, run_dir: Path, runner: RunnerState, train_chunk, done: int,
+                target: int, chunk: int, progress: Progress, main: bool,
+                on_chunk: Callable[[int, dict], None] | None) -> dict[str, Any]:
+    """Train from update ``done`` to ``target`` in chunks of ``chunk`` updates, logging and
+    checkpointing after each. Returns the runner, the updates done, the last metrics row and
+    the steady-state throughput (env steps and seconds after the first, compiling chunk)."""
+    batch = config.num_envs * config.num_steps
+    steps_timed, time_timed, last, compiled_once = 0, 0.0, {}, False
+    while done < target:
+        n = min(chunk, target - done)
+        t0 = time.perf_counter()
+        runner, metrics = train_chunk(runner, n)
+        jax.block_until_ready(metrics)
+        dt = time.perf_counter() - t0
+        if compiled_once:  # the first chunk includes compilation
+            steps_timed += n * batch * config.num_seeds
+            time_timed += dt
+        compiled_once = True
+        rows = _metrics_rows(metrics, done, batch)
+        if main:
+            with (run_dir / "metrics.jsonl").open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+        done += n
+        save_checkpoint(run_dir, runner)
+        last = rows[-1]
+        sps = steps_timed / time_timed if time_timed else n * batch * config.num_seeds / dt
+        progress.update(done, sps, last.get("deal_rate", float("nan")))
+        if on_chunk:
+            on_chunk(done, last)
+    return {"runner": runner, "done": done, "last": last,
+            "env_steps_per_s": steps_timed / time_timed if time_timed else None}
+
+
+def _finish(config: PPOConfig, run_dir: Path, result: dict[str, Any], total: int, wall: float,
+            mesh, main: bool) -> dict[str, Any]:
+    """The summary; on the main process also the policy file, the plot and summary.json."""
+    params = result["runner"].params
+    if jax.process_count() > 1:  # seeds may live on other hosts: gather them everywhere
+        from jax.experimental import multihost_utils
+
+        params = multihost_utils.process_allgather(params, tiled=True)
+    params = seed_params(params, 0)
+    done = result["done"]
+    summary = {
+        "run_dir": str(run_dir),
+        "updates": done,
+        "total_updates": total,
+        "finished": done >= total,
+        "env_steps": done * config.num_envs * config.num_steps * config.num_seeds,
+        "wall_time_s": wall,
+        "env_steps_per_s": result["env_steps_per_s"],
+        "devices": int(mesh.devices.size),
+        "device_kind": f"{mesh.devices.flat[0].platform}: {mesh.devices.flat[0].device_kind}",
+        "processes": jax.process_count(),
+        "last_update": result["last"],
+    }
+    if main:
+        export_policy(config, params, run_dir / "policy.eqx")
+        rows = [json.loads(line)
+                for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+        plot_training(config, rows, run_dir / "training_curves.png")
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    _sync("eqx-run-done")
+    return summary
 
 
 def train_run(
-    config: PPOConfig,
+    config: PPOConfig | None,
     run_dir: str | Path,
     *,
     resume: bool = False,
@@ -217,105 +353,28 @@ def train_run(
     ``stop_after_updates`` stops early (the checkpoint allows ``resume``); used by tests and by
     anyone who wants to train in sessions. ``chunk_updates``: updates per jitted chunk (default
     about 1/40 of the run); it changes only how often progress is shown, never the result.
+    ``progress``: show it on ``out`` (see :class:`Progress`).
     """
     run_dir = Path(run_dir)
     main = _is_main_process()
-    progress = progress and main
-    if resume:
-        cfg_path = run_dir / "config.json"
-        if not cfg_path.is_file():
-            raise RunError(f"{str(run_dir)!r} is not a run directory (no config.json)")
-        saved = json.loads(cfg_path.read_text())
-        saved.pop("eqx_version", None)
-        config = PPOConfig.from_dict(saved)
-    elif (run_dir / "checkpoint").exists():
-        raise RunError(f"{str(run_dir)!r} already holds a run; use --resume to continue it or "
-                       "choose another --out")
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    _sync("eqx-run-dir")
+    config = _prepare_run_dir(config, run_dir, resume, main)
     total = config.num_updates
-    batch = config.num_envs * config.num_steps
     try:
         init, train_chunk = chunked_trainer(config, devices)
     except ValueError as e:  # the device count does not fit the config
         raise RunError(str(e)) from None
-    mesh = train_chunk.mesh
-    runner = init(jax.random.key(config.seed))
-    metrics_path = run_dir / "metrics.jsonl"
-    if resume:
-        runner = load_checkpoint(run_dir, runner)
-        done = int(np.asarray(runner.update).reshape(-1)[0])
-        # Keep only the log lines the checkpoint covers (a crash may have logged a later chunk).
-        if main and metrics_path.exists():
-            rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-            rows = [r for r in rows if r["update"] <= done]
-            metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    else:
-        done = 0
-        if main:
-            from eqx_jax import __version__
-
-            (run_dir / "config.json").write_text(
-                json.dumps({**config.to_dict(), "eqx_version": __version__}, indent=2))
-            metrics_path.write_text("")
+    runner, done = _start_runner(config, run_dir, init(jax.random.key(config.seed)), resume,
+                                 main)
     target = total if stop_after_updates is None else min(total, stop_after_updates)
-    chunk = chunk_updates or max(1, total // 40)
     t_start = time.perf_counter()
-    steps_timed, time_timed = 0, 0.0
-    last = {}
-    compiled_once = False
-    while done < target:
-        n = min(chunk, target - done)
-        t0 = time.perf_counter()
-        runner, metrics = train_chunk(runner, n)
-        jax.block_until_ready(metrics)
-        dt = time.perf_counter() - t0
-        if compiled_once:  # the first chunk includes compilation
-            steps_timed += n * batch * config.num_seeds
-            time_timed += dt
-        compiled_once = True
-        rows = _metrics_rows(metrics, done, batch)
-        if main:
-            with metrics_path.open("a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in rows)
-        done += n
-        save_checkpoint(run_dir, runner)
-        last = rows[-1]
-        sps = steps_timed / time_timed if time_timed else n * batch * config.num_seeds / dt
-        if progress:
-            _progress(done, total, sps, last.get("deal_rate", float("nan")), out)
-        if on_chunk:
-            on_chunk(done, last)
-    if progress:
-        out.write("\n")
-    wall = time.perf_counter() - t_start
-    params = runner.params
-    if jax.process_count() > 1:  # seeds may live on other hosts: gather them everywhere
-        from jax.experimental import multihost_utils
-
-        params = multihost_utils.process_allgather(params, tiled=True)
-    params = seed_params(params, 0)
-    summary = {
-        "run_dir": str(run_dir),
-        "updates": done,
-        "total_updates": total,
-        "finished": done >= total,
-        "env_steps": done * batch * config.num_seeds,
-        "wall_time_s": wall,
-        "env_steps_per_s": steps_timed / time_timed if time_timed else None,
-        "devices": int(mesh.devices.size),
-        "device_kind": f"{mesh.devices.flat[0].platform}: {mesh.devices.flat[0].device_kind}",
-        "processes": jax.process_count(),
-        "last_update": last,
-    }
-    if main:
-        export_policy(config, params, run_dir / "policy.eqx")
-        rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-        plot_training(config, rows, run_dir / "training_curves.png")
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    _sync("eqx-run-done")
-    return summary
+    bar = Progress(total, done, out, enabled=progress and main)
+    try:
+        result = _run_chunks(config, run_dir, runner, train_chunk, done, target,
+                             chunk_updates or max(1, total // 40), bar, main, on_chunk)
+    finally:
+        bar.close()
+    return _finish(config, run_dir, result, total, time.perf_counter() - t_start,
+                   train_chunk.mesh, main)
 
 
 # ------------------------------------------------------------------------------------ plot

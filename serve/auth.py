@@ -20,7 +20,7 @@ _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 "low memory"
 def _dummy_hash() -> str:
     """A hash to verify against when the user does not exist, so that a login for an unknown
     name takes as long as one with a wrong password (no user enumeration by timing). Made on
-    first use: one argon2 hash costs ~0.3 s here."""
+    first use: one argon2 hash at the library's defaults costs ~0.3 s."""
     return _hasher.hash("not-a-password")
 
 ALGORITHM = "HS256"

@@ -9,21 +9,20 @@ import getpass
 import sys
 
 #: Frames above this are refused by uvicorn itself (close 1009); smaller ones above the app's
-#: ``ws_max_message_bytes`` get the app's 1008 (see serve.app.stream).
+#: ``ws_max_message_bytes`` get the app's 1008 (see serve.routers.stream).
 UVICORN_WS_MAX_SIZE = 1 << 20
 
 
 def _settings(**overrides):
     from pydantic import ValidationError
 
-    from serve.settings import Settings
+    from serve.settings import Settings, env_var_name
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise SystemExit(_fail(f"invalid setting EQX_{field.upper()}: {err['msg']}")) from None
+        msg = e.errors()[0]["msg"]
+        raise SystemExit(_fail(f"invalid setting {env_var_name(e)}: {msg}")) from None
 
 
 def _fail(msg: str) -> int:

@@ -1,19 +1,28 @@
-"""Shared pieces of the routes: the services container, the auth dependency, error bodies."""
+"""What the routers share: the services container, typed dependencies, error bodies.
+
+``ServicesDep`` is the app's :class:`Services` (HTTP routes and the WebSocket alike);
+``CurrentUser`` the authenticated caller of a route (bearer token; also counts one request
+against the caller's rate limit).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from serve import auth
 from serve.db import Database
 from serve.engine import Engine
-from serve.ratelimit import TokenBuckets, retry_after_header
+from serve.jobs import JobManager
+from serve.phrasing import Phraser
+from serve.ratelimit import RateLimiter, retry_after_header
 from serve.settings import Settings
+from serve.simulation import SimulationManager
 
 API = "/api/v1"
 
@@ -25,40 +34,42 @@ class Services:
     settings: Settings
     db: Database
     engine: Engine
-    phraser: Any  # serve.phrasing.Phraser
-    sims: Any  # serve.simulation.SimulationManager
-    jobs: Any  # serve.jobs.JobManager
-    user_buckets: TokenBuckets
-    login_buckets: TokenBuckets
+    phraser: Phraser
+    sims: SimulationManager
+    jobs: JobManager
+    user_limits: RateLimiter
+    login_limits: RateLimiter
     started_at: float
     default_policy: str | None = None
 
 
-def services(request: Request) -> Services:
-    return request.app.state.services
+def get_services(conn: HTTPConnection) -> Services:
+    return conn.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 # ------------------------------------------------------------------------------- auth deps
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/v1/auth/login")
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def current_user(
-    request: Request,
+    svc: ServicesDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> auth.Principal:
-    """The caller of an authenticated route; also takes one token of its rate-limit bucket."""
-    svc = services(request)
+    """The caller of an authenticated route; also counts one request against its limit."""
     if creds is None:
-        raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
+        raise unauthorized("not authenticated: send Authorization: Bearer <token>")
     try:
         principal = auth.decode_token(creds.credentials, svc.settings.secret_key)
     except auth.AuthError as e:
-        raise _unauthorized(str(e)) from None
-    wait = svc.user_buckets.take(principal.user_id)
+        raise unauthorized(str(e)) from None
+    wait = svc.user_limits.take(principal.user_id)
     if wait > 0:
         raise HTTPException(429, f"rate limit exceeded: {svc.settings.rate_limit_per_minute:g} "
                                  "requests per minute", headers={"Retry-After":
@@ -66,11 +77,16 @@ async def current_user(
     return principal
 
 
-User = Annotated[auth.Principal, Depends(current_user)]
+CurrentUser = Annotated[auth.Principal, Depends(current_user)]
 
 
 def not_found(kind: str, ident: str) -> HTTPException:
     return HTTPException(404, f"{kind} {ident!r} not found")
+
+
+def too_busy(detail: str) -> HTTPException:
+    """A 429 for work the server runs only so much of at once (retry in a few seconds)."""
+    return HTTPException(429, detail, headers={"Retry-After": "5"})
 
 
 def field_error(field: str, message: str, where: str = "body") -> JSONResponse:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,9 @@ import numpy as np
 
 from eqx_jax.env import AGENTS, BargainingEnv, EnvParams, make_params, spe_kwargs
 from eqx_jax.negotiators import NEGOTIATORS
+
+if TYPE_CHECKING:
+    from eqx_jax.ppo import PPOConfig
 
 #: Classic negotiators played when no trained policy "default" is registered.
 FALLBACK_POLICIES = {"supplier": "boulware", "retailer": "conceder"}
@@ -53,7 +56,7 @@ class PolicySpec:
 class LoadedPolicy:
     """A trained policy file loaded once (config + network params)."""
 
-    config: Any  # eqx_jax.ppo.PPOConfig
+    config: PPOConfig
     params: dict
     roles: tuple[str, ...]
     mtime: float
@@ -96,10 +99,15 @@ class Engine:
         self._games: dict[tuple, tuple[Callable, Callable, BargainingEnv]] = {}
         self._lock = threading.Lock()
         self._compile_locks: dict[tuple, threading.Lock] = {}
+        self._warm: set[tuple] = set()  # game keys whose first call (the compile) has run
         self.stats = EngineStats()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqx-jax")
 
     # ------------------------------------------------------------------ policies
+    def is_loaded(self, policy_id: str) -> bool:
+        """Whether a trained policy's file is loaded in this process."""
+        return policy_id in self._policies
+
     def load(self, policy_id: str, path: str) -> LoadedPolicy:
         """Load (once; again if the file changed) a trained policy file."""
         from eqx_jax.train import load_policy
@@ -109,8 +117,8 @@ class Engine:
         if cached is not None and cached.mtime == mtime:
             return cached
         config, params = load_policy(path)
-        roles = tuple(r for r in AGENTS if any(r in v for v in config.learners.values()))
-        loaded = LoadedPolicy(config=config, params=params, roles=roles, mtime=mtime)
+        loaded = LoadedPolicy(config=config, params=params, roles=config.trained_roles,
+                              mtime=mtime)
         self._policies[policy_id] = loaded
         return loaded
 
@@ -171,13 +179,13 @@ class Engine:
         # The first call compiles (seconds); concurrent first sessions of a pair wait for one
         # compile instead of compiling in parallel.
         with lock:
-            if not getattr(step, "_eqx_warm", False):
+            if key not in self._warm:
                 t0 = time.perf_counter()
                 _, state = reset(np.int32(0), params, np.float32(5000), np.float32(8000))
                 jax.block_until_ready(step(np.int32(0), np.int32(0), state, params))
                 self.stats.compiles += 1
                 self.stats.compile_s.append(time.perf_counter() - t0)
-                step._eqx_warm = True
+                self._warm.add(key)
         return Game(env=env, params=params, reset=reset, step=step)
 
     async def run_step(self, fn: Callable, *args: Any) -> Any:

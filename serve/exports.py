@@ -1,6 +1,7 @@
-"""Metric exports: ``POST /metrics/export`` writes a CSV or JSON file of sessions' results under
-``<data_dir>/exports/`` and returns a download URL that expires after ``export_ttl_s`` seconds
-(``GET`` after that: 410 Gone, and the file is deleted).
+"""Metric exports (routes: :mod:`serve.routers.exports`): ``POST /metrics/export`` writes a
+CSV or JSON file of sessions' results under ``<data_dir>/exports/`` and returns a download URL
+that expires after ``export_ttl_s`` seconds (``GET`` after that: 410 Gone, and the file is
+deleted).
 
 CSV: one row per session (:data:`CSV_COLUMNS`). JSON: ``{"exported_at", "sessions": [...]}``
 with the same fields per session plus the full result message. Only sessions the caller may see
@@ -17,16 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from anyio import to_thread
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from serve.db import Export, SimSession, utcnow
-from serve.deps import API, User, not_found, services
-from serve.schemas import ExportRequest, ExportResponse
-
-router = APIRouter(prefix=f"{API}/metrics", tags=["metrics"])
+from serve.auth import Principal
+from serve.db import Database, Export, SimSession, utcnow
 
 CSV_COLUMNS = (
     "session_id", "status", "created_at", "finished_at", "supplier_valuation",
@@ -34,6 +29,14 @@ CSV_COLUMNS = (
     "retailer_style", "seed", "deal_reached", "final_price", "total_rounds", "supplier_reward",
     "retailer_reward", "nash_distance", "pareto_efficiency", "equilibrium_price",
 )
+
+
+class UnknownSession(LookupError):
+    """A requested session that does not exist or that the caller may not see."""
+
+    def __init__(self, session_id: str):
+        super().__init__(session_id)
+        self.session_id = session_id
 
 
 def session_row(s: SimSession) -> dict[str, Any]:
@@ -57,59 +60,41 @@ def render(rows: list[dict[str, Any]], results: list[Any], fmt: str) -> bytes:
     return json.dumps(doc, indent=1).encode()
 
 
-@router.post("/export", response_model=ExportResponse, status_code=201)
-async def export_metrics(body: ExportRequest, request: Request, user: User):
-    """Export sessions' results as CSV or JSON; the download URL expires."""
-    svc = services(request)
-    ids = list(dict.fromkeys(body.session_ids))  # unique, in the requested order
-    if len(ids) > svc.settings.max_export_sessions:
-        raise HTTPException(422, f"at most {svc.settings.max_export_sessions} session ids")
+def create_export(db: Database, out_dir: Path, ttl_s: int, user: Principal, ids: list[str],
+                  fmt: str) -> Export:
+    """Write the file of sessions ``ids`` (in that order) and store its row (blocking).
+    :class:`UnknownSession` for the first id the caller may not export."""
     export_id = str(uuid.uuid4())
-    out_dir = svc.settings.data_dir / "exports"
-    path = (out_dir / f"{export_id}.{body.format}").resolve()
-    expires = utcnow() + dt.timedelta(seconds=svc.settings.export_ttl_s)
-
-    def work() -> str | None:
-        with svc.db.session() as s:
-            found = {r.id: r for r in s.scalars(select(SimSession).where(
-                SimSession.id.in_(ids)))}
-            for i in ids:
-                r = found.get(i)
-                if r is None or (r.user_id != user.user_id and not user.is_admin):
-                    return i
-            sessions = [found[i] for i in ids]
-            data = render([session_row(r) for r in sessions], [r.result for r in sessions],
-                          body.format)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            s.add(Export(id=export_id, user_id=user.user_id, format=body.format,
-                         path=str(path), session_ids=ids, created_at=utcnow(),
-                         expires_at=expires))
-        return None
-
-    missing = await to_thread.run_sync(work)
-    if missing is not None:
-        raise not_found("session", missing)
-    return ExportResponse(export_id=export_id, download_url=f"{API}/metrics/export/{export_id}",
-                          expires_at=expires, format=body.format, sessions=len(ids))
+    path = (out_dir / f"{export_id}.{fmt}").resolve()
+    expires = utcnow() + dt.timedelta(seconds=ttl_s)
+    with db.session() as s:
+        found = {r.id: r for r in s.scalars(select(SimSession).where(SimSession.id.in_(ids)))}
+        for i in ids:
+            r = found.get(i)
+            if r is None or (r.user_id != user.user_id and not user.is_admin):
+                raise UnknownSession(i)
+        sessions = [found[i] for i in ids]
+        data = render([session_row(r) for r in sessions], [r.result for r in sessions], fmt)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        exp = Export(id=export_id, user_id=user.user_id, format=fmt, path=str(path),
+                     session_ids=ids, created_at=utcnow(), expires_at=expires)
+        s.add(exp)
+    return exp
 
 
-@router.get("/export/{export_id}", response_class=FileResponse,
-            responses={410: {"description": "the download URL has expired"}})
-async def download_export(export_id: str, request: Request, user: User):
-    """The export file (until it expires: then 410 Gone)."""
-    svc = services(request)
-
-    def get() -> Export | None:
-        with svc.db.session() as s:
-            return s.get(Export, export_id)
-
-    exp = await to_thread.run_sync(get)
+def get_export(db: Database, export_id: str, user: Principal) -> Export | None:
+    """The export if it exists and the caller may download it (owner or admin)."""
+    with db.session() as s:
+        exp = s.get(Export, export_id)
     if exp is None or (exp.user_id != user.user_id and not user.is_admin):
-        raise not_found("export", export_id)
-    if utcnow() >= exp.expires_at:
-        Path(exp.path).unlink(missing_ok=True)
-        raise HTTPException(410, f"export {export_id!r} expired at {exp.expires_at.isoformat()}")
-    media = "text/csv" if exp.format == "csv" else "application/json"
-    return FileResponse(exp.path, media_type=media, filename=f"eqx-export-{export_id}."
-                                                              f"{exp.format}")
+        return None
+    return exp
+
+
+def discard_if_expired(exp: Export) -> bool:
+    """Whether the download URL has expired; if so the file is deleted too."""
+    if utcnow() < exp.expires_at:
+        return False
+    Path(exp.path).unlink(missing_ok=True)
+    return True

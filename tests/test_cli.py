@@ -55,12 +55,12 @@ def test_tournament_prints_table_and_equilibrium(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["solve", "--rounds", "0"], "--rounds must be an integer in [1, 1000]"),
-    (["solve", "--supplier-value", "12000"], "--supplier-value must be in [0.0, 10000.0]"),
+    (["solve", "--supplier-value", "12000"], "--supplier-value must be in [0, 10000], got 12000.0"),
     (["simulate", "--episodes", "0"], "--episodes must be in [1, 10000000]"),
     (["simulate", "--supplier", "nash"], "--supplier must be one of random, boulware"),
     (["simulate", "--supplier-low", "7000", "--supplier-high", "6000"],
-     "--supplier-high/--supplier-value must be in [7000.0, 10000.0]"),
-    (["simulate", "--discount", "0.9", "1.2"], "discount[retailer] must be in (0.0, 1.0]"),
+     "--supplier-high/--supplier-value must be in [7000, 10000]"),
+    (["simulate", "--discount", "0.9", "1.2"], "discount[retailer] must be in (0, 1]"),
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, message):
     assert main(argv) == 2

@@ -228,7 +228,7 @@ def test_make_params_validation_names_field_and_range():
         make_params(max_rounds=0)
     with pytest.raises(ValueError, match=r"supplier_high must be in \[5000"):
         make_params(supplier_low=5000.0, supplier_high=4000.0)
-    with pytest.raises(ValueError, match=r"discount\[retailer\] must be in \(0.0, 1.0\]"):
+    with pytest.raises(ValueError, match=r"discount\[retailer\] must be in \(0, 1\], got 1.5"):
         make_params(discount=(0.9, 1.5))
     with pytest.raises(ValueError, match="reward_model must be one of"):
         make_params(reward_model="nash")

@@ -1,4 +1,4 @@
-"""Multi-agent PPO (eqx_jax/ppo.py): config validation, the hybrid action's log-probability, the
+"""Multi-agent PPO (eqx_jax/ppo/): config validation, the hybrid action's log-probability, the
 action mask, the turn-taking advantage estimator, and short training runs (learning,
 determinism, chunked == unchunked).
 

@@ -2,8 +2,6 @@
 import { plot, legend, fmtNum } from "/static/charts.js";
 
 const API = "/api/v1";
-const MAX_PRICE = 10000; // serve.schemas.MAX_PRICE (the default game's price cap)
-const NEGOTIATORS = ["boulware", "conceder", "linear", "tit_for_tat", "midpoint", "random"];
 const $ = (id) => document.getElementById(id);
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
@@ -16,6 +14,7 @@ const state = {
   live: null, // {sessionId, request, moves, result, ws}
   replay: null, // {transcript, pos, timer}
   jobs: {}, // job_id -> {status, history: [[update, metrics]]}
+  meta: null, // GET /api/v1/meta: negotiators, the default game, the request fields' bounds
 };
 
 // ------------------------------------------------------------------ API helpers
@@ -112,7 +111,42 @@ async function onLogin(ev) {
   }
 }
 
+// ------------------------------------------------------------------ server metadata
+let metaRequest = null;
+
+// The negotiators, the default game and the field bounds, fetched once (the server's rules,
+// so the form checks here say what the server would).
+function loadMeta() {
+  if (!metaRequest) {
+    metaRequest = api("meta").then((m) => { state.meta = m; applyMeta(); return m; })
+      .catch((e) => { metaRequest = null; throw e; });
+  }
+  return metaRequest;
+}
+
+// Bounds of a request field for numberField: limits[group][field] of the metadata.
+function limit(group, field) {
+  const b = state.meta.limits[group][field];
+  return { min: b.min, max: b.max, minInclusive: b.min_inclusive, maxInclusive: b.max_inclusive, integer: b.integer };
+}
+
+function applyMeta() {
+  for (const el of document.querySelectorAll("[data-range]")) {
+    const [group, field] = el.dataset.range.split(".");
+    const b = state.meta.limits[group][field];
+    el.textContent = `${b.min}–${b.max}`;
+  }
+}
+
+const maxPrice = () => state.meta.game.max_price;
+
 async function enterApp() {
+  try {
+    await loadMeta();
+  } catch (e) {
+    logout(`The dashboard could not load the server's settings: ${e.message}`);
+    return;
+  }
   showApp(true);
   loadJobs();
   await loadPolicies().catch((e) => { $("sim-error").textContent = e.message; });
@@ -156,11 +190,14 @@ async function loadPolicies() {
     for (const p of state.policies) gT.appendChild(new Option(`${p.agent_id} (${p.roles.join(" & ")})`, p.agent_id));
     if (state.policies.length) sel.appendChild(gT);
     const gN = document.createElement("optgroup"); gN.label = "Classic negotiators";
-    for (const n of NEGOTIATORS) gN.appendChild(new Option(n, n));
+    for (const n of state.meta.negotiators) gN.appendChild(new Option(n, n));
     sel.appendChild(gN);
     if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
   }
-  if (!$("cmp-b").dataset.init) { $("cmp-a").value = "boulware"; $("cmp-b").value = "conceder"; $("cmp-b").dataset.init = "1"; }
+  if (!$("cmp-b").dataset.init) {
+    $("cmp-a").value = state.meta.fallback_policies.supplier; $("cmp-b").value = state.meta.fallback_policies.retailer;
+    $("cmp-b").dataset.init = "1";
+  }
   renderPolicies();
 }
 
@@ -243,11 +280,11 @@ const SIM_FIELDS = ["supplier_valuation", "retailer_valuation", "max_rounds", "m
 function readSimForm() {
   const errors = {};
   const body = {
-    supplier_valuation: numberField("supplier_valuation", { label: "Supplier valuation", min: 0, max: MAX_PRICE, minInclusive: false, maxInclusive: false }, errors),
-    retailer_valuation: numberField("retailer_valuation", { label: "Retailer valuation", min: 0, max: MAX_PRICE, minInclusive: false, maxInclusive: false }, errors),
-    max_rounds: numberField("max_rounds", { label: "Max rounds", min: 1, max: 100, integer: true }, errors),
-    move_delay_s: numberField("move_delay_s", { label: "Delay per move", min: 0, max: 5 }, errors),
-    seed: numberField("seed", { label: "Seed", min: 0, max: 2 ** 31 - 1, integer: true, optional: true }, errors),
+    supplier_valuation: numberField("supplier_valuation", { label: "Supplier valuation", ...limit("simulation", "supplier_valuation") }, errors),
+    retailer_valuation: numberField("retailer_valuation", { label: "Retailer valuation", ...limit("simulation", "retailer_valuation") }, errors),
+    max_rounds: numberField("max_rounds", { label: "Max rounds", ...limit("simulation", "max_rounds") }, errors),
+    move_delay_s: numberField("move_delay_s", { label: "Delay per move", ...limit("simulation", "move_delay_s") }, errors),
+    seed: numberField("seed", { label: "Seed", ...limit("simulation", "seed"), optional: true }, errors),
     supplier_style: $("supplier_style").value,
     retailer_style: $("retailer_style").value,
   };
@@ -342,7 +379,7 @@ function moveItem(m) {
 }
 
 function drawOffers(svg, legendEl, req, moves, result) {
-  if (!req) { plot(svg, { x: [1, 10], y: [0, MAX_PRICE], xInt: true, xLabel: "round", yLabel: "price ($)" }); return; }
+  if (!req) { plot(svg, { x: [1, 10], y: [0, maxPrice()], xInt: true, xLabel: "round", yLabel: "price ($)" }); return; }
   const sv = req.supplier_valuation, rv = req.retailer_valuation, mid = (sv + rv) / 2;
   const eq = result ? result.equilibrium_price : null;
   const pts = { supplier: [], retailer: [] };
@@ -442,7 +479,7 @@ function renderAnalytics() {
     hlines: [{ y: 0.5, cls: "mid" }], points: [{ pts: split.reverse().map((p, i) => [i + 1, p[1], p[2]]), cls: "pt" }] });
   const eqPts = deals.filter((s) => s.equilibrium_price !== null).map((s) => [s.equilibrium_price, s.final_price, `equilibrium ${money(s.equilibrium_price)}, price ${money(s.final_price)}`]);
   const vals = eqPts.flatMap((p) => [p[0], p[1]]);
-  const lo = vals.length ? Math.min(...vals) * 0.95 : 0, hi = vals.length ? Math.max(...vals) * 1.05 : MAX_PRICE;
+  const lo = vals.length ? Math.min(...vals) * 0.95 : 0, hi = vals.length ? Math.max(...vals) * 1.05 : maxPrice();
   plot($("chart-eq"), { x: [lo, hi], y: [lo, hi], xLabel: "equilibrium price ($) · dotted: price = equilibrium", yLabel: "deal price ($)", diag: "eq", points: [{ pts: eqPts, cls: "pt" }] });
 }
 
@@ -527,7 +564,7 @@ async function onTrain(ev) {
   ev.preventDefault();
   const errors = {};
   const cfg = {
-    total_timesteps: numberField("total_timesteps", { label: "Total timesteps", min: 1, max: 50_000_000, integer: true }, errors),
+    total_timesteps: numberField("total_timesteps", { label: "Total timesteps", ...limit("training", "total_timesteps") }, errors),
     num_envs: numberField("num_envs", { label: "Parallel environments", min: 1, max: 65536, integer: true }, errors),
     num_steps: numberField("num_steps", { label: "Steps per update", min: 1, max: 4096, integer: true }, errors),
   };
@@ -629,9 +666,9 @@ function fmtCI(c, f = fmtNum) {
 async function onCompare(ev) {
   ev.preventDefault();
   const errors = {};
-  const n = numberField("cmp-n", { label: "Episodes per pairing", min: 10, max: 5000, integer: true }, errors);
-  const rounds = numberField("cmp-rounds", { label: "Max rounds", min: 1, max: 100, integer: true }, errors);
-  const seed = numberField("cmp-seed", { label: "Seed", min: 0, max: 2 ** 31 - 1, integer: true }, errors);
+  const n = numberField("cmp-n", { label: "Episodes per pairing", ...limit("tournament", "num_episodes") }, errors);
+  const rounds = numberField("cmp-rounds", { label: "Max rounds", ...limit("tournament", "max_rounds") }, errors);
+  const seed = numberField("cmp-seed", { label: "Seed", ...limit("tournament", "seed") }, errors);
   if (!showErrors(CMP_FIELDS, errors, $("cmp-error"))) return;
   $("cmp-btn").disabled = true;
   $("cmp-progress").textContent = "Playing… (the first comparison of a pair compiles for a few seconds)";
@@ -699,6 +736,7 @@ function init() {
   $("replay-pos").addEventListener("input", (e) => { stopReplay(); showReplay(+e.target.value); });
   let rt = null;
   window.addEventListener("resize", () => { clearTimeout(rt); rt = setTimeout(redrawAll, 150); });
+  loadMeta().catch(() => {}); // early, so that logging in does not wait for it
   if (state.token) enterApp(); else showApp(false);
   document.body.dataset.ready = "1";
 }

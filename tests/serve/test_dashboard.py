@@ -82,7 +82,10 @@ def test_page_and_assets_are_served_without_a_cdn(dash):
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     html = r.text
     assert "/static/app.js" in html and "/static/style.css" in html
-    for asset in ("app.js", "charts.js", "style.css"):
+    # No inline script (the page works under a script-src 'self' policy).
+    assert re.findall(r"<script\b[^>]*>", html) == [
+        '<script src="/static/theme.js">', '<script type="module" src="/static/app.js">']
+    for asset in ("app.js", "charts.js", "theme.js", "style.css"):
         a = httpx.get(f"{dash.url}/static/{asset}", timeout=30)
         assert a.status_code == 200, asset
         assert "https://" not in a.text and "http://" not in a.text.replace(
@@ -118,9 +121,11 @@ def test_login_keeps_the_token_for_the_session(page, dash):
     assert page.evaluate("sessionStorage.getItem('eqx-token')").count(".") == 2
     page.reload()
     expect(page.locator("#app-view")).to_be_visible()  # still logged in after a reload
-    # The policy pickers offer the classic negotiators.
+    # The policy pickers offer the classic negotiators (the server's list, GET /meta).
     opts = page.eval_on_selector_all("#supplier_policy option", "os => os.map(o => o.value)")
     assert {"boulware", "conceder", "linear", "tit_for_tat", "midpoint", "random"} <= set(opts)
+    negotiators = httpx.get(dash.url + API + "/meta", timeout=30).json()["negotiators"]
+    assert [o for o in opts if o in negotiators] == negotiators
 
 
 def test_start_a_tiny_training_job(page):

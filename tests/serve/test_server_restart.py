@@ -34,8 +34,13 @@ def _wait_for_moves(c, srv, sid, n, timeout=60):
     raise AssertionError(f"session {sid} made fewer than {n} moves")
 
 
-def test_restart_marks_interrupted_and_keeps_finished(tmp_path):
-    data = tmp_path / "data"
+def _finish_one_then_kill_mid_session(data):
+    """On a server with an unreachable LLM, play one session to the end, start a second one
+    (1 s per move), and SIGKILL the server once the second has made 2 moves.
+
+    Returns ``(done_id, done_msgs, killed_id)``: the finished session, its streamed messages,
+    and the session that was running when the server was killed.
+    """
     # This server's LLM is an Ollama host that is down: the server still starts, /health says
     # "degraded", and every move falls back to the template phraser.
     srv = start_server(data, EQX_LLM_BACKEND="ollama",
@@ -57,29 +62,60 @@ def test_restart_marks_interrupted_and_keeps_finished(tmp_path):
             assert st["status"] == "running"
     finally:
         srv.stop(signal.SIGKILL)  # no shutdown handler runs
+    return done_id, done_msgs, killed_id
+
+
+def _check_killed_session(c, h, killed_id):
+    """After the restart, the killed session is ``interrupted`` with its stored moves (>= 2)
+    and no result."""
+    st = c.get(f"{API}/simulation/{killed_id}/status", headers=h).json()
+    assert st["status"] == "interrupted" and st["moves"] >= 2
+    assert "stopped" in st["error"]
+    rep = c.get(f"{API}/simulation/{killed_id}", headers=h).json()
+    assert rep["result"] is None and len(rep["messages"]) == st["moves"]
+
+
+def _check_finished_session(c, srv2, h, done_id, done_msgs, killed_id):
+    """After the restart, the finished session is intact: status, transcript, stream, and an
+    export of both sessions. Returns the finished session's report."""
+    st = c.get(f"{API}/simulation/{done_id}/status", headers=h).json()
+    assert st["status"] == "completed"
+    rep = c.get(f"{API}/simulation/{done_id}", headers=h).json()
+    assert rep["messages"] + [rep["result"]] == done_msgs
+    again, code = asyncio.run(stream_all(srv2, done_id, srv2.tokens["alice"]))
+    assert again == done_msgs and code == 1000
+    r = c.post(f"{API}/metrics/export", json={"session_ids": [done_id, killed_id],
+                                              "format": "json"}, headers=h)
+    assert r.status_code == 201
+    doc = c.get(r.json()["download_url"], headers=h).json()
+    assert [s["status"] for s in doc["sessions"]] == ["completed", "interrupted"]
+    return rep
+
+
+async def _sigterm_while_streaming(srv2, live_id):
+    """Open ``live_id``'s stream, SIGTERM the server after the first message, and read until
+    the socket closes; returns ``(first message, close code)``."""
+    url = (f"{srv2.ws_url}{API}/simulation/{live_id}/stream"
+           f"?token={srv2.tokens['alice']}")
+    async with websockets.connect(url) as ws:
+        first = json.loads(await ws.recv())
+        srv2.proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
+        return first, ws.close_code
+
+
+def test_restart_marks_interrupted_and_keeps_finished(tmp_path):
+    data = tmp_path / "data"
+    done_id, done_msgs, killed_id = _finish_one_then_kill_mid_session(data)
 
     srv2 = start_server(data)
     try:
         with httpx.Client(base_url=srv2.url, timeout=60) as c:
             h = srv2.headers("alice") if srv2.token("alice", "alice-password") else None
-            st = c.get(f"{API}/simulation/{killed_id}/status", headers=h).json()
-            assert st["status"] == "interrupted" and st["moves"] >= 2
-            assert "stopped" in st["error"]
-            rep = c.get(f"{API}/simulation/{killed_id}", headers=h).json()
-            assert rep["result"] is None and len(rep["messages"]) == st["moves"]
-
-            # The finished session is intact: status, transcript, stream, export.
-            st = c.get(f"{API}/simulation/{done_id}/status", headers=h).json()
-            assert st["status"] == "completed"
-            rep = c.get(f"{API}/simulation/{done_id}", headers=h).json()
-            assert rep["messages"] + [rep["result"]] == done_msgs
-            again, code = asyncio.run(stream_all(srv2, done_id, srv2.tokens["alice"]))
-            assert again == done_msgs and code == 1000
-            r = c.post(f"{API}/metrics/export", json={"session_ids": [done_id, killed_id],
-                                                      "format": "json"}, headers=h)
-            assert r.status_code == 201
-            doc = c.get(r.json()["download_url"], headers=h).json()
-            assert [s["status"] for s in doc["sessions"]] == ["completed", "interrupted"]
+            _check_killed_session(c, h, killed_id)
+            rep = _check_finished_session(c, srv2, h, done_id, done_msgs, killed_id)
 
             # The interrupted session streams its stored moves, then says it was interrupted.
             msgs, code = asyncio.run(stream_all(srv2, killed_id, srv2.tokens["alice"]))
@@ -88,19 +124,7 @@ def test_restart_marks_interrupted_and_keeps_finished(tmp_path):
 
             # New sessions work after the restart; a graceful stop interrupts running ones.
             live_id = _start(c, srv2, seed=3, move_delay_s=1.0)
-
-            async def read_until_closed():
-                url = (f"{srv2.ws_url}{API}/simulation/{live_id}/stream"
-                       f"?token={srv2.tokens['alice']}")
-                async with websockets.connect(url) as ws:
-                    first = json.loads(await ws.recv())
-                    srv2.proc.send_signal(signal.SIGTERM)
-                    with contextlib.suppress(ConnectionClosed):
-                        async for _ in ws:
-                            pass
-                    return first, ws.close_code
-
-            first, code = asyncio.run(read_until_closed())
+            first, code = asyncio.run(_sigterm_while_streaming(srv2, live_id))
             assert first["type"] == "MOVE"
             # uvicorn closes open WebSockets with 1012 (service restart) when it stops.
             assert code in (1000, 1012)

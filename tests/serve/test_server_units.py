@@ -1,4 +1,4 @@
-"""Server pieces without a server: token buckets, the schema migration, the game engine."""
+"""Server pieces without a server: rate limits, the schema migration, the game engine."""
 
 from __future__ import annotations
 
@@ -6,17 +6,50 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from serve.ratelimit import TokenBuckets, retry_after_header  # noqa: E402
+from serve.ratelimit import RateLimiter, retry_after_header  # noqa: E402
 
 
-def test_token_bucket_burst_refill_and_retry_after():
-    b = TokenBuckets(rate_per_minute=60, burst=3)  # one token per second
-    assert [b.take("u", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = b.take("u", now=0.0)
+@pytest.fixture
+def clock(monkeypatch):
+    """A settable clock for the limiter and the ``limits`` memory storage."""
+    import limits.storage.memory
+
+    import serve.ratelimit
+
+    class Clock:
+        t = 1000.0
+
+        @classmethod
+        def time(cls) -> float:
+            return cls.t
+
+    monkeypatch.setattr(limits.storage.memory, "time", Clock)
+    monkeypatch.setattr(serve.ratelimit, "time", Clock)
+    return Clock
+
+
+def test_rate_limit_burst_refill_and_retry_after(clock):
+    b = RateLimiter(rate_per_minute=60, burst=3)  # one request per second on average
+    assert [b.take("u") for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = b.take("u")
     assert wait == pytest.approx(1.0)
     assert retry_after_header(wait) == "1" and retry_after_header(0.2) == "1"
-    assert b.take("u", now=1.0) == 0.0  # refilled one token
-    assert b.take("other", now=0.0) == 0.0  # buckets are per key
+    clock.t += 1.001
+    assert b.take("u") == 0.0  # room again after one refill interval
+    assert b.take("other") == 0.0  # limits are per key
+
+
+def test_rate_limit_keeps_the_long_run_rate(clock):
+    b = RateLimiter(rate_per_minute=6, burst=5)  # the limits of test_server_limits.py
+    assert [b.take(1) for _ in range(5)] == [0.0] * 5
+    assert b.take(1) == pytest.approx(10.0)  # the burst is spent: one refill interval
+    for _ in range(50):  # then at most 6 a minute however often it asks
+        clock.t += 1.0
+        b.take(1)
+    clock.t += 0.5
+    assert b.take(1) > 0
+    clock.t += 10.0
+    assert b.take(1) == 0.0
 
 
 def test_migration_matches_the_models(tmp_path):
@@ -107,3 +140,14 @@ def test_styles_match_the_phrasing_module():
     from serve.schemas import Style
 
     assert tuple(typing.get_args(Style)) == tuple(STYLES)
+
+
+def test_rate_limit_storage_is_checked_at_start(monkeypatch):
+    from pydantic import ValidationError
+
+    from serve.settings import Settings
+
+    assert Settings().rate_limit_storage == "memory://"
+    monkeypatch.setenv("EQX_RATE_LIMIT_STORAGE", "nosuch://x")
+    with pytest.raises(ValidationError, match="not a usable limits storage URI"):
+        Settings()

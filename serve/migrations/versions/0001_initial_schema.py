@@ -16,7 +16,8 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
+def _create_policies() -> None:
+    """Table ``policies``: one playable trained policy (a ``policy.eqx`` file) per row."""
     op.create_table(
         "policies",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -31,6 +32,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _create_users() -> None:
+    """Table ``users`` plus its unique index on ``username``."""
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -43,6 +48,9 @@ def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_users_username"), ["username"], unique=True)
 
+
+def _create_exports() -> None:
+    """Table ``exports`` (a metrics export file and its expiry) plus its index on ``user_id``."""
     op.create_table(
         "exports",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -61,6 +69,9 @@ def upgrade() -> None:
     with op.batch_alter_table("exports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_exports_user_id"), ["user_id"], unique=False)
 
+
+def _create_jobs() -> None:
+    """Table ``jobs`` (training jobs) plus its indexes on ``status`` and ``user_id``."""
     op.create_table(
         "jobs",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -89,6 +100,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_jobs_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_jobs_user_id"), ["user_id"], unique=False)
 
+
+def _create_sessions() -> None:
+    """Table ``sessions`` (one negotiation each) plus its indexes on ``status`` and ``user_id``."""
     op.create_table(
         "sessions",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -130,6 +144,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_sessions_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
 
+
+def _create_messages() -> None:
+    """Table ``messages`` (one streamed move per row) plus its index on ``session_id``."""
     op.create_table(
         "messages",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -152,6 +169,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_messages_session_id"), ["session_id"], unique=False)
+
+
+def upgrade() -> None:
+    """Create every table, parents before the tables whose foreign keys point at them."""
+    _create_policies()
+    _create_users()
+    _create_exports()
+    _create_jobs()
+    _create_sessions()
+    _create_messages()
 
 
 def downgrade() -> None:

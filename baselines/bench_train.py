@@ -5,7 +5,7 @@ Everything runs in one command, on one machine, on the same game (the default ga
 :class:`eqx_jax.env.EnvParams`):
 
 1. env throughput: the jitted, vmapped env against the plain-Python reference loop
-   (:func:`eqx_jax.bench.bench_env`, the core issue's benchmark);
+   (:func:`baselines.bench_env.bench_env`);
 2. training: ``eqx train``'s default PPO and RLlib PPO (``baselines/rllib_ppo.py``), each in its
    own process, each timed by its wall clock: env steps per second including learning, time to
    the quality bar (deal rate > 0.9 on the episodes of an update / iteration), the deal rate each
@@ -39,6 +39,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from baselines import bench_env
+from baselines.memory import PeakRSSMonitor
+
 QUALITY_DEAL_RATE = 0.9
 TARGETS = {"train_speedup": 300.0, "time_to_quality_speedup": 100.0,
            "negotiation_speedup": 100_000.0}
@@ -50,8 +53,6 @@ QUICK_TRAINER_SIZES: tuple[int, ...] = (1, 256)
 def run_measured(cmd: Sequence[str], env: dict[str, str], timeout: float) -> tuple[dict, float]:
     """Run ``cmd`` (which writes its JSON result to the path given as its last argument);
     returns (the JSON, peak RSS of its process tree in MiB). Raises RuntimeError on failure."""
-    from baselines.memory import PeakRSSMonitor
-
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         with open(Path(tmp) / "log.txt", "w+") as log:
@@ -197,144 +198,169 @@ def _at_time(curve: list[dict], t: float) -> float | None:
     return rate
 
 
-def bench_train(*, quick: bool = False, rllib_seconds: float = 600.0,
-                eqx_seconds: float | None = None, sizes: Sequence[int] | None = None,
-                skip_rllib: bool = False, skip_negmas: bool = False,
-                log=sys.stderr) -> dict[str, Any]:
-    """Run the whole side-by-side benchmark (see the module docstring); JSON-able result."""
+def _say(log, msg: str) -> None:
+    print(f"[bench train] {msg}", file=log, flush=True)
+
+
+def _machine(quick: bool) -> dict[str, Any]:
+    """What the benchmark runs on: device, cores, memory, versions, the bar and the targets."""
     import jax
 
-    from eqx_jax import bench
-    from eqx_jax.ppo import PPOConfig
-
-    def say(msg: str) -> None:
-        print(f"[bench train] {msg}", file=log, flush=True)
-
     device = jax.devices()[0]
-    n_dev = jax.device_count()
-    say(f"running on {device.platform}: {device.device_kind} ({n_dev} device(s)); "
-        f"quick={quick}")
-    result: dict[str, Any] = {
+    return {
         "quick": quick, "device": f"{device.platform}: {device.device_kind}",
-        "num_devices": n_dev,
-        "machine": {"cpu": bench._cpu_name(), "cores": bench.cpu_cores(),
+        "num_devices": jax.device_count(),
+        "machine": {"cpu": bench_env.cpu_name(), "cores": bench_env.cpu_cores(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
                                        / 2**30, 1)},
         "versions": _versions(), "quality_bar": {"deal_rate_above": QUALITY_DEAL_RATE},
         "targets": TARGETS,
     }
 
-    # 1. env throughput (the core issue's benchmark)
-    say("env throughput: JAX env vs the plain-Python reference loop")
-    env = bench.bench_env(sizes=[1, 1024] if quick else list(bench.DEFAULT_SIZES), quick=quick,
-                          seconds=2.0)
-    result["env"] = {k: env[k] for k in ("jax_steps_per_s", "jax_all_devices_steps_per_s",
-                                         "pettingzoo_steps_per_s", "speedup")}
 
-    # 2. training, each trainer in its own process (one XLA device for eqx: `eqx train`'s
-    # default on a CPU; OMP_NUM_THREADS=1 for RLlib, which is 5x slower without it here)
-    eqx_seconds = eqx_seconds if eqx_seconds is not None else (60.0 if quick else 600.0)
-    eqx_env = _child_env(XLA_FLAGS=" ".join(
+def _eqx_worker(num_envs: int | None, seconds: float, quick: bool, log) -> dict[str, Any]:
+    """One measured ``eqx train`` process (``num_envs``: None for the defaults) on one XLA
+    device, ``eqx train``'s default on a CPU."""
+    env = _child_env(XLA_FLAGS=" ".join(
         f for f in os.environ.get("XLA_FLAGS", "").split()
         if "xla_force_host_platform_device_count" not in f))
+    cmd = [sys.executable, "-m", "baselines.bench_train", "--worker", "eqx",
+           "--seconds", str(seconds)]
+    if num_envs is not None:
+        cmd += ["--num-envs", str(num_envs)]
+    if quick:
+        cmd += ["--total-steps", str(16384 * 6), "--chunk-updates", "2"]
+    run, peak = run_measured(cmd, env, timeout=seconds + 600)
+    run["peak_rss_mb"] = peak
+    _say(log, f"  {run['eqx_env_steps_per_s']:,.0f} env steps/s, deal rate > "
+         f"{QUALITY_DEAL_RATE} after {run['time_to_quality_s']} s, peak {peak:,.0f} MB")
+    return run
 
-    def eqx_worker(num_envs: int | None) -> dict[str, Any]:
-        cmd = [sys.executable, "-m", "eqx_jax.bench_train", "--worker", "eqx",
-               "--seconds", str(eqx_seconds)]
-        if num_envs is not None:
-            cmd += ["--num-envs", str(num_envs)]
-        if quick:
-            cmd += ["--total-steps", str(16384 * 6), "--chunk-updates", "2"]
-        run, peak = run_measured(cmd, eqx_env, timeout=eqx_seconds + 600)
-        run["peak_rss_mb"] = peak
-        say(f"  {run['eqx_env_steps_per_s']:,.0f} env steps/s, deal rate > "
-            f"{QUALITY_DEAL_RATE} after {run['time_to_quality_s']} s, peak {peak:,.0f} MB")
-        return run
 
-    say("eqx train (default settings) in a subprocess")
-    eqx_run = eqx_worker(None)
+def _rllib_worker(seconds: float, quick: bool, log) -> dict[str, Any]:
+    """One measured RLlib PPO process (OMP_NUM_THREADS=1: it is 5x slower without it here)."""
+    _say(log, f"RLlib PPO on the reference PettingZoo env in a subprocess ({seconds:.0f} s)")
+    cmd = [sys.executable, "-m", "baselines.rllib_ppo", "--seconds", str(seconds)]
+    if quick:
+        cmd.append("--quick")
+    cmd.append("--json")
+    rllib, peak = run_measured(cmd, _child_env(OMP_NUM_THREADS="1"), timeout=seconds + 900)
+    rllib["peak_rss_tree_mb"] = peak
+    _say(log, f"  {rllib['rllib_env_steps_per_s']:,.0f} env steps/s, deal rate > "
+         f"{QUALITY_DEAL_RATE} after {rllib['time_to_quality_s']} s, peak {peak:,.0f} MB")
+    return rllib
+
+
+def _time_to_quality(eqx_run: dict, matched: dict, rllib: dict) -> dict[str, Any]:
+    """Time to the deal-rate bar of both trainers (training clock, then with setup) and
+    their ratios; RLlib's whole run is a lower bound on its time when it never got there."""
+    ttq = {"eqx": matched["time_to_quality_s"], "rllib": rllib["time_to_quality_s"],
+           "eqx_default_settings": eqx_run["time_to_quality_s"]}
+    out: dict[str, Any] = {"time_to_quality_s": ttq,
+                           "setup_s": {"eqx": matched["setup_s"], "rllib": rllib["setup_s"]}}
+    # The same with each side's setup (eqx: compilation; RLlib: Ray start + build).
+    with_setup = {k: (ttq[k] + run["setup_s"] if ttq[k] is not None else None)
+                  for k, run in (("eqx", matched), ("rllib", rllib))}
+    out["time_to_quality_with_setup_s"] = with_setup
+    if with_setup["eqx"] and with_setup["rllib"]:
+        out["time_to_quality_with_setup_speedup"] = with_setup["rllib"] / with_setup["eqx"]
+    if ttq["eqx"] and ttq["rllib"]:
+        out["time_to_quality_speedup"] = ttq["rllib"] / ttq["eqx"]
+        if ttq["eqx_default_settings"]:
+            out["time_to_quality_speedup_default_settings"] = (
+                ttq["rllib"] / ttq["eqx_default_settings"])
+    elif ttq["eqx"] and not ttq["rllib"]:
+        out["time_to_quality_speedup_at_least"] = rllib["train_seconds"] / ttq["eqx"]
+    return out
+
+
+def _quality_at_equal_time(eqx_run: dict, matched: dict, rllib: dict) -> dict[str, Any]:
+    """The deal rate each trainer had reached at the end of each other's runs."""
+    q = {}
+    for name, run in (("eqx_matched_batch", matched), ("eqx_default_settings", eqx_run)):
+        t = run["train_seconds"]
+        q[name] = {"t_s": t, "eqx_deal_rate": run["final_deal_rate"],
+                   "rllib_deal_rate": _at_time(rllib["curve"], t)}
+    q["rllib_run"] = {"t_s": rllib["train_seconds"], "rllib_deal_rate": rllib["final_deal_rate"],
+                      "eqx_deal_rate": _at_time(eqx_run["curve"], rllib["train_seconds"])}
+    return q
+
+
+def _against_rllib(eqx_run: dict, eqx_seconds: float, rllib_seconds: float, quick: bool,
+                   log) -> dict[str, Any]:
+    """RLlib's run, eqx with RLlib's update batch, and every ratio between them."""
+    from eqx_jax.ppo import PPOConfig
+
+    rllib = _rllib_worker(rllib_seconds, quick, log)
+    # eqx with RLlib's update batch (the same env steps per PPO update, epochs and
+    # minibatches): the like-for-like time to quality. eqx's default batch is 4x RLlib's,
+    # which needs more env steps to reach the bar (its advantage is throughput).
+    base = PPOConfig()
+    matched_envs = max(1, int(rllib["hyperparameters"]["train_batch_size"]) // base.num_steps)
+    _say(log, f"eqx train with RLlib's batch ({matched_envs} envs x {base.num_steps} steps)")
+    matched = _eqx_worker(matched_envs, eqx_seconds, quick, log)
+    return {
+        "rllib": rllib, "rllib_env_steps_per_s": rllib["rllib_env_steps_per_s"],
+        "train_speedup": eqx_run["eqx_env_steps_per_s"] / rllib["rllib_env_steps_per_s"],
+        "eqx_matched_batch": matched,
+        "train_speedup_matched_batch": (matched["eqx_env_steps_per_s"]
+                                        / rllib["rllib_env_steps_per_s"]),
+        **_time_to_quality(eqx_run, matched, rllib),
+        "quality_at_equal_time": _quality_at_equal_time(eqx_run, matched, rllib),
+        "peak_memory_mb": {"eqx": eqx_run["peak_rss_mb"],
+                           "eqx_matched_batch": matched["peak_rss_mb"],
+                           "rllib": rllib["peak_rss_tree_mb"]},
+    }
+
+
+def _scaling(env: dict, sizes: Sequence[int] | None, num_devices: int, quick: bool,
+             log) -> dict[str, Any]:
+    """Trainer throughput over parallel envs (1 device) and over 1 and all devices."""
+    sizes = list(sizes or (QUICK_TRAINER_SIZES if quick else DEFAULT_TRAINER_SIZES))
+    _say(log, f"trainer scaling over {sizes} parallel envs")
+    min_seconds = 0.3 if quick else 1.5
+    scaling = [trainer_throughput(n, devices=1, min_seconds=min_seconds) for n in sizes]
+    per_device = []
+    for n_envs in ((2048,) if quick else (2048, 16384)):
+        for d in sorted({1, num_devices}):
+            if n_envs % d == 0:
+                _say(log, f"trainer at {n_envs} envs on {d} device(s)")
+                per_device.append(trainer_throughput(n_envs, devices=d, min_seconds=min_seconds))
+    return {
+        "scaling": {
+            "trainer_env_steps_per_s": {str(r["num_envs"]): r["env_steps_per_s"]
+                                        for r in scaling},
+            "env_steps_per_s": env["jax_steps_per_s"], "details": scaling},
+        "devices": {"trainer": per_device,
+                    "env_all_devices_steps_per_s": env["jax_all_devices_steps_per_s"]},
+    }
+
+
+def bench_train(*, quick: bool = False, rllib_seconds: float = 600.0,
+                eqx_seconds: float | None = None, sizes: Sequence[int] | None = None,
+                skip_rllib: bool = False, skip_negmas: bool = False,
+                log=sys.stderr) -> dict[str, Any]:
+    """Run the whole side-by-side benchmark (see the module docstring); JSON-able result."""
+    result = _machine(quick)
+    _say(log, f"running on {result['device']} ({result['num_devices']} device(s)); "
+         f"quick={quick}")
+    _say(log, "env throughput: JAX env vs the plain-Python reference loop")
+    env = bench_env.bench_env(sizes=[1, 1024] if quick else list(bench_env.DEFAULT_SIZES),
+                              quick=quick, seconds=2.0)
+    result["env"] = {k: env[k] for k in ("jax_steps_per_s", "jax_all_devices_steps_per_s",
+                                         "pettingzoo_steps_per_s", "speedup")}
+    # Training: each trainer in its own process.
+    eqx_seconds = eqx_seconds if eqx_seconds is not None else (60.0 if quick else 600.0)
+    _say(log, "eqx train (default settings) in a subprocess")
+    eqx_run = _eqx_worker(None, eqx_seconds, quick, log)
     result["eqx"] = eqx_run
     result["eqx_env_steps_per_s"] = eqx_run["eqx_env_steps_per_s"]
-
     if not skip_rllib:
-        say(f"RLlib PPO on the reference PettingZoo env in a subprocess ({rllib_seconds:.0f} s)")
-        cmd = [sys.executable, "-m", "baselines.rllib_ppo", "--seconds", str(rllib_seconds)]
-        if quick:
-            cmd.append("--quick")
-        cmd.append("--json")
-        rllib, rllib_peak = run_measured(cmd, _child_env(OMP_NUM_THREADS="1"),
-                                         timeout=rllib_seconds + 900)
-        rllib["peak_rss_tree_mb"] = rllib_peak
-        say(f"  {rllib['rllib_env_steps_per_s']:,.0f} env steps/s, deal rate > "
-            f"{QUALITY_DEAL_RATE} after {rllib['time_to_quality_s']} s, peak {rllib_peak:,.0f} MB")
-        result["rllib"] = rllib
-        result["rllib_env_steps_per_s"] = rllib["rllib_env_steps_per_s"]
-        result["train_speedup"] = eqx_run["eqx_env_steps_per_s"] / rllib["rllib_env_steps_per_s"]
-        # eqx with RLlib's update batch (the same env steps per PPO update, epochs and
-        # minibatches): the like-for-like time to quality. eqx's default batch is 4x RLlib's,
-        # which needs more env steps to reach the bar (its advantage is throughput).
-        base = PPOConfig()
-        matched_envs = max(1, int(rllib["hyperparameters"]["train_batch_size"]) // base.num_steps)
-        say(f"eqx train with RLlib's batch ({matched_envs} envs x {base.num_steps} steps)")
-        matched = eqx_worker(matched_envs)
-        result["eqx_matched_batch"] = matched
-        result["train_speedup_matched_batch"] = (matched["eqx_env_steps_per_s"]
-                                                 / rllib["rllib_env_steps_per_s"])
-        ttq = {"eqx": matched["time_to_quality_s"], "rllib": rllib["time_to_quality_s"],
-               "eqx_default_settings": eqx_run["time_to_quality_s"]}
-        result["time_to_quality_s"] = ttq
-        result["setup_s"] = {"eqx": matched["setup_s"], "rllib": rllib["setup_s"]}
-        # The same with each side's setup (eqx: compilation; RLlib: Ray start + build).
-        with_setup = {k: (ttq[k] + run["setup_s"] if ttq[k] is not None else None)
-                      for k, run in (("eqx", matched), ("rllib", rllib))}
-        result["time_to_quality_with_setup_s"] = with_setup
-        if with_setup["eqx"] and with_setup["rllib"]:
-            result["time_to_quality_with_setup_speedup"] = with_setup["rllib"] / with_setup["eqx"]
-        if ttq["eqx"] and ttq["rllib"]:
-            result["time_to_quality_speedup"] = ttq["rllib"] / ttq["eqx"]
-            if ttq["eqx_default_settings"]:
-                result["time_to_quality_speedup_default_settings"] = (
-                    ttq["rllib"] / ttq["eqx_default_settings"])
-        elif ttq["eqx"] and not ttq["rllib"]:
-            # RLlib never reached the bar: its whole run is a lower bound on its time.
-            result["time_to_quality_speedup_at_least"] = rllib["train_seconds"] / ttq["eqx"]
-        result["quality_at_equal_time"] = {}
-        for name, run in (("eqx_matched_batch", matched), ("eqx_default_settings", eqx_run)):
-            t = run["train_seconds"]
-            result["quality_at_equal_time"][name] = {
-                "t_s": t, "eqx_deal_rate": run["final_deal_rate"],
-                "rllib_deal_rate": _at_time(rllib["curve"], t)}
-        result["quality_at_equal_time"]["rllib_run"] = {
-            "t_s": rllib["train_seconds"], "rllib_deal_rate": rllib["final_deal_rate"],
-            "eqx_deal_rate": _at_time(eqx_run["curve"], rllib["train_seconds"])}
-        result["peak_memory_mb"] = {"eqx": eqx_run["peak_rss_mb"],
-                                    "eqx_matched_batch": matched["peak_rss_mb"],
-                                    "rllib": rllib_peak}
-
-    # 3. scaling of the trainer with the number of envs and with the device count
-    sizes = list(sizes or (QUICK_TRAINER_SIZES if quick else DEFAULT_TRAINER_SIZES))
-    say(f"trainer scaling over {sizes} parallel envs")
-    scaling = [trainer_throughput(n, devices=1, min_seconds=0.3 if quick else 1.5)
-               for n in sizes]
-    result["scaling"] = {
-        "trainer_env_steps_per_s": {str(r["num_envs"]): r["env_steps_per_s"] for r in scaling},
-        "env_steps_per_s": env["jax_steps_per_s"],
-        "details": scaling,
-    }
-    per_device = []
-    device_counts = sorted({1, n_dev})
-    for n_envs in ((2048,) if quick else (2048, 16384)):
-        for d in device_counts:
-            if n_envs % d == 0:
-                say(f"trainer at {n_envs} envs on {d} device(s)")
-                per_device.append(trainer_throughput(n_envs, devices=d,
-                                                     min_seconds=0.3 if quick else 1.5))
-    result["devices"] = {"trainer": per_device,
-                         "env_all_devices_steps_per_s": env["jax_all_devices_steps_per_s"]}
-
-    # 4. NegMAS
+        result.update(_against_rllib(eqx_run, eqx_seconds, rllib_seconds, quick, log))
+    result.update(_scaling(env, sizes, result["num_devices"], quick, log))
     if not skip_negmas:
-        say("NegMAS vs ours on the same random-valuation negotiations")
+        _say(log, "NegMAS vs ours on the same random-valuation negotiations")
+        # Imported only here: NegMAS is an optional extra (--skip-negmas runs without it).
         from baselines.negmas_tournament import run_negmas_benchmark
 
         neg = run_negmas_benchmark(n=2000, quick=quick)
@@ -348,6 +374,52 @@ def _fmt(x: float | None, unit: str = "", digits: int = 0) -> str:
     if x is None:
         return "not reached"
     return f"{x:,.{digits}f}{unit}"
+
+
+def _rllib_rows(r: dict[str, Any]) -> list[str]:
+    """The table rows that compare eqx with RLlib (throughput, time to quality, memory)."""
+    lines: list[str] = []
+    e, rl, mb = r["eqx"], r["rllib"], r["eqx_matched_batch"]
+    lines.append(f"| training env steps/s (incl. learning), `eqx train` defaults | "
+                 f"{_fmt(e['eqx_env_steps_per_s'])} | {_fmt(rl['rllib_env_steps_per_s'])} "
+                 f"(RLlib PPO) | {r['train_speedup']:,.0f}x | >= "
+                 f"{TARGETS['train_speedup']:,.0f}x |")
+    lines.append(f"| the same, eqx with RLlib's batch ({mb['config']['num_envs']} envs) | "
+                 f"{_fmt(mb['eqx_env_steps_per_s'])} | {_fmt(rl['rllib_env_steps_per_s'])} | "
+                 f"{r['train_speedup_matched_batch']:,.0f}x | |")
+    ttq = r["time_to_quality_s"]
+    ratio = (f"{r['time_to_quality_speedup']:,.0f}x" if "time_to_quality_speedup" in r
+             else f">= {r['time_to_quality_speedup_at_least']:,.0f}x"
+             if "time_to_quality_speedup_at_least" in r else "-")
+    lines.append(f"| time to deal rate > {QUALITY_DEAL_RATE}, same batch (training clock) | "
+                 f"{_fmt(ttq['eqx'], ' s', 2)} | {_fmt(ttq['rllib'], ' s', 1)} | {ratio} | "
+                 f">= {TARGETS['time_to_quality_speedup']:,.0f}x |")
+    ratio_d = (f"{r['time_to_quality_speedup_default_settings']:,.0f}x"
+               if "time_to_quality_speedup_default_settings" in r else "-")
+    lines.append(f"| the same, `eqx train` defaults (4x RLlib's batch) | "
+                 f"{_fmt(ttq['eqx_default_settings'], ' s', 2)} | "
+                 f"{_fmt(ttq['rllib'], ' s', 1)} | {ratio_d} | |")
+    ws, su = r["time_to_quality_with_setup_s"], r["setup_s"]
+    ratio_ws = (f"{r['time_to_quality_with_setup_speedup']:,.0f}x"
+                if "time_to_quality_with_setup_speedup" in r else "-")
+    lines.append(f"| time to the bar plus setup (eqx: compile {su['eqx']:.1f} s; RLlib: Ray + "
+                 f"build {su['rllib']:.1f} s), same batch | {_fmt(ws['eqx'], ' s', 1)} | "
+                 f"{_fmt(ws['rllib'], ' s', 1)} | {ratio_ws} | |")
+    q = r["quality_at_equal_time"]
+    for key, label in (("eqx_matched_batch", "eqx, same batch"),
+                       ("eqx_default_settings", "eqx defaults")):
+        b_rate = q[key]["rllib_deal_rate"]
+        b_text = _fmt(b_rate, "", 3) if b_rate is not None else "no iteration done yet"
+        lines.append(f"| deal rate after {q[key]['t_s']:,.1f} s ({label}: whole run) | "
+                     f"{_fmt(q[key]['eqx_deal_rate'], '', 3)} | {b_text} | | |")
+    end = q["rllib_run"]
+    lines.append(f"| deal rate after {end['t_s']:,.0f} s (RLlib: whole run) | "
+                 f"{_fmt(end['eqx_deal_rate'], '', 3)} (its run had ended) | "
+                 f"{_fmt(end['rllib_deal_rate'], '', 3)} | | |")
+    m = r["peak_memory_mb"]
+    lines.append(f"| peak memory (process tree RSS), defaults | {m['eqx']:,.0f} MB | "
+                 f"{m['rllib']:,.0f} MB | {m['rllib'] / m['eqx']:,.1f}x less | |")
+    return lines
 
 
 def markdown_table(r: dict[str, Any]) -> str:
@@ -369,46 +441,7 @@ def markdown_table(r: dict[str, Any]) -> str:
                  f"{_fmt(env['pettingzoo_steps_per_s'])} (plain-Python PettingZoo loop) | "
                  f"{env['speedup']:,.0f}x | |")
     if "rllib" in r:
-        e, rl, mb = r["eqx"], r["rllib"], r["eqx_matched_batch"]
-        lines.append(f"| training env steps/s (incl. learning), `eqx train` defaults | "
-                     f"{_fmt(e['eqx_env_steps_per_s'])} | {_fmt(rl['rllib_env_steps_per_s'])} "
-                     f"(RLlib PPO) | {r['train_speedup']:,.0f}x | >= "
-                     f"{TARGETS['train_speedup']:,.0f}x |")
-        lines.append(f"| the same, eqx with RLlib's batch ({mb['config']['num_envs']} envs) | "
-                     f"{_fmt(mb['eqx_env_steps_per_s'])} | {_fmt(rl['rllib_env_steps_per_s'])} | "
-                     f"{r['train_speedup_matched_batch']:,.0f}x | |")
-        ttq = r["time_to_quality_s"]
-        ratio = (f"{r['time_to_quality_speedup']:,.0f}x" if "time_to_quality_speedup" in r
-                 else f">= {r['time_to_quality_speedup_at_least']:,.0f}x"
-                 if "time_to_quality_speedup_at_least" in r else "-")
-        lines.append(f"| time to deal rate > {QUALITY_DEAL_RATE}, same batch (training clock) | "
-                     f"{_fmt(ttq['eqx'], ' s', 2)} | {_fmt(ttq['rllib'], ' s', 1)} | {ratio} | "
-                     f">= {TARGETS['time_to_quality_speedup']:,.0f}x |")
-        ratio_d = (f"{r['time_to_quality_speedup_default_settings']:,.0f}x"
-                   if "time_to_quality_speedup_default_settings" in r else "-")
-        lines.append(f"| the same, `eqx train` defaults (4x RLlib's batch) | "
-                     f"{_fmt(ttq['eqx_default_settings'], ' s', 2)} | "
-                     f"{_fmt(ttq['rllib'], ' s', 1)} | {ratio_d} | |")
-        ws, su = r["time_to_quality_with_setup_s"], r["setup_s"]
-        ratio_ws = (f"{r['time_to_quality_with_setup_speedup']:,.0f}x"
-                    if "time_to_quality_with_setup_speedup" in r else "-")
-        lines.append(f"| time to the bar plus setup (eqx: compile {su['eqx']:.1f} s; RLlib: Ray + "
-                     f"build {su['rllib']:.1f} s), same batch | {_fmt(ws['eqx'], ' s', 1)} | "
-                     f"{_fmt(ws['rllib'], ' s', 1)} | {ratio_ws} | |")
-        q = r["quality_at_equal_time"]
-        for key, label in (("eqx_matched_batch", "eqx, same batch"),
-                           ("eqx_default_settings", "eqx defaults")):
-            b_rate = q[key]["rllib_deal_rate"]
-            b_text = _fmt(b_rate, "", 3) if b_rate is not None else "no iteration done yet"
-            lines.append(f"| deal rate after {q[key]['t_s']:,.1f} s ({label}: whole run) | "
-                         f"{_fmt(q[key]['eqx_deal_rate'], '', 3)} | {b_text} | | |")
-        end = q["rllib_run"]
-        lines.append(f"| deal rate after {end['t_s']:,.0f} s (RLlib: whole run) | "
-                     f"{_fmt(end['eqx_deal_rate'], '', 3)} (its run had ended) | "
-                     f"{_fmt(end['rllib_deal_rate'], '', 3)} | | |")
-        m = r["peak_memory_mb"]
-        lines.append(f"| peak memory (process tree RSS), defaults | {m['eqx']:,.0f} MB | "
-                     f"{m['rllib']:,.0f} MB | {m['rllib'] / m['eqx']:,.1f}x less | |")
+        lines += _rllib_rows(r)
     else:
         e = r["eqx"]
         lines.append(f"| training env steps/s (incl. learning) | {_fmt(e['eqx_env_steps_per_s'])}"

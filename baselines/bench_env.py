@@ -18,6 +18,7 @@ back five times (median of the five ratios: this VM's speed drifts). Timings exc
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import time
@@ -27,8 +28,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from baselines.reference_env import ReferenceBargainingEnv, time_dependent_action
 from eqx_jax.env import AGENTS, BargainingEnv, EnvParams, params_to_dict
 from eqx_jax.negotiators import time_dependent
+from eqx_jax.pettingzoo import JaxBargainingParallelEnv
 
 DEFAULT_SIZES: tuple[int, ...] = (1, 1024, 16384, 131072)
 SCAN_UNROLL = 8
@@ -170,23 +173,19 @@ def _python_loop(env, policy_s, policy_r, seconds: float, chunk: int = 5000) -> 
 
 def _negotiator_loop(env, params: EnvParams, seconds: float, chunk: int) -> dict[str, Any]:
     """The plain loop over ``env`` with the benchmark's negotiators written in plain Python."""
-    from baselines.reference_env import time_dependent_action
-
     p, t = params.max_price, params.max_rounds
     return _python_loop(env, lambda o: time_dependent_action(o, p, t, BOULWARE_E),
                         lambda o: time_dependent_action(o, p, t, CONCEDER_E), seconds, chunk)
 
 
 def bench_reference_loop(params: EnvParams, seconds: float, chunk: int = 5000) -> dict[str, Any]:
-    from baselines.reference_env import ReferenceBargainingEnv
-
+    """Steps/s of the plain-Python reference env in a plain loop."""
     return _negotiator_loop(ReferenceBargainingEnv(**params_to_dict(params)), params, seconds,
                             chunk)
 
 
 def bench_adapter_loop(params: EnvParams, seconds: float, chunk: int = 500) -> dict[str, Any]:
-    from eqx_jax.pettingzoo import JaxBargainingParallelEnv
-
+    """Steps/s of the JAX-backed PettingZoo adapter in the same plain loop."""
     return _negotiator_loop(JaxBargainingParallelEnv(params=params), params, seconds, chunk)
 
 
@@ -240,7 +239,7 @@ def bench_env(
         "speedup_num_envs": int(best_n),
         "speedup_num_devices": best_devices,
         "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
-        "machine": {"cpu": _cpu_name(), "cores": cpu_cores(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_name(), "cores": cpu_cores(), "python": platform.python_version(),
                     "jax": jax.__version__},
         "peak_memory": {
             "num_envs": int(largest),
@@ -260,7 +259,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo where there is one)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -273,12 +273,11 @@ def _cpu_name() -> str:
 
 def cpu_cores() -> int:
     """Cores this process may run on."""
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def print_report(r: dict[str, Any]) -> None:
+    """The text form of :func:`bench_env`'s result."""
     print(f"Env throughput on {r['device']} ({r['machine']['cpu']}, {r['machine']['cores']} "
           f"cores, JAX {r['machine']['jax']}), {r['policies']['supplier']} vs "
           f"{r['policies']['retailer']}:")

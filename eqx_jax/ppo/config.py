@@ -1,0 +1,245 @@
+"""Every PPO knob (:class:`PPOConfig`, validated on construction) and who plays which side."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from eqx_jax.checks import FieldError, check_bool, check_choice, check_number
+from eqx_jax.env import AGENTS, EnvParams, make_params
+from eqx_jax.negotiators import NEGOTIATORS
+
+PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
+PPO_ROLES: tuple[str, ...] = ("both", "supplier", "retailer")
+#: ``PPOConfig.opponent`` value for a fixed opponent given as a callable (``opponent_policy``).
+POLICY_OPPONENT = "policy"
+#: With several networks, each network's update batch holds at most this share of the
+#: ``num_envs * num_steps`` samples of an update (its own decisions, packed; see
+#: :func:`eqx_jax.ppo.plan.pack_batches`). In self-play each of the two networks makes about
+#: half of the decisions (55-70 % for the supplier, who opens); the few decisions beyond the
+#: share are left out of that update, a uniformly random subset, reported as
+#: ``dropped_<network>``.
+NETWORK_BATCH_SHARE = 0.75
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Every PPO knob; validated on construction (``ValueError`` naming the field and range).
+
+    Units: ``total_timesteps`` counts env steps *per seed* (one env step = one round of one
+    episode, whoever moves); an update consumes ``num_envs * num_steps`` env steps.
+
+    The defaults are tuned for throughput on a small CPU while still learning the default game
+    (README, Training): one shared network with a 32-unit torso, a tanh-normal price head, 2
+    epochs x 2 minibatches of 8,192 samples per update, exploring starts, annealed learning rate
+    and entropy bonus. Precise equilibrium play needs more gradient work per env step, e.g.
+    ``num_envs: 256, num_steps: 32, update_epochs: 4, num_minibatches: 4, hidden: [64, 64],
+    price_head: beta`` (configs/complete-info.yaml).
+    """
+
+    # optimisation
+    lr: float = 3e-4  # Adam learning rate
+    anneal_lr: bool = True  # linear decay of lr to 0 over the run
+    max_grad_norm: float = 0.5  # optax.clip_by_global_norm, per network
+    # PPO
+    gamma: float = 0.99  # discount per *own decision* of an agent (see turn_based_gae)
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2  # policy ratio clip, also the value-function clip
+    vf_coef: float = 0.5
+    ent_coef: float = 0.01  # bonus on the entropy of both heads (type + price)
+    anneal_ent: bool = True  # linear decay of ent_coef to 0 over the run
+    update_epochs: int = 2
+    num_minibatches: int = 2  # must divide num_envs * num_steps
+    # data collection
+    num_envs: int = 2048
+    num_steps: int = 8  # rollout length (env steps per env per update)
+    total_timesteps: int = 4_000_000  # per seed; num_updates = total // (num_envs * num_steps)
+    reward_scale: float | None = None  # rewards x this for learning; None: 10 / max_price
+    # exploring starts: this share of training episodes opens with 1..T-1 rounds of random
+    # counter-offers (not trained on), so that off-path rounds are learned (see
+    # eqx_jax.ppo.plan.draw_explore)
+    explore_starts: float = 0.3
+    # networks
+    hidden: tuple[int, ...] = (32,)  # MLP torso widths (tanh), actor and critic each
+    price_head: str = "tanh_normal"  # "tanh_normal" or "beta"
+    shared_network: bool = True  # one network for both roles (the obs has a "role" field)
+    # who plays: see the eqx_jax.ppo docstring
+    opponent: str = "self"  # "self", a negotiator name or "policy" (fixed, untrained opponent)
+    ppo_roles: str = "both"  # "both", "supplier", "retailer" (only with a negotiator opponent)
+    # runs
+    seed: int = 0  # for callers: jax.random.key(config.seed)
+    num_seeds: int = 1  # independent runs trained at once (vmap)
+    # the game: overrides passed to eqx_jax.env.make_params, e.g. {"max_rounds": 6}
+    env: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    num_history: int = 4  # offers in the observation (BargainingEnv(num_history))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list | tuple):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        if isinstance(self.env, Mapping):
+            object.__setattr__(self, "env", dict(self.env))
+        self.validate()
+
+    def __hash__(self) -> int:  # the env dict is not hashable; hash the plain-data form
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field and its allowed values."""
+        check_number("lr", self.lr, 0.0, low_open=True)
+        check_bool("anneal_lr", self.anneal_lr)
+        check_bool("anneal_ent", self.anneal_ent)
+        check_number("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
+        check_number("gamma", self.gamma, 0.0, 1.0)
+        check_number("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_number("clip_eps", self.clip_eps, 0.0, low_open=True)
+        check_number("vf_coef", self.vf_coef, 0.0)
+        check_number("ent_coef", self.ent_coef, 0.0)
+        check_number("explore_starts", self.explore_starts, 0.0, 1.0)
+        for name in ("update_epochs", "num_minibatches", "num_envs", "num_steps", "num_seeds",
+                     "num_history"):
+            check_number(name, getattr(self, name), 1, integer=True)
+        check_number("total_timesteps", self.total_timesteps, 1, integer=True)
+        check_number("seed", self.seed, 0, integer=True)
+        if self.total_timesteps < self.batch_size:
+            raise FieldError("total_timesteps",
+                             f">= num_envs * num_steps (= {self.batch_size})",
+                             self.total_timesteps)
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"num_minibatches must divide num_envs * num_steps (= {self.batch_size}), "
+                f"got {self.num_minibatches}")
+        if self.reward_scale is not None:
+            check_number("reward_scale", self.reward_scale, 0.0, low_open=True)
+        if (not isinstance(self.hidden, tuple) or not self.hidden
+                or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
+                           for h in self.hidden)):
+            raise ValueError(
+                f"hidden must be a non-empty tuple of integers >= 1, got {self.hidden!r}")
+        check_choice("price_head", self.price_head, PRICE_HEADS)
+        check_bool("shared_network", self.shared_network)
+        self._validate_players()
+        if not isinstance(self.env, dict):
+            raise ValueError(f"env must be a dict of game settings, got {self.env!r}")
+        make_params(**self.env)  # raises ValueError naming the game setting
+
+    def _validate_players(self) -> None:
+        if self.opponent not in ("self", POLICY_OPPONENT) and self.opponent not in NEGOTIATORS:
+            raise ValueError(f"opponent must be 'self' or one of {list(NEGOTIATORS)}, or "
+                             f"'{POLICY_OPPONENT}' (with an opponent_policy passed to "
+                             f"make_train), got {self.opponent!r}")
+        check_choice("ppo_roles", self.ppo_roles, PPO_ROLES)
+        if self.opponent == "self" and self.ppo_roles != "both":
+            raise ValueError("ppo_roles must be 'both' when opponent is 'self' (PPO plays "
+                             f"both roles), got {self.ppo_roles!r}")
+        if self.opponent != "self" and self.ppo_roles == "both" and self.num_envs % 2:
+            raise ValueError("num_envs must be even when ppo_roles is 'both' with a negotiator "
+                             f"opponent (half the envs per role), got {self.num_envs}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PPOConfig:
+        """Build from a plain dict (e.g. parsed JSON/YAML); unknown keys are rejected."""
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown PPOConfig key(s) {unknown}; allowed: {sorted(allowed)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    # ------------------------------------------------------------- derived values
+    @property
+    def batch_size(self) -> int:
+        """Env steps per update (per seed)."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+    @property
+    def env_params(self) -> EnvParams:
+        return make_params(**self.env)
+
+    @property
+    def reward_scale_value(self) -> float:
+        if self.reward_scale is not None:
+            return float(self.reward_scale)
+        return 10.0 / float(self.env_params.max_price)
+
+    @property
+    def learners(self) -> dict[str, tuple[str, ...]]:
+        """Network name -> the roles it plays. Only roles PPO plays have a network."""
+        roles = AGENTS if self.ppo_roles == "both" else (self.ppo_roles,)
+        if self.shared_network:
+            return {"shared": roles}
+        return {r: (r,) for r in roles}
+
+    @property
+    def trained_roles(self) -> tuple[str, ...]:
+        """The roles PPO plays (has a network for) in this config, in ``AGENTS`` order."""
+        return tuple(r for r in AGENTS if any(r in v for v in self.learners.values()))
+
+    def player(self, role: str) -> str:
+        """Who plays ``role`` among this config's policies: ``"ppo"`` where it trains the role,
+        else its fixed opponent (a negotiator's name or ``"policy"``)."""
+        return "ppo" if role in self.trained_roles else self.opponent
+
+    def network_for(self, role: str) -> str:
+        """Name of the network (key of the params dict) that plays ``role``."""
+        for name, roles in self.learners.items():
+            if role in roles:
+                return name
+        raise ValueError(f"PPO does not play the {role} in this config "
+                         f"(opponent={self.opponent!r}, ppo_roles={self.ppo_roles!r})")
+
+    def ppo_envs(self, role: str) -> np.ndarray:
+        """(num_envs,) bool: in which envs PPO plays ``role`` (else the negotiator does)."""
+        n = self.num_envs
+        if self.opponent == "self":
+            return np.ones(n, bool)
+        if self.ppo_roles == "both":
+            first_half = np.arange(n) < n // 2
+            return first_half if role == AGENTS[0] else ~first_half
+        return np.full(n, self.ppo_roles == role)
+
+
+def default_sides(config: PPOConfig) -> tuple[str, str]:
+    """Who plays (supplier, retailer) in one match of a trained config: :meth:`PPOConfig.player`
+    of each role, except that a config that trains both roles against a negotiator plays the PPO
+    supplier against the negotiator (not PPO against itself, which it never trained for)."""
+    supplier, retailer = (config.player(r) for r in AGENTS)
+    if supplier == retailer == "ppo" and config.opponent != "self":
+        retailer = config.opponent
+    return supplier, retailer
+
+
+def sides_for_agent_type(agent_type: str, fields: Mapping[str, Any],
+                         default_opponent: str = "linear") -> dict[str, Any]:
+    """PPOConfig fields for a training request that names the side to train: ``agent_type``
+    ``"supplier"``/``"retailer"`` trains that role against a classic negotiator
+    (``default_opponent`` unless ``fields`` names one), ``"both"`` trains both. ``ValueError`` if
+    ``fields`` contradict it (``opponent="self"`` for one side, another ``ppo_roles``)."""
+    out = dict(fields)
+    if agent_type in AGENTS:
+        if out.get("opponent", default_opponent) == "self":
+            raise ValueError(f"opponent must be a classic negotiator when agent_type is "
+                             f"{agent_type!r}")
+        if out.get("ppo_roles", agent_type) != agent_type:
+            raise ValueError(f"ppo_roles must equal agent_type ({agent_type!r}) or be left out")
+        out.setdefault("opponent", default_opponent)
+        out["ppo_roles"] = agent_type
+    elif out.get("ppo_roles", "both") != "both":
+        raise ValueError("ppo_roles must be 'both' (or left out) when agent_type is 'both'")
+    return out

@@ -1,0 +1,82 @@
+"""Trained parameters as a policy: acting, negotiator-style policies, evaluation matches."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from eqx_jax.env import AGENTS, BargainingEnv
+from eqx_jax.metrics import summarize
+from eqx_jax.negotiators import Policy, get_negotiator
+from eqx_jax.ppo.config import POLICY_OPPONENT, PPOConfig, default_sides
+from eqx_jax.ppo.distributions import greedy_price, sample_action, unit_price
+from eqx_jax.ppo.networks import ActorCritic
+from eqx_jax.simulate import play_batch, records_to_numpy
+
+
+def policy_action(params, obs: jax.Array, key: jax.Array, deterministic: bool = False, *,
+                  config: PPOConfig | None = None,
+                  max_price: float | None = None) -> dict[str, jax.Array]:
+    """Observation(s) ``(..., obs_size)`` -> env action, with one role's network ``params``.
+
+    ``deterministic``: argmax over the legal types and the price head's mode (Beta) / mean
+    (pre-tanh Gaussian); else a sample. ``config`` gives the network shape and price head
+    (default: ``PPOConfig()``); ``max_price`` defaults to the config's game.
+    """
+    config = config or PPOConfig()
+    if max_price is None:
+        max_price = config.env_params.max_price
+    logits, pp, _ = ActorCritic(config.hidden).apply(params, obs)
+    if deterministic:
+        a_type = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        raw = greedy_price(pp, config.price_head)
+    else:
+        a_type, raw = sample_action(key, logits, pp, config.price_head)
+    price = unit_price(raw, config.price_head) * jnp.asarray(max_price, jnp.float32)
+    return {"action_type": a_type, "price": price.astype(jnp.float32)}
+
+
+def make_policy(params, config: PPOConfig, deterministic: bool = False) -> Policy:
+    """A trained network as a negotiator-style policy ``(key, obs, env_params) -> action``."""
+
+    def policy(key, obs, env_params):
+        return policy_action(params, obs, key, deterministic, config=config,
+                             max_price=env_params.max_price)
+
+    return policy
+
+
+def resolve_policy(config: PPOConfig, params: dict, name: str, role: str, deterministic: bool,
+                   opponent_policy: Policy | None = None) -> Policy:
+    """The policy called ``name`` (``"ppo"``, ``"policy"`` or a negotiator) playing ``role``."""
+    if name == "ppo":
+        return make_policy(params[config.network_for(role)], config, deterministic)
+    if name == POLICY_OPPONENT:
+        if opponent_policy is None:
+            raise ValueError(f"the {role} is the config's fixed opponent "
+                             f"{POLICY_OPPONENT!r}: pass opponent_policy")
+        return opponent_policy
+    return get_negotiator(name)
+
+
+def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int = 10_000,
+             deterministic: bool = True, supplier: str | None = None,
+             retailer: str | None = None,
+             opponent_policy: Policy | None = None) -> dict[str, float]:
+    """Play trained policies on the config's game; :func:`eqx_jax.metrics.summarize` output.
+
+    ``params``: one run's params dict (see :func:`eqx_jax.ppo.seed_params`).
+    ``supplier``/``retailer``: ``"ppo"`` or a negotiator name; defaults: PPO where the config
+    trains it, else the opponent (for ``ppo_roles="both"`` against a negotiator: the PPO
+    supplier vs the negotiator). ``opponent_policy``: the policy that plays a side named
+    ``"policy"`` (the fixed opponent of a config with ``opponent="policy"``).
+    """
+    defaults = default_sides(config)
+    supplier = defaults[0] if supplier is None else supplier
+    retailer = defaults[1] if retailer is None else retailer
+    env_params = config.env_params
+    sup = resolve_policy(config, params, supplier, AGENTS[0], deterministic, opponent_policy)
+    ret = resolve_policy(config, params, retailer, AGENTS[1], deterministic, opponent_policy)
+    env = BargainingEnv(config.num_history)
+    record = jax.jit(lambda k: play_batch(k, env_params, sup, ret, num_episodes, env))(key)
+    return summarize(records_to_numpy(record, env_params))

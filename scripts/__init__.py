@@ -1,0 +1,1 @@
+"""Stand-alone scripts over the library (benchmarks, the load test); run them as files."""

@@ -1,0 +1,259 @@
+"""The phraser: ``Phraser`` words moves with an LLM backend (or none), guarded, with the template
+as fallback, bounded in concurrency, and keeps the statistics; ``make_phraser`` builds one for a
+``PhrasingSettings``.
+
+Concurrency: LLM calls run on the event loop as non-blocking HTTP requests; at most
+``max_concurrent`` run at once and at most ``max_pending`` wait or run; beyond that a message gets
+the template immediately (``fallback_reason="queue_full"``), so a burst of sessions never piles up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter, deque
+from typing import Any
+
+from serve.phrasing.backends import (
+    EmbeddedBackend,
+    LLMBackend,
+    LLMUnavailable,
+    OllamaBackend,
+    OpenAIBackend,
+)
+from serve.phrasing.guard import check_message
+from serve.phrasing.prompts import build_messages, clean_llm_text
+from serve.phrasing.quality import quality_score
+from serve.phrasing.templates import template_message
+from serve.phrasing.types import LOGGER, ROLES, MoveContext, PhrasedMessage, PhrasingSettings
+
+__all__ = ["Phraser", "make_phraser"]
+
+log = logging.getLogger(LOGGER)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of ``values``; None if empty."""
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q / 100.0 * len(s)) - 1))]
+
+
+def _attempt_seed(ctx: MoveContext, attempt: int) -> int:
+    """The LLM seed of one generation: a different one per attempt, so a retry is a different
+    sample, and the same for the same move, so a session replays the same way."""
+    return (ctx.seed * 1_000_003 + ctx.round * 101 + ROLES.index(ctx.role)
+            + attempt * 7919) % (2**31)
+
+
+class Phraser:
+    """Words moves with an LLM backend (or none), guarded, with template fallback.
+
+    Safe to share between sessions: all state is updated on the event loop; LLM calls are bounded
+    by ``max_concurrent`` (in flight) and ``max_pending`` (in flight + waiting).
+    """
+
+    def __init__(self, settings: PhrasingSettings, backend: LLMBackend | None = None) -> None:
+        self.settings = settings
+        self.backend = backend
+        self._sem = asyncio.Semaphore(max(1, settings.max_concurrent))
+        self._pending = 0
+        self._unreachable_until = 0.0  # time.monotonic() before which the LLM is not tried
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        # Statistics (see stats()).
+        self._messages = 0
+        self._llm_messages = 0
+        self._guard_passed = 0
+        self._attempts = 0
+        self._attempts_passed = 0
+        self._by_phraser: Counter[str] = Counter()
+        self._fallbacks: Counter[str] = Counter()
+        self._guard_reasons: Counter[str] = Counter()
+        self._latency_ms: deque[float] = deque(maxlen=2000)
+        self._llm_call_ms: deque[float] = deque(maxlen=2000)
+        self._quality_sum = 0.0
+
+    @property
+    def prompt(self) -> str:
+        """The prompt form in use: ``settings.prompt``, with "auto" resolved per backend."""
+        if self.settings.prompt != "auto":
+            return self.settings.prompt
+        return "chat" if self.backend_name == "embedded" else "design"
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name if self.backend is not None else "template"
+
+    async def start(self) -> None:
+        """Start the backend (the embedded server's child process). Never raises for an LLM that
+        is unavailable: ``health()`` says so and messages fall back to templates. Idempotent;
+        ``phrase()`` calls it if the caller did not."""
+        async with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+            if self.backend is not None:
+                try:
+                    await self.backend.start()
+                except Exception:  # noqa: BLE001 - an LLM problem must not stop the server
+                    log.exception("phrasing backend %s failed to start", self.backend_name)
+
+    async def phrase(self, ctx: MoveContext) -> PhrasedMessage:
+        """Word one move. Never raises for LLM problems; the text always passes the guard (a
+        template is used when the LLM fails). Raises ValueError only for an invalid ``ctx``."""
+        ctx.validate()
+        t0 = time.perf_counter()
+        if self.backend is None:
+            return self._finish(ctx, t0, None, attempts=0, guard_passed=None, reason=None)
+        if not self._started:
+            await self.start()
+        if time.monotonic() < self._unreachable_until:
+            return self._finish(ctx, t0, None, attempts=0, guard_passed=None,
+                                reason="unreachable")
+        if self._pending >= self.settings.max_pending:
+            return self._finish(ctx, t0, None, attempts=0, guard_passed=None,
+                                reason="queue_full")
+        self._pending += 1
+        try:
+            return await self._phrase_llm(ctx, t0)
+        finally:
+            self._pending -= 1
+
+    async def _phrase_llm(self, ctx: MoveContext, t0: float) -> PhrasedMessage:
+        """Wait (bounded by ``timeout_s``) for an LLM slot, then phrase with the LLM in it."""
+        try:
+            await asyncio.wait_for(self._sem.acquire(), self.settings.timeout_s)
+        except TimeoutError:
+            return self._finish(ctx, t0, None, attempts=0, guard_passed=None,
+                                reason="queue_timeout")
+        try:
+            return await self._generate_guarded(ctx, t0)
+        finally:
+            self._sem.release()
+
+    async def _generate_guarded(self, ctx: MoveContext, t0: float) -> PhrasedMessage:
+        """Up to ``1 + retries`` generations: the first text that passes the guard is sent; a
+        failed call, or a guard failure on the last try, sends the template."""
+        messages = build_messages(ctx, self.prompt)
+        failures: list[str] = []
+        attempts = 0
+        for attempt in range(1 + max(0, self.settings.retries)):
+            attempts += 1
+            raw, reason = await self._generate(messages, _attempt_seed(ctx, attempt))
+            if reason is not None:
+                return self._finish(ctx, t0, None, attempts=attempts, guard_passed=None,
+                                    reason=reason, failures=failures)
+            text = clean_llm_text(raw, ctx)
+            why = check_message(text, ctx.action, ctx.price, max_rounds=ctx.max_rounds)
+            self._attempts += 1
+            if why is None:
+                self._attempts_passed += 1
+                return self._finish(ctx, t0, text, attempts=attempts, guard_passed=True,
+                                    reason=None, failures=failures)
+            failures.append(why)
+            self._guard_reasons[why] += 1
+            log.debug("guard rejected (%s): %r", why, text)
+        return self._finish(ctx, t0, None, attempts=attempts, guard_passed=False,
+                            reason="guard", failures=failures)
+
+    async def _generate(self, messages: list[dict[str, str]], seed: int) -> tuple[str, str | None]:
+        """One LLM call, bounded by ``timeout_s``: ``(text, None)``, or ``("", reason)`` with the
+        fallback reason ("timeout", "unreachable", "error") when no text came back."""
+        assert self.backend is not None
+        tc = time.perf_counter()
+        try:
+            raw = await asyncio.wait_for(self.backend.generate(messages, seed=seed),
+                                         self.settings.timeout_s)
+        except TimeoutError:
+            return "", "timeout"
+        except LLMUnavailable as exc:
+            self._unreachable_until = time.monotonic() + self.settings.unreachable_cooldown_s
+            log.warning("LLM %s unreachable: %s", self.backend_name, exc)
+            return "", "unreachable"
+        except Exception as exc:  # noqa: BLE001 - any LLM error falls back
+            log.warning("LLM %s error: %s: %s", self.backend_name, type(exc).__name__, exc)
+            return "", "error"
+        self._llm_call_ms.append((time.perf_counter() - tc) * 1000.0)
+        return raw, None
+
+    def _finish(self, ctx: MoveContext, t0: float, llm_text: str | None, *, attempts: int,
+                guard_passed: bool | None, reason: str | None,
+                failures: list[str] | None = None) -> PhrasedMessage:
+        """Build the message (the template if ``llm_text`` is None), score, count and log it."""
+        text = llm_text if llm_text is not None else template_message(ctx)
+        phraser = self.backend_name if llm_text is not None else "template"
+        quality, detail = quality_score(text, ctx.action, ctx.price, max_rounds=ctx.max_rounds)
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        msg = PhrasedMessage(text=text, phraser=phraser, quality=quality, quality_detail=detail,
+                             latency_ms=latency_ms, llm_attempts=attempts,
+                             guard_passed=guard_passed, fallback_reason=reason,
+                             guard_failures=list(failures or []))
+        self._messages += 1
+        self._by_phraser[phraser] += 1
+        self._latency_ms.append(latency_ms)
+        self._quality_sum += quality
+        if attempts and guard_passed is not None:
+            self._llm_messages += 1
+            self._guard_passed += int(guard_passed)
+        if reason is not None:
+            self._fallbacks[reason] += 1
+        log.info("phrased %s %s %s round %d by %s in %.1f ms (attempts %d, guard %s, "
+                 "fallback %s, quality %.2f)", ctx.role, ctx.style, ctx.action, ctx.round,
+                 phraser, latency_ms, attempts, guard_passed, reason, quality)
+        return msg
+
+    async def health(self) -> dict[str, Any]:
+        """``{"backend", "reachable", "model", "model_present", "detail"}``; never raises."""
+        if self.backend is None:
+            return {"backend": "template", "reachable": True, "model": None,
+                    "model_present": True, "detail": "templates only, no LLM"}
+        return await self.backend.health()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start. ``guard_pass_share`` = LLM messages whose text passed the guard
+        (first try or retry) / LLM messages that got a text back (timeouts and unreachable hosts
+        are counted in ``fallbacks``, not here); latencies are per message, in ms."""
+        lat = list(self._latency_ms)
+        calls = list(self._llm_call_ms)
+        return {
+            "backend": self.backend_name,
+            "messages": self._messages,
+            "by_phraser": dict(self._by_phraser),
+            "llm_messages": self._llm_messages,
+            "guard_passed": self._guard_passed,
+            "guard_pass_share": (self._guard_passed / self._llm_messages
+                                 if self._llm_messages else None),
+            "llm_attempts": self._attempts,
+            "llm_attempts_passed": self._attempts_passed,
+            "guard_failures": dict(self._guard_reasons),
+            "fallbacks": dict(self._fallbacks),
+            "pending": self._pending,
+            "latency_ms_p50": _percentile(lat, 50),
+            "latency_ms_p95": _percentile(lat, 95),
+            "llm_call_ms_p50": _percentile(calls, 50),
+            "llm_call_ms_p95": _percentile(calls, 95),
+            "quality_mean": self._quality_sum / self._messages if self._messages else None,
+        }
+
+    async def aclose(self) -> None:
+        """Close HTTP clients and stop the embedded server, if any."""
+        if self.backend is not None:
+            await self.backend.aclose()
+
+
+def make_phraser(settings: PhrasingSettings) -> Phraser:
+    """The phraser for ``settings.backend``; call ``await phraser.start()`` before use."""
+    backend: LLMBackend | None
+    if settings.backend == "ollama":
+        backend = OllamaBackend(settings)
+    elif settings.backend == "openai":
+        backend = OpenAIBackend(settings)
+    elif settings.backend == "embedded":
+        backend = EmbeddedBackend(settings)
+    else:
+        backend = None
+    return Phraser(settings, backend)

@@ -1,0 +1,179 @@
+"""What the LLM is asked and how its answer is cleaned: the founding design's prompt
+(``design_messages``, "LLM Service (Ollama)"), the few-shot chat form for small models
+(``chat_messages``), both with the style examples, ``build_messages`` to pick one, and
+``clean_llm_text`` for the answer."""
+
+from __future__ import annotations
+
+import re
+
+from serve.phrasing.prices import format_price
+from serve.phrasing.types import MoveContext
+
+__all__ = ["CHAT_SYSTEM", "build_messages", "chat_messages", "clean_llm_text",
+           "design_messages"]
+
+# The founding design's examples, rewritten per action with the placeholder PRICE instead of
+# concrete prices: small models copy numbers from examples, so the prompt fills in the move's own
+# price (``format_price``) and a copied example can only state the right one.
+_STYLE_EXAMPLES: dict[str, dict[str, tuple[str, str]]] = {
+    "aggressive": {
+        "COUNTER": (
+            "That is unacceptable. I need at least PRICE or I walk.",
+            "You're wasting my time. My final offer is PRICE, take it or leave it.",
+        ),
+        "ACCEPT": (
+            "Fine, PRICE it is. We have a deal, so send the contract today.",
+            "I accept PRICE. Send the contract today and do not make me wait.",
+        ),
+        "WALK_AWAY": (
+            "PRICE is a joke and I will not waste more time. I am walking away.",
+            "No deal at PRICE. I'm done here and walking away from this table.",
+        ),
+    },
+    "cooperative": {
+        "COUNTER": (
+            "I appreciate your offer. Could we meet at PRICE for mutual benefit?",
+            "Let's find a win-win. How about PRICE to build a long-term partnership?",
+        ),
+        "ACCEPT": (
+            "Thank you, PRICE works for us. We have a deal, and we look forward to our work.",
+            "I'm happy to accept PRICE. Let's proceed together and build a lasting partnership.",
+        ),
+        "WALK_AWAY": (
+            "Thank you for your time, but PRICE does not work for us, so we must walk away.",
+            "I'm sorry, but at PRICE we have to walk away. I hope we work together in future.",
+        ),
+    },
+    "analytical": {
+        "COUNTER": (
+            "Based on market data, my offer of PRICE represents fair value for both sides.",
+            "The cost structure supports an offer of PRICE. I can explain the breakdown if useful.",
+        ),
+        "ACCEPT": (
+            "The numbers check out: PRICE is within our acceptable range, so I accept the offer.",
+            "PRICE fits our analysis of fair value for this contract. We have a deal.",
+        ),
+        "WALK_AWAY": (
+            "Our analysis shows PRICE does not cover our costs, so I am walking away for now.",
+            "The data does not support PRICE, so I am walking away from this negotiation.",
+        ),
+    },
+}
+
+
+def _intent_text(ctx: MoveContext) -> str:
+    """The move as an instruction, with the exact price string the message must contain."""
+    if ctx.action == "ACCEPT":
+        return f"accept the other side's offer of {format_price(ctx.price or 0.0)}"
+    if ctx.action == "COUNTER":
+        return f"make a counter-offer of {format_price(ctx.price or 0.0)}"
+    if ctx.price is None:
+        return "walk away from the negotiation"
+    return f"walk away from the offer of {format_price(ctx.price)}"
+
+
+def _examples(ctx: MoveContext) -> list[str]:
+    """The style's two examples for this action, with the move's own price filled in."""
+    fill = format_price(ctx.price) if ctx.price is not None else "this offer"
+    filled = [e.replace("PRICE", fill) for e in _STYLE_EXAMPLES[ctx.style][ctx.action]]
+    return [e[0].upper() + e[1:] for e in filled]
+
+
+def _history_text(ctx: MoveContext) -> str:
+    """Earlier offers in words, without their numbers: small models repeat any number they see,
+    which the guard would reject as another price."""
+    if not ctx.offer_history:
+        return "none, this is the opening move"
+    last_role, last_price = ctx.offer_history[-1]
+    n = len(ctx.offer_history)
+    parts = [f"{n} earlier offer{'s' if n != 1 else ''}", f"the last one was by the {last_role}"]
+    if ctx.price is not None and ctx.action == "COUNTER" and last_role != ctx.role:
+        parts.append("your new price is " + ("higher" if ctx.price > last_price else "lower"))
+    return "; ".join(parts)
+
+
+def _price_rule(ctx: MoveContext) -> str:
+    if ctx.price is None:
+        return "Use no numbers."
+    return f'It must contain "{format_price(ctx.price)}" and no other number.'
+
+
+def design_messages(ctx: MoveContext) -> list[dict[str, str]]:
+    """The founding design's prompt ("LLM Service (Ollama)") with its "Style Examples", as one
+    user message. Changes: the exact price string to use, 1-2 sentences instead of 2-3 (fewer
+    chances to contradict), and the history in words (see ``_history_text``)."""
+    price = format_price(ctx.price) if ctx.price is not None else "none (no standing offer)"
+    user = (
+        f"You are a {ctx.role} in a negotiation. Your personality is {ctx.style}.\n\n"
+        "Current Context:\n"
+        f"- Your internal strategy suggests: {ctx.action} ({_intent_text(ctx)})\n"
+        f"- Price point: {price}\n"
+        f"- Round: {ctx.round}/{ctx.max_rounds}\n"
+        f"- History: {_history_text(ctx)}\n\n"
+        "Generate a natural negotiation message that:\n"
+        f"1. Reflects the {ctx.style} personality\n"
+        f"2. Communicates the strategic intent: {ctx.action}\n"
+        "3. Stays within 1-2 sentences\n"
+        "4. Maintains professional business tone\n"
+        f"5. {_price_rule(ctx)}\n\n"
+        "Style Examples:\n" + "\n".join(f"- {e}" for e in _examples(ctx)) + "\n\nResponse:"
+    )
+    return [{"role": "user", "content": user}]
+
+
+CHAT_SYSTEM = (
+    "You write short messages for a business price negotiation: one or two sentences, in a "
+    "professional tone, with the exact price you are given and no other number."
+)
+
+
+def chat_messages(ctx: MoveContext) -> list[dict[str, str]]:
+    """A compact prompt for small models: the style examples as earlier chat turns, which a 135M
+    model imitates far better than a list of instructions (measured: docs/phrasing.md).
+
+    The system message is the same for every move and the per-move facts come last, so llama.cpp
+    reuses the cached prefix of the previous prompt (prompt evaluation dominates the latency)."""
+    ask = f"Write a {ctx.style} message to {_intent_text(ctx)}."
+    messages = [{"role": "system", "content": CHAT_SYSTEM}]
+    for example in _examples(ctx):
+        messages += [{"role": "user", "content": ask},
+                     {"role": "assistant", "content": example}]
+    messages.append({"role": "user", "content": (
+        f"You are the {ctx.role}, round {ctx.round} of {ctx.max_rounds}. Write another "
+        f"{ctx.style} message to {_intent_text(ctx)}, in new words. {_price_rule(ctx)}")})
+    return messages
+
+
+def build_messages(ctx: MoveContext, prompt: str = "design") -> list[dict[str, str]]:
+    """Chat messages for the LLM: ``prompt="design"`` (the founding design's prompt) or
+    ``"chat"`` (compact few-shot turns, the default for the embedded 135M model)."""
+    if prompt == "chat":
+        return chat_messages(ctx)
+    if prompt == "design":
+        return design_messages(ctx)
+    raise ValueError(f"prompt must be 'design' or 'chat', got {prompt!r}")
+
+
+_LABEL = re.compile(r"^\s*(?:response|message|answer|supplier|retailer|assistant|me)\s*:\s*",
+                    re.IGNORECASE)
+
+
+def clean_llm_text(raw: str, ctx: MoveContext) -> str:
+    """Post-process a model's answer: first paragraph, no label or quotes, PRICE filled in, and a
+    sentence cut off by the token limit dropped."""
+    text = raw.strip()
+    text = text.split("\n\n")[0].strip()
+    text = " ".join(line.strip().lstrip("-* ").strip() for line in text.splitlines() if line)
+    text = _LABEL.sub("", text).strip().strip('"“”').strip()
+    if ctx.price is not None:
+        # An uppercase PRICE (or a bracketed price of any case) is the placeholder the examples
+        # are written with; "price" as an ordinary word is left alone.
+        text = re.sub(r"\[\s*price\s*\]|\{\s*price\s*\}|<\s*price\s*>", "PRICE", text, flags=re.I)
+        text = re.sub(r"\$\s*PRICE\b|\bPRICE\b", format_price(ctx.price), text)
+    # Drop an unfinished trailing sentence (the answer hit num_predict), keeping at least one.
+    if text and text[-1] not in ".!?":
+        cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+        if cut > 0:
+            text = text[: cut + 1]
+    return text

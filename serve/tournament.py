@@ -1,0 +1,86 @@
+"""Head to head: two players, each pairing both ways, many episodes at once, with confidence
+intervals (``POST /api/v1/tournament``, :mod:`serve.routers.tournament`).
+
+A pairing is ``eqx_jax.simulate.play_batch`` on the pair's game (:meth:`Engine.game_params`;
+valuations drawn from its priors), one jitted call; the per-episode metrics are
+``eqx_jax.metrics.episode_metrics``. Blocking (JAX): run it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from eqx_jax.env import AGENTS, BargainingEnv
+from eqx_jax.metrics import episode_metrics
+from eqx_jax.simulate import play_batch
+from serve.engine import Engine, PolicyError, PolicySpec
+from serve.schemas import TournamentRequest
+from serve.stats import mean_ci, wilson
+
+#: ``(name, role) -> PolicySpec`` (``SimulationManager.resolve``); PolicyError if unknown.
+Resolver = Callable[[str, str], PolicySpec]
+
+
+class Busy(Exception):
+    """Another comparison is running (one at a time per server process)."""
+
+
+# One comparison at a time per server process; the route answers 429 meanwhile.
+_running = threading.Lock()
+
+
+def pairings(req: TournamentRequest) -> list[tuple[str, str]]:
+    """(supplier, retailer) names: A against B, then B against A unless they are the same."""
+    pairs = [(req.policy_a, req.policy_b)]
+    if req.policy_b != req.policy_a:
+        pairs.append((req.policy_b, req.policy_a))
+    return pairs
+
+
+def play_pairing(engine: Engine, resolve: Resolver, req: TournamentRequest, supplier: str,
+                 retailer: str) -> dict[str, Any]:
+    """One pairing's episodes and intervals, or ``skipped`` with the reason it cannot play."""
+    row: dict[str, Any] = {"supplier": supplier, "retailer": retailer}
+    try:
+        sup, ret = resolve(supplier, "supplier"), resolve(retailer, "retailer")
+        params, num_history = engine.game_params(sup, ret, req.max_rounds)
+    except PolicyError as e:
+        return {**row, "skipped": str(e)}
+    env = BargainingEnv(num_history)
+    fs = engine.policy_fn(sup, AGENTS[0], req.deterministic)
+    fr = engine.policy_fn(ret, AGENTS[1], req.deterministic)
+    rec = jax.jit(lambda k: play_batch(k, params, fs, fr, req.num_episodes, env))(
+        jax.random.key(req.seed))
+    e = {k: np.asarray(v, np.float64) for k, v in rec.items()}
+    deal = e["deal"] > 0.5
+    per = {k: np.asarray(v, np.float64) for k, v in episode_metrics(
+        deal, e["price"], e["round"], e["supplier_value"], e["retailer_value"],
+        np.full(deal.shape, float(params.max_rounds))).items()}
+    surplus = deal & (e["retailer_value"] > e["supplier_value"])
+    return {**row, "episodes": int(deal.size), "deal_rate": wilson(int(deal.sum()), deal.size),
+            "price": mean_ci(e["price"][deal]), "rounds": mean_ci(e["round"]),
+            "supplier_reward": mean_ci(e["supplier_reward"]),
+            "retailer_reward": mean_ci(e["retailer_reward"]),
+            "nash_distance": mean_ci(per["nash_distance"][deal]),
+            "pareto_score": mean_ci(per["pareto_score"][deal]),
+            "supplier_share": mean_ci(per["supplier_share"][surplus])}
+
+
+def head_to_head(engine: Engine, resolve: Resolver, req: TournamentRequest) -> dict[str, Any]:
+    """Every pairing of the request; :class:`Busy` while another comparison runs."""
+    if not _running.acquire(blocking=False):
+        raise Busy()
+    try:
+        t0 = time.perf_counter()
+        rows = [play_pairing(engine, resolve, req, s, r) for s, r in pairings(req)]
+    finally:
+        _running.release()
+    return {"num_episodes": req.num_episodes, "max_rounds": req.max_rounds, "seed": req.seed,
+            "deterministic": req.deterministic, "pairings": rows,
+            "wall_s": round(time.perf_counter() - t0, 3)}

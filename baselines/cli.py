@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import os
 
+from eqx_jax.checks import FieldError, check_number
 from eqx_jax.cli import CliError, positive_int, print_json
 
 
@@ -56,8 +57,11 @@ def _bench_train(a: argparse.Namespace) -> None:
                        + " ".join(f"--skip-{e}" for _, e in missing) + ")")
     for name in ("rllib_seconds", "eqx_seconds"):
         v = getattr(a, name)
-        if v is not None and not 1 <= v <= 86_400:
-            raise CliError(f"--{name.replace('_', '-')} must be in [1, 86400] seconds, got {v}")
+        if v is not None:
+            try:
+                check_number(f"--{name.replace('_', '-')}", v, 1, 86_400, note="seconds")
+            except FieldError as e:
+                raise CliError(str(e)) from None
     result = bench_train.bench_train(
         quick=a.quick, rllib_seconds=a.rllib_seconds or (60.0 if a.quick else 600.0),
         eqx_seconds=a.eqx_seconds, sizes=a.sizes, skip_rllib=a.skip_rllib,

@@ -50,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eqx_jax.checks import check_number
 from eqx_jax.env import AGENTS, BargainingEnv, EnvParams, make_params
 from eqx_jax.negotiators import NEGMAS_EXPONENTS, negmas_tb_action, observed_value
 
@@ -370,8 +371,7 @@ def run_negmas_benchmark(n: int = 2000, seed: int = 0, quick: bool = False,
     negmas = _import_negmas()
     if quick:
         n = min(n, 27)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n!r}")
+    check_number("n", n, 1, integer=True)
     params = make_params()
     max_price, max_rounds = _check_settings(params), int(params.max_rounds)
     pairs = [PAIRS[i % len(PAIRS)] for i in range(n)]

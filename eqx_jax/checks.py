@@ -63,17 +63,19 @@ def requirement(low: float | None = None, high: float | None = None, *, low_open
 
 
 def check_number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                 low_open: bool = False, integer: bool = False) -> Any:
+                 low_open: bool = False, integer: bool = False, note: str = "") -> Any:
     """``value`` if it is a finite number (an ``int``, with ``integer``) in the range, else
     :class:`FieldError` naming ``name`` and the range. ``low_open``: ``low`` itself is refused.
-    ``None`` or infinite bounds are absent. Returns the value unchanged (its own type)."""
+    ``None`` or infinite bounds are absent. ``note`` follows the range in the message (a unit,
+    where the bound comes from). Returns the value unchanged (its own type)."""
     ok = _is_int(value) if integer else _is_real(value) and math.isfinite(value)
     if ok and low is not None:
         ok = bool(value > low if low_open else value >= low)
     if ok and high is not None:
         ok = bool(value <= high)
     if not ok:
-        raise FieldError(name, requirement(low, high, low_open=low_open, integer=integer), value)
+        req = requirement(low, high, low_open=low_open, integer=integer)
+        raise FieldError(name, f"{req} {note}" if note else req, value)
     return value
 
 

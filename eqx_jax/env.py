@@ -253,8 +253,8 @@ class BargainingEnv:
     num_actions: int = 3
 
     def __init__(self, num_history: int = 4):
-        if isinstance(num_history, bool) or int(num_history) != num_history or num_history < 1:
-            raise ValueError(f"num_history must be an integer >= 1, got {num_history!r}")
+        check_number("num_history", int(num_history) if _is_integral(num_history) else num_history,
+                     1, integer=True)
         self.num_history = int(num_history)
         self._history_len = max(self.num_history, _MIN_HISTORY)
 

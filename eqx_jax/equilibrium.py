@@ -113,8 +113,7 @@ def _check_pair(name: str, pair: Any, low: float, high: float, *, open_low=False
 
 def _make_game(max_rounds, reward_model, max_price, speed_bonus, bonus_fraction, discount,
                walk_payoff, timeout_payoff) -> _Game:
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, Integral) or max_rounds < 1:
-        raise ValueError(f"max_rounds must be an integer >= 1, got {max_rounds!r}")
+    check_number("max_rounds", max_rounds, 1, integer=True)
     if isinstance(reward_model, Integral) and not isinstance(reward_model, bool) \
             and 0 <= reward_model < len(REWARD_MODELS):
         reward_model = REWARD_MODELS[int(reward_model)]  # the env's integer codes 0 / 1

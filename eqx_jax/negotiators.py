@@ -27,6 +27,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from eqx_jax.checks import check_number
 from eqx_jax.env import ACCEPT, COUNTER, MASK_SLICE, OBS_INDEX, EnvParams
 
 Policy = Callable[[jax.Array, jax.Array, EnvParams], dict[str, jax.Array]]
@@ -62,8 +63,7 @@ def _at_least_as_good(offer, target, is_supplier):
 
 def time_dependent(exponent: float) -> Policy:
     """Faratin time-dependent tactic with concession exponent ``e`` (< 1 Boulware, > 1 Conceder)."""
-    if not exponent > 0:
-        raise ValueError(f"exponent must be > 0, got {exponent!r}")
+    check_number("exponent", exponent, 0.0, low_open=True)
     power = 1.0 / exponent
     # An integer power (Boulware e = 0.2 -> tau^5) is a few multiplications instead of exp/log.
     concede = ((lambda tau: jax.lax.integer_pow(tau, round(power)))
@@ -184,10 +184,7 @@ def _negmas_exponent(kind: str | float) -> float:
         except KeyError:
             raise ValueError(f"unknown NegMAS time-based kind {kind!r}; choose one of "
                              f"{', '.join(NEGMAS_EXPONENTS)} or give an exponent") from None
-    exponent = float(kind)
-    if not exponent > 0:
-        raise ValueError(f"exponent must be > 0, got {kind!r}")
-    return exponent
+    return check_number("exponent", float(kind), 0.0, low_open=True)
 
 
 def observed_value(obs: jax.Array, params: EnvParams) -> jax.Array:

@@ -23,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo.utils.env import ParallelEnv
 
+from eqx_jax.checks import check_number
 from eqx_jax.env import (
     AGENTS,
     COUNTER,
@@ -262,9 +263,7 @@ class JaxBargainingParallelEnv(ParallelEnv):
             v = (options or {}).get(f"{a}_value")
             if v is None:
                 continue
-            v = float(v)
-            if not 0.0 <= v <= self.params.max_price:
-                raise ValueError(f"{a}_value must be in [0, {self.params.max_price}], got {v!r}")
+            v = check_number(f"{a}_value", float(v), 0.0, float(self.params.max_price))
             fixed[i], values[i] = True, v
 
         self._key, self._state, obs = _jit_reset(

@@ -87,8 +87,8 @@ def cmd_train(a: argparse.Namespace) -> None:
                 config = PPOConfig.from_dict(d)
             except (ValueError, TypeError) as e:
                 raise option_error(e, TRAIN_OPTIONS) from None
-        if a.devices is not None and a.devices < 1:
-            raise CliError(f"--devices must be >= 1, got {a.devices}")
+        if a.devices is not None:
+            positive_int("--devices", a.devices, 1 << 20)
         summary = train_run(config, a.out, resume=a.resume, progress=not a.json,
                             devices=a.devices)
     except RunError as e:

@@ -10,6 +10,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from eqx_jax.checks import check_number
 from eqx_jax.ppo.config import PPOConfig
 from eqx_jax.ppo.state import RunnerState
 
@@ -31,9 +32,8 @@ def make_mesh(config: PPOConfig, devices: Sequence[jax.Device] | int | None = No
         devices = jax.devices()
     elif isinstance(devices, int) and not isinstance(devices, bool):
         available = jax.devices()
-        if not 1 <= devices <= len(available):
-            raise ValueError(f"devices must be in [1, {len(available)}] (the visible "
-                             f"{available[0].platform} devices), got {devices}")
+        check_number("devices", devices, 1, len(available),
+                     note=f"(the visible {available[0].platform} devices)")
         devices = available[:devices]
     devices = list(devices)
     if not devices:

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from eqx_jax.checks import check_number
 from eqx_jax.negotiators import Policy
 from eqx_jax.ppo import plan as loop
 from eqx_jax.ppo.config import PPOConfig
@@ -19,10 +19,8 @@ from eqx_jax.ppo.state import RunnerState
 
 
 def _check_num_updates(num_updates, max_updates: int) -> None:
-    if (isinstance(num_updates, bool) or not isinstance(num_updates, int | np.integer)
-            or not 1 <= num_updates <= max_updates):
-        raise ValueError(f"num_updates must be an integer in [1, {max_updates}] "
-                         f"(config.num_updates), got {num_updates!r}")
+    check_number("num_updates", num_updates, 1, max_updates, integer=True,
+                 note="(config.num_updates)")
 
 
 def make_train_chunked(config: PPOConfig, opponent_policy: Policy | None = None,

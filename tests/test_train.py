@@ -115,3 +115,24 @@ def test_config_files(tmp_path):
         load_config_file(tmp_path / "bad.yaml")
     with pytest.raises(RunError, match="does not exist"):
         load_config_file(tmp_path / "missing.yaml")
+
+
+def test_progress_off_a_terminal_is_plain_lines():
+    """Logs get whole lines (no carriage returns), at most one per interval plus the last."""
+    import io
+
+    from eqx_jax.train import Progress
+
+    out = io.StringIO()
+    bar = Progress(total=10, done=0, out=out, enabled=True, log_every_s=3600.0)
+    for done in range(1, 11):
+        bar.update(done, 1234.5, 0.5)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    assert len(lines) == 2  # the first update, then the end (the interval never passed)
+    assert lines[0].startswith("updates 1/10:") and lines[-1].startswith("updates 10/10:")
+    assert "1,234 env steps/s, deal rate 0.500" in lines[-1] and "100%" in lines[-1]
+    silent = io.StringIO()
+    Progress(total=10, done=0, out=silent, enabled=False).update(5, 1.0, 0.5)
+    assert silent.getvalue() == ""

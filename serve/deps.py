@@ -58,6 +58,13 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+async def principal_from_token(svc: Services, token: str) -> auth.Principal:
+    """The caller a bearer token names, for HTTP routes and the WebSocket alike (signature,
+    expiry and revocation checked); :class:`serve.auth.AuthError` otherwise. Does not count
+    against the rate limit."""
+    return auth.decode_token(token, svc.settings.secret_key)
+
+
 async def current_user(
     svc: ServicesDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -66,7 +73,7 @@ async def current_user(
     if creds is None:
         raise unauthorized("not authenticated: send Authorization: Bearer <token>")
     try:
-        principal = auth.decode_token(creds.credentials, svc.settings.secret_key)
+        principal = await principal_from_token(svc, creds.credentials)
     except auth.AuthError as e:
         raise unauthorized(str(e)) from None
     wait = svc.user_limits.take(principal.user_id)
@@ -78,6 +85,31 @@ async def current_user(
 
 
 CurrentUser = Annotated[auth.Principal, Depends(current_user)]
+
+
+#: What each error status of the API means, for the OpenAPI document (``error_responses``).
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "malformed request",
+    401: "missing, invalid, expired or revoked bearer token",
+    403: "not allowed for this user",
+    404: "no such resource (or not the caller's)",
+    409: "conflicts with the resource's state",
+    410: "gone (expired)",
+    413: "request body larger than the server accepts",
+    422: "a field is invalid (the body names it and its allowed range)",
+    429: "rate limit or quota reached (see Retry-After)",
+    503: "a backing service is unavailable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """``responses=`` for a route decorator: every error status it may return, documented with
+    the common ``{"detail": ...}`` body (``error_responses(401, 404, 422)``)."""
+    return {code: {"description": ERROR_DESCRIPTIONS[code],
+                   "content": {"application/json": {"schema": {
+                       "type": "object", "properties": {"detail": {}},
+                       "required": ["detail"]}}}}
+            for code in codes}
 
 
 def not_found(kind: str, ident: str) -> HTTPException:

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from serve import auth
 from serve.db import SimSession
-from serve.deps import API, Services, ServicesDep
+from serve.deps import API, Services, ServicesDep, principal_from_token
 from serve.simulation import end_message
 
 router = APIRouter(prefix=API)
@@ -92,7 +92,7 @@ async def authenticate(ws: WebSocket, svc: Services) -> auth.Principal | None:
     if not token:
         raise Refused(WS_POLICY_VIOLATION, "missing token")
     try:
-        principal = auth.decode_token(token, svc.settings.secret_key)
+        principal = await principal_from_token(svc, token)
     except auth.AuthError as e:
         raise Refused(WS_POLICY_VIOLATION, str(e)) from None
     if svc.user_limits.take(principal.user_id) > 0:

@@ -13,8 +13,8 @@ Routes (base ``/api/v1`` except ``/health`` and the docs at ``/docs``):
 * ``POST /tournament`` (two players head to head, with confidence intervals)
   (``routers.tournament``) and ``GET /meta`` (negotiators, default game, field bounds; no auth)
   (``routers.meta``), for the dashboard
-* ``GET /health`` (no auth) (``routers.health``); the web dashboard at ``/``
-  (``serve/static/``, no auth) (``routers.dashboard``)
+* ``GET /health`` (state words without a token, details with one) (``routers.health``);
+  the web dashboard at ``/`` (``serve/static/``, no auth) (``routers.dashboard``)
 
 One worker process: live sessions, rate-limit windows and the job queue are in memory (the
 database holds everything durable). Blocking work (database, JAX) runs in worker threads.
@@ -33,11 +33,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from serve import auth
+from serve import auth, openapi
 from serve.db import Database
 from serve.deps import Services
 from serve.engine import Engine
+from serve.health import HealthCache
 from serve.jobs import JobManager
+from serve.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from serve.phrasing import make_phraser
 from serve.policies import register_default
 from serve.ratelimit import RateLimiter
@@ -75,7 +77,7 @@ def build_services(settings: Settings) -> Services:
                                 namespace="user", storage_uri=settings.rate_limit_storage),
         login_limits=RateLimiter(login_rate, max(1, int(login_rate)), namespace="login",
                                  storage_uri=settings.rate_limit_storage),
-        started_at=time.time())
+        started_at=time.time(), health=HealthCache(settings.health_cache_s))
 
 
 def _ensure_admin(svc: Services) -> None:
@@ -152,16 +154,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await stop_services(svc)
 
+    docs = settings.docs_enabled if settings.docs_enabled is not None else (
+        settings.mode != "production")
     app = FastAPI(
         title="EquilibriumX live server",
         version="0.1.0",
         description="Trained eqx_jax agents negotiating live, each move phrased by an LLM. "
                     "Get a token from POST /api/v1/auth/login and click Authorize.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
+    # Innermost first: the body limit runs before anything reads a body; CORS and the security
+    # headers wrap every answer, the 413 included. No credentials: tokens travel in the
+    # Authorization header, never in cookies.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                       allow_credentials=True, allow_methods=["*"], allow_headers=["*"],
+                       allow_credentials=False, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["Retry-After"])
+    app.add_middleware(SecurityHeadersMiddleware)
     add_exception_handlers(app)
     include_routers(app)
+    openapi.install(app)
     return app

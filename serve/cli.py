@@ -52,17 +52,24 @@ def serve(host: str | None = None, port: int | None = None, log_level: str = "in
     import uvicorn
 
     from serve.app import create_app
+    from serve.logredact import install, uvicorn_log_config
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(levelname)s:     %(name)s: %(message)s")
+    # uvicorn logs a WebSocket's URL with its query string at INFO: keep ?token= out of logs.
+    install(logging.getLogger())
     app = create_app(settings)
     # No permessage-deflate: the moves are ~300-byte JSON messages, and compressing them was
     # ~1 ms of event-loop time per message under load (profiled with 100 sessions).
     # keep-alive 30 s: clients that reuse connections between a start and a status call
     # (minutes apart while streaming) hit fewer "server closed the idle connection" races.
+    # X-Forwarded-For only from EQX_TRUSTED_PROXIES: from anyone else it would let a client
+    # pick the address its login attempts are counted under.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
                 ws_max_size=UVICORN_WS_MAX_SIZE, ws_per_message_deflate=False,
-                timeout_keep_alive=30, proxy_headers=True)
+                timeout_keep_alive=30, proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=settings.trusted_proxies or None,
+                log_config=uvicorn_log_config())
     return 0
 
 

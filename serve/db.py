@@ -1,8 +1,9 @@
 """Persistence: SQLAlchemy 2 models, the engine, and schema migrations (Alembic).
 
-Everything the server does is stored as it happens: users, simulation sessions (with their
-result), every streamed move, training jobs, registered policies and metric exports. SQLite by
-default (a file under the data directory), any SQLAlchemy URL through ``DATABASE_URL``.
+Everything the server does is stored as it happens: users (and the tokens revoked before their
+expiry), simulation sessions (with their result), every streamed move, training jobs, registered
+policies and metric exports. SQLite by default (a file under the data directory), any
+SQLAlchemy URL through ``DATABASE_URL``.
 
 The schema is owned by the Alembic migrations in ``serve/migrations`` (``upgrade head`` runs at
 startup, see :func:`migrate`); the models here must match the latest migration (a test checks it).
@@ -70,7 +71,19 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Tokens carry the generation they were issued in; a password change bumps it, which
+    # revokes every token issued before.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RevokedToken(Base):
+    """A token revoked before its expiry (logout); kept until ``expires_at``, then purged."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Policy(Base):

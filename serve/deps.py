@@ -1,13 +1,13 @@
 """What the routers share: the services container, typed dependencies, error bodies.
 
 ``ServicesDep`` is the app's :class:`Services` (HTTP routes and the WebSocket alike);
-``CurrentUser`` the authenticated caller of a route (bearer token; also counts one request
-against the caller's rate limit).
+``CurrentUser`` the authenticated caller of a route (bearer token, checked for revocation; also
+counts one request against the caller's rate limit).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from serve import auth
 from serve.db import Database
 from serve.engine import Engine
+from serve.health import HealthCache
 from serve.jobs import JobManager
 from serve.phrasing import Phraser
 from serve.ratelimit import RateLimiter, retry_after_header
@@ -40,7 +41,23 @@ class Services:
     user_limits: RateLimiter
     login_limits: RateLimiter
     started_at: float
+    health: HealthCache
     default_policy: str | None = None
+    #: Built from ``settings`` (the secret is read, or generated in the data directory, here).
+    tokens: auth.TokenService = field(init=False)
+    #: Login and password-change attempts per user name (``login_limits`` is per address).
+    account_limits: RateLimiter = field(init=False)
+    #: The password checks' own bounded thread pool.
+    login_pool: auth.LoginPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.tokens = auth.TokenService(self.db, auth.server_secret(s), s.token_ttl_s,
+                                        s.token_cache_s)
+        rate = s.login_attempts_per_account_per_minute
+        self.account_limits = RateLimiter(rate, max(1, int(rate)), namespace="login-account",
+                                          storage_uri=s.rate_limit_storage)
+        self.login_pool = auth.LoginPool(s.login_hash_workers, s.login_max_pending)
 
 
 def get_services(conn: HTTPConnection) -> Services:
@@ -60,9 +77,10 @@ def unauthorized(detail: str) -> HTTPException:
 
 async def principal_from_token(svc: Services, token: str) -> auth.Principal:
     """The caller a bearer token names, for HTTP routes and the WebSocket alike (signature,
-    expiry and revocation checked); :class:`serve.auth.AuthError` otherwise. Does not count
+    expiry and revocation checked: in memory, with the database read at most every
+    ``token_cache_s`` per user); :class:`serve.auth.AuthError` otherwise. Does not count
     against the rate limit."""
-    return auth.decode_token(token, svc.settings.secret_key)
+    return await svc.tokens.verify(token)
 
 
 async def current_user(

@@ -1,7 +1,10 @@
 """Metric exports (routes: :mod:`serve.routers.exports`): ``POST /metrics/export`` writes a
 CSV or JSON file of sessions' results under ``<data_dir>/exports/`` and returns a download URL
-that expires after ``export_ttl_s`` seconds (``GET`` after that: 410 Gone, and the file is
-deleted).
+that expires after ``export_ttl_s`` seconds (``GET`` after that: 410 Gone). A user holds at
+most ``max_exports_per_user`` unexpired exports (more: :class:`ExportQuota`, a 429 whose
+Retry-After is the time until the oldest one expires), and a background sweeper
+(:func:`run_sweeper`, every ``export_sweep_interval_s`` seconds) deletes the files of expired
+exports, fetched or not; their rows stay, so a late GET is still a 410, not a 404.
 
 CSV: one row per session (:data:`CSV_COLUMNS`). JSON: ``{"exported_at", "sessions": [...]}``
 with the same fields per session plus the full result message. Only sessions the caller may see
@@ -10,18 +13,23 @@ with the same fields per session plus the full result message. Only sessions the
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import select
 
 from serve.auth import Principal
 from serve.db import Database, Export, SimSession, utcnow
+
+log = logging.getLogger("eqx.serve.exports")
 
 CSV_COLUMNS = (
     "session_id", "status", "created_at", "finished_at", "supplier_valuation",
@@ -60,14 +68,32 @@ def render(rows: list[dict[str, Any]], results: list[Any], fmt: str) -> bytes:
     return json.dumps(doc, indent=1).encode()
 
 
+class ExportQuota(Exception):
+    """The caller already holds ``max_exports_per_user`` unexpired exports."""
+
+    def __init__(self, message: str, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def _check_quota(s: Any, user_id: int, max_per_user: int, now: dt.datetime) -> None:
+    live = sorted(s.scalars(select(Export.expires_at).where(
+        Export.user_id == user_id, Export.expires_at > now)))
+    if len(live) >= max_per_user:
+        raise ExportQuota(f"export quota reached: at most {max_per_user} unexpired exports "
+                          "per user (EQX_MAX_EXPORTS_PER_USER)",
+                          (live[0] - now).total_seconds())
+
+
 def create_export(db: Database, out_dir: Path, ttl_s: int, user: Principal, ids: list[str],
-                  fmt: str) -> Export:
+                  fmt: str, max_per_user: int) -> Export:
     """Write the file of sessions ``ids`` (in that order) and store its row (blocking).
-    :class:`UnknownSession` for the first id the caller may not export."""
+    :class:`UnknownSession` for the first id the caller may not export; :class:`ExportQuota`
+    when the caller holds ``max_per_user`` unexpired exports."""
     export_id = str(uuid.uuid4())
     path = (out_dir / f"{export_id}.{fmt}").resolve()
-    expires = utcnow() + dt.timedelta(seconds=ttl_s)
     with db.session() as s:
+        _check_quota(s, user.user_id, max_per_user, utcnow())
         found = {r.id: r for r in s.scalars(select(SimSession).where(SimSession.id.in_(ids)))}
         for i in ids:
             r = found.get(i)
@@ -75,11 +101,21 @@ def create_export(db: Database, out_dir: Path, ttl_s: int, user: Principal, ids:
                 raise UnknownSession(i)
         sessions = [found[i] for i in ids]
         data = render([session_row(r) for r in sessions], [r.result for r in sessions], fmt)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        exp = Export(id=export_id, user_id=user.user_id, format=fmt, path=str(path),
-                     session_ids=ids, created_at=utcnow(), expires_at=expires)
-        s.add(exp)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    try:
+        # The count again, with the insert, under the one writer lock: two requests cannot
+        # both take the last slot (the file is rendered outside the lock).
+        with db.write() as s:
+            now = utcnow()
+            _check_quota(s, user.user_id, max_per_user, now)
+            exp = Export(id=export_id, user_id=user.user_id, format=fmt, path=str(path),
+                         session_ids=ids, created_at=now,
+                         expires_at=now + dt.timedelta(seconds=ttl_s))
+            s.add(exp)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return exp
 
 
@@ -96,5 +132,31 @@ def discard_if_expired(exp: Export) -> bool:
     """Whether the download URL has expired; if so the file is deleted too."""
     if utcnow() < exp.expires_at:
         return False
-    Path(exp.path).unlink(missing_ok=True)
+    if exp.path:  # "" once the sweeper has deleted it
+        Path(exp.path).unlink(missing_ok=True)
     return True
+
+
+def sweep_expired(db: Database) -> int:
+    """Delete the files of expired exports (blocking); their rows keep ``path = ""``. Returns
+    how many files were swept."""
+    with db.write() as s:
+        rows = list(s.scalars(select(Export).where(Export.expires_at <= utcnow(),
+                                                   Export.path != "")))
+        for exp in rows:
+            Path(exp.path).unlink(missing_ok=True)
+            exp.path = ""
+    return len(rows)
+
+
+async def run_sweeper(db: Database, interval_s: float) -> None:
+    """Sweep expired exports now (files a previous process left) and every ``interval_s``
+    seconds, until cancelled."""
+    while True:
+        try:
+            n = await to_thread.run_sync(sweep_expired, db)
+            if n:
+                log.info("deleted %d expired export file(s)", n)
+        except Exception:  # noqa: BLE001 - a failed sweep is retried at the next interval
+            log.exception("export sweep failed")
+        await asyncio.sleep(interval_s)

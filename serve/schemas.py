@@ -14,10 +14,14 @@ import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field
 
 from eqx_jax.env import EnvParams
+from serve.job_config import Algorithm, TrainingConfig
 
 #: Valuations must be below the env's price cap (the default game's; a trained policy's game
 #: with another cap is checked when the session starts).
 MAX_PRICE = float(EnvParams().max_price)
+#: Smallest accepted valuation (a cent): well inside float32's normal range, so a valuation
+#: never becomes 0 (or a subnormal) when the engine casts it.
+MIN_VALUATION = 0.01
 Style = Literal["aggressive", "cooperative", "analytical"]
 POLICY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -34,6 +38,15 @@ class TokenResponse(BaseModel):
     expires_in: int = Field(description="seconds until the token expires")
 
 
+class PasswordChangeRequest(BaseModel):
+    """``POST /auth/password``: revokes every token of the user, the caller's included."""
+
+    model_config = ConfigDict(extra="forbid")
+    old_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256,
+                              description="8 to 256 characters")
+
+
 class SimulationStartRequest(BaseModel):
     """A negotiation to play. Unknown fields are rejected."""
 
@@ -41,10 +54,13 @@ class SimulationStartRequest(BaseModel):
         "supplier_valuation": 5000, "retailer_valuation": 8000, "max_rounds": 10,
         "supplier_style": "aggressive", "retailer_style": "cooperative"}]})
 
+    # The engine computes in float32: a positive floor keeps a valuation from rounding to 0.
     supplier_valuation: float = Field(
-        gt=0, lt=MAX_PRICE, description=f"supplier's private valuation V_s, in (0, {MAX_PRICE:g})")
+        ge=MIN_VALUATION, lt=MAX_PRICE,
+        description=f"supplier's private valuation V_s, in [{MIN_VALUATION:g}, {MAX_PRICE:g})")
     retailer_valuation: float = Field(
-        gt=0, lt=MAX_PRICE, description=f"retailer's private valuation V_r, in (0, {MAX_PRICE:g})")
+        ge=MIN_VALUATION, lt=MAX_PRICE,
+        description=f"retailer's private valuation V_r, in [{MIN_VALUATION:g}, {MAX_PRICE:g})")
     max_rounds: int = Field(10, ge=1, le=100, description="at most this many rounds, 1..100")
     supplier_style: Style = Field("cooperative", description="phrasing style of the supplier")
     retailer_style: Style = Field("cooperative", description="phrasing style of the retailer")
@@ -112,19 +128,25 @@ class SimulationTranscript(BaseModel):
 
 
 class TrainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "agent_type": "both", "algorithm": "ppo",
-        "training_config": {"total_timesteps": 200000}}]})
+    """A training job: the founding design's keys or PPOConfig's (``serve.job_config``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"agent_type": "supplier", "algorithm": "PPO", "training_config": {
+            "num_iterations": 1000, "learning_rate": 0.0003, "gamma": 0.99}},
+        {"agent_type": "both", "algorithm": "ppo",
+         "training_config": {"total_timesteps": 200000}}]})
 
     agent_type: Literal["supplier", "retailer", "both"] = Field(
         "both", description="both: self-play, one network per role; supplier / retailer: that "
                             "role learns against a fixed classic negotiator "
                             "(training_config.opponent, default linear)")
-    algorithm: str = Field("ppo", max_length=32,
-                           description="training algorithm; implemented: ppo (case-insensitive)")
-    training_config: dict[str, Any] = Field(
-        default_factory=dict, description="eqx_jax.ppo.PPOConfig fields, e.g. total_timesteps, "
-                                          "lr, num_envs, hidden, env (game settings)")
+    algorithm: Algorithm = Field("ppo", description="training algorithm: ppo "
+                                                    "(case-insensitive); others are a 422")
+    training_config: TrainingConfig = Field(
+        default_factory=TrainingConfig,
+        description="eqx_jax.ppo.PPOConfig fields (e.g. total_timesteps, lr, num_envs, hidden, "
+                    "env: game settings) or the founding design's num_iterations (PPO updates) "
+                    "and learning_rate; every value bounded (docs/server.md, 'Training jobs')")
 
 
 class TrainResponse(BaseModel):
@@ -135,7 +157,7 @@ class TrainResponse(BaseModel):
 
 class JobStatus(BaseModel):
     job_id: str
-    status: Literal["queued", "running", "completed", "failed", "interrupted"]
+    status: Literal["queued", "running", "completed", "failed", "interrupted", "cancelled"]
     agent_type: str
     algorithm: str
     progress: float = Field(description="updates done / total updates, 0..1")

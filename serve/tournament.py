@@ -8,9 +8,10 @@ valuations drawn from its priors), one jitted call; the per-episode metrics are
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -28,11 +29,42 @@ Resolver = Callable[[str, str], PolicySpec]
 
 
 class Busy(Exception):
-    """Another comparison is running (one at a time per server process)."""
+    """No comparison slot is free: the server's (``max_concurrent_tournaments``) or the
+    caller's (``max_tournaments_per_user``); the message says which."""
 
 
-# One comparison at a time per server process; the route answers 429 meanwhile.
-_running = threading.Lock()
+class Slots:
+    """Comparisons running now, in total and per user (one instance per server process).
+
+    A per-user cap below the server's keeps one user from holding every slot: with the
+    defaults (2 at once, 1 per user) another user can always start one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._per_user: dict[int, int] = {}
+
+    @contextlib.contextmanager
+    def hold(self, user_id: int, total: int, per_user: int) -> Iterator[None]:
+        """Hold a slot while the block runs; :class:`Busy` at once if none is free."""
+        with self._lock:
+            if self._per_user.get(user_id, 0) >= per_user:
+                raise Busy(f"you already run {per_user} comparison(s) at once "
+                           "(EQX_MAX_TOURNAMENTS_PER_USER); retry when it has finished")
+            if sum(self._per_user.values()) >= total:
+                raise Busy(f"{total} comparison(s) are already running on this server "
+                           "(EQX_MAX_CONCURRENT_TOURNAMENTS); retry shortly")
+            self._per_user[user_id] = self._per_user.get(user_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._per_user[user_id] -= 1
+                if not self._per_user[user_id]:
+                    del self._per_user[user_id]
+
+
+#: The comparison slots of this server process.
+SLOTS = Slots()
 
 
 def pairings(req: TournamentRequest) -> list[tuple[str, str]]:
@@ -73,14 +105,9 @@ def play_pairing(engine: Engine, resolve: Resolver, req: TournamentRequest, supp
 
 
 def head_to_head(engine: Engine, resolve: Resolver, req: TournamentRequest) -> dict[str, Any]:
-    """Every pairing of the request; :class:`Busy` while another comparison runs."""
-    if not _running.acquire(blocking=False):
-        raise Busy()
-    try:
-        t0 = time.perf_counter()
-        rows = [play_pairing(engine, resolve, req, s, r) for s, r in pairings(req)]
-    finally:
-        _running.release()
+    """Every pairing of the request (the caller holds a slot of :data:`SLOTS`)."""
+    t0 = time.perf_counter()
+    rows = [play_pairing(engine, resolve, req, s, r) for s, r in pairings(req)]
     return {"num_episodes": req.num_episodes, "max_rounds": req.max_rounds, "seed": req.seed,
             "deterministic": req.deterministic, "pairings": rows,
             "wall_s": round(time.perf_counter() - t0, 3)}

@@ -47,10 +47,13 @@ from serve.phrasing.phraser import Phraser, make_phraser
 from serve.phrasing.prices import format_price, price_mentions, whole_units
 from serve.phrasing.prompts import (
     CHAT_SYSTEM,
+    PLACEHOLDER,
     build_messages,
     chat_messages,
     clean_llm_text,
     design_messages,
+    placeholder_messages,
+    price_grammar,
 )
 from serve.phrasing.quality import quality_score
 from serve.phrasing.templates import template_message
@@ -67,10 +70,11 @@ from serve.phrasing.types import (
 )
 
 __all__ = [
-    "ACTIONS", "BACKENDS", "CHAT_SYSTEM", "LOGGER", "PROMPTS", "ROLES", "STYLES",
+    "ACTIONS", "BACKENDS", "CHAT_SYSTEM", "LOGGER", "PLACEHOLDER", "PROMPTS", "ROLES", "STYLES",
     "EmbeddedBackend", "LLMBackend", "LLMUnavailable", "MoveContext", "OllamaBackend",
     "OpenAIBackend", "PhrasedMessage", "Phraser", "PhrasingSettings", "build_messages",
     "chat_messages", "check_intent", "check_message", "clean_llm_text", "design_messages",
-    "format_price", "main", "make_phraser", "measure", "price_mentions", "quality_score",
+    "format_price", "main", "make_phraser", "measure", "placeholder_messages", "price_grammar",
+    "price_mentions", "quality_score",
     "sample_contexts", "template_message", "whole_units",
 ]

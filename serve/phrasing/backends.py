@@ -7,6 +7,7 @@ cannot be reached."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any, Protocol
 
@@ -25,13 +26,15 @@ class LLMUnavailable(Exception):
 
 class LLMBackend(Protocol):
     """What the phraser needs from an LLM. ``generate`` raises LLMUnavailable, TimeoutError (via
-    the caller's wait_for) or any other exception for a bad answer."""
+    the caller's wait_for) or any other exception for a bad answer; ``grammar`` is a llama.cpp
+    GBNF grammar for the answer, which a backend that cannot enforce one ignores."""
 
     name: str
     model: str
 
     async def start(self) -> None: ...
-    async def generate(self, messages: list[dict[str, str]], *, seed: int) -> str: ...
+    async def generate(self, messages: list[dict[str, str]], *, seed: int,
+                       grammar: str | None = None) -> str: ...
     async def health(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
 
@@ -54,7 +57,10 @@ class OllamaBackend:
     async def start(self) -> None:
         return None
 
-    async def generate(self, messages: list[dict[str, str]], *, seed: int) -> str:
+    async def generate(self, messages: list[dict[str, str]], *, seed: int,
+                       grammar: str | None = None) -> str:
+        """One chat call. ``grammar`` is ignored: Ollama constrains output only to JSON
+        (``format``), which the prompt does not ask for (docs/phrasing.md, "Speed")."""
         try:
             resp = await self._client.chat(
                 model=self.model,
@@ -111,8 +117,14 @@ class OpenAIBackend:
     async def start(self) -> None:
         return None
 
-    async def generate(self, messages: list[dict[str, str]], *, seed: int) -> str:
-        body = {
+    #: Send llama.cpp's own request fields (``cache_prompt``, ``grammar``)? Only to a server
+    #: known to be llama.cpp: other OpenAI-compatible servers may refuse unknown fields.
+    llama_cpp = False
+
+    async def generate(self, messages: list[dict[str, str]], *, seed: int,
+                       grammar: str | None = None) -> str:
+        """One chat completion; ``grammar`` is sent only to llama.cpp (``llama_cpp``)."""
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
             "max_tokens": self.settings.num_predict,
@@ -120,14 +132,37 @@ class OpenAIBackend:
             "seed": seed,
             "stream": False,
         }
+        url = f"{self.base_url}/chat/completions"
         try:
-            resp = await self._client.post(f"{self.base_url}/chat/completions", json=body)
+            if self.llama_cpp:
+                # Reuse the slot's evaluated prefix: the placeholder prompt repeats per (style,
+                # action, role), so a repeat costs only its generated tokens.
+                body["cache_prompt"] = True
+                if grammar is not None:
+                    body["grammar"] = grammar
+                return await self._stream(url, body)
+            resp = await self._client.post(url, json=body)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise LLMUnavailable(str(exc) or type(exc).__name__) from exc
         except httpx.TimeoutException as exc:  # httpx's own timeout may fire before wait_for's
             raise TimeoutError(str(exc)) from exc
         resp.raise_for_status()
         return resp.json()["choices"][0]["message"]["content"] or ""
+
+    async def _stream(self, url: str, body: dict[str, Any]) -> str:
+        """The answer of a streamed completion (server-sent events), joined. Streamed because
+        llama.cpp's server stops a generation when a chunk cannot be written, i.e. soon after
+        the phraser's deadline cancels this call and closes the connection; a non-streamed
+        request runs on to ``max_tokens`` even after the client has gone (measured)."""
+        parts: list[str] = []
+        async with self._client.stream("POST", url, json={**body, "stream": True}) as resp:
+            resp.raise_for_status()
+            async for line in resp.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                for choice in json.loads(line[6:]).get("choices", []):
+                    parts.append((choice.get("delta") or {}).get("content") or "")
+        return "".join(parts)
 
     async def health(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.name, "model": self.model, "reachable": False,
@@ -153,6 +188,7 @@ class EmbeddedBackend(OpenAIBackend):
     """llama.cpp's server (xllamacpp) with SmolLM2-135M in a child process, used as ``openai``."""
 
     name = "embedded"
+    llama_cpp = True
 
     def __init__(self, settings: PhrasingSettings) -> None:
         super().__init__(settings, base_url="http://127.0.0.1:0/v1", model="smollm2-135m")
@@ -161,6 +197,7 @@ class EmbeddedBackend(OpenAIBackend):
             threads=settings.embedded_threads,
             port=settings.embedded_port,
             n_ctx=settings.embedded_ctx,
+            parallel=settings.embedded_parallel,
             start_timeout_s=settings.embedded_start_timeout_s,
         )
 
@@ -173,10 +210,11 @@ class EmbeddedBackend(OpenAIBackend):
         else:
             log.warning("embedded LLM unavailable, using templates: %s", self.server.error)
 
-    async def generate(self, messages: list[dict[str, str]], *, seed: int) -> str:
+    async def generate(self, messages: list[dict[str, str]], *, seed: int,
+                       grammar: str | None = None) -> str:
         if not self.server.running:
             raise LLMUnavailable(self.server.error or "embedded LLM not running")
-        return await super().generate(messages, seed=seed)
+        return await super().generate(messages, seed=seed, grammar=grammar)
 
     async def health(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": self.name, "model": self.server.model_path,
@@ -192,6 +230,7 @@ class EmbeddedBackend(OpenAIBackend):
         out["reachable"] = out["model_present"] = ok
         out["detail"] = (f"llama.cpp at {self.server.base_url}, "
                          f"{self.settings.embedded_threads} thread(s), "
+                         f"{self.settings.embedded_parallel} slot(s), "
                          f"started in {self.server.start_seconds or 0.0:.2f} s")
         return out
 

@@ -11,7 +11,7 @@ import random
 import time
 from typing import Any
 
-from serve.phrasing.phraser import make_phraser
+from serve.phrasing.phraser import Phraser, make_phraser
 from serve.phrasing.prices import format_price
 from serve.phrasing.types import (
     ACTIONS,
@@ -24,7 +24,7 @@ from serve.phrasing.types import (
     PhrasingSettings,
 )
 
-__all__ = ["main", "measure", "sample_contexts"]
+__all__ = ["BEFORE", "main", "measure", "sample_contexts"]
 
 
 def sample_contexts(n: int, seed: int = 0) -> list[MoveContext]:
@@ -55,28 +55,46 @@ def _message_line(ctx: MoveContext, msg: PhrasedMessage) -> str:
             f"fails={msg.guard_failures}] {msg.text}")
 
 
-async def measure(settings: PhrasingSettings, n: int, show: bool) -> dict[str, Any]:
-    """Start a phraser for ``settings``, phrase ``n`` sample moves (printing each if ``show``)
-    and return the start-up time, prompt form, health and ``stats()``."""
+async def _session(phraser: Phraser, contexts: list[MoveContext], show: bool) -> None:
+    """One session: its moves phrased one after another, as the simulation does."""
+    for ctx in contexts:
+        msg = await phraser.phrase(ctx)
+        if show:
+            print(_message_line(ctx, msg))
+
+
+async def measure(settings: PhrasingSettings, n: int, show: bool,
+                  concurrency: int = 1) -> dict[str, Any]:
+    """Start a phraser for ``settings``, phrase ``n`` sample moves as ``concurrency`` sessions
+    running at once (each phrasing its share in sequence; printing each message if ``show``)
+    and return the start-up time, prompt form, health, wall time (s) and ``stats()``."""
     phraser = make_phraser(settings)
     t0 = time.perf_counter()
     await phraser.start()
     start_s = time.perf_counter() - t0
     try:
         health = await phraser.health()
-        for ctx in sample_contexts(n):
-            msg = await phraser.phrase(ctx)
-            if show:
-                print(_message_line(ctx, msg))
-        return {"start_s": round(start_s, 2), "prompt": phraser.prompt, "health": health,
+        contexts = sample_contexts(n)
+        k = max(1, concurrency)
+        t1 = time.perf_counter()
+        await asyncio.gather(*(_session(phraser, contexts[i::k], show) for i in range(k)))
+        return {"start_s": round(start_s, 2), "prompt": phraser.prompt, "concurrency": k,
+                "wall_s": round(time.perf_counter() - t1, 2), "health": health,
                 "stats": phraser.stats()}
     finally:
         await phraser.aclose()
 
 
+#: ``--profile before``: the phrasing settings as they were before the speed work (one slot,
+#: the chat prompt with the price in it, 60 tokens, no grammar, no deadline), so that before and
+#: after can be measured in one run on the same load.
+BEFORE = {"prompt": "chat", "embedded_parallel": 1, "max_concurrent": 1, "num_predict": 60,
+          "grammar": False, "deadline_s": 120.0, "prefetch": 0}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Phrase ``--n`` sample moves with a backend and print the stats (guard pass share, latency,
-    quality) as JSON."""
+    """Phrase ``--n`` sample moves with a backend and print the stats (LLM share, guard pass
+    share, latency, quality) as JSON."""
     parser = argparse.ArgumentParser(prog="python -m serve.phrasing",
                                      description="Measure a phrasing backend on sample moves.")
     parser.add_argument("--backend", default="embedded", choices=BACKENDS)
@@ -85,12 +103,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ollama-host", default=PhrasingSettings().ollama_host)
     parser.add_argument("--ollama-model", default=PhrasingSettings().ollama_model)
     parser.add_argument("--openai-base-url", default=PhrasingSettings().openai_base_url)
-    parser.add_argument("--prompt", default="auto", choices=PROMPTS)
+    parser.add_argument("--prompt", default=None, choices=PROMPTS)
+    parser.add_argument("--deadline", type=float, default=None, help="deadline_s (seconds)")
+    parser.add_argument("--parallel", type=int, default=None, help="embedded slots, and "
+                                                                   "max_concurrent")
+    parser.add_argument("--num-predict", type=int, default=None)
+    parser.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--prefetch", type=int, default=None, help="ready texts per kind")
+    parser.add_argument("--profile", choices=("after", "before"), default="after",
+                        help="before: the settings before the speed work (see BEFORE)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="sessions phrasing at once (each its moves in sequence)")
     parser.add_argument("--quiet", action="store_true", help="do not print each message")
     args = parser.parse_args(argv)
+    fields: dict[str, Any] = dict(BEFORE) if args.profile == "before" else {}
+    given = {"prompt": args.prompt, "deadline_s": args.deadline, "num_predict": args.num_predict,
+             "grammar": args.grammar, "prefetch": args.prefetch, "embedded_parallel": args.parallel,
+             "max_concurrent": args.parallel}
+    fields.update({k: v for k, v in given.items() if v is not None})
     settings = PhrasingSettings(backend=args.backend, embedded_threads=args.threads,
                                 ollama_host=args.ollama_host, ollama_model=args.ollama_model,
-                                openai_base_url=args.openai_base_url, prompt=args.prompt)
-    result = asyncio.run(measure(settings, args.n, not args.quiet))
+                                openai_base_url=args.openai_base_url, **fields)
+    result = asyncio.run(measure(settings, args.n, not args.quiet, args.concurrency))
+    result["profile"] = args.profile
     print(json.dumps(result, indent=2, default=str))
     return 0

@@ -5,6 +5,21 @@ as fallback, bounded in concurrency, and keeps the statistics; ``make_phraser`` 
 Concurrency: LLM calls run on the event loop as non-blocking HTTP requests; at most
 ``max_concurrent`` run at once and at most ``max_pending`` wait or run; beyond that a message gets
 the template immediately (``fallback_reason="queue_full"``), so a burst of sessions never piles up.
+
+Deadline: a message waits at most ``deadline_s`` for the LLM (slot wait, calls and retries
+together); then the call in flight is cancelled (its HTTP request closed, which llama.cpp's server
+notices and stops) and the template answers (``fallback_reason="deadline"``), so no message is
+later than ``deadline_s`` plus the template's time (well under a millisecond).
+
+Ready texts (``prefetch``, with the placeholder prompt only): that prompt depends only on the kind
+of move (style, action, role, with or without a price), so texts for a kind can be written before
+the move exists. Once a kind has been asked for, a background task keeps ``prefetch`` texts of it
+ready, one LLM call at a time; a message of that kind takes one (filled with its price, guarded
+like any other) and does not wait for the LLM at all. Without a ready text it is phrased live, as
+above; but
+while the LLM's recent calls take longer than the deadline (the machine is busy), a message with
+no ready text gets the template at once (``fallback_reason="llm_slow"``) instead of starting a
+call that would be cancelled, so the LLM's time goes to ready texts, which are never wasted.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ import logging
 import math
 import time
 from collections import Counter, deque
+from contextlib import suppress
 from typing import Any
 
 from serve.phrasing.backends import (
@@ -24,7 +40,7 @@ from serve.phrasing.backends import (
     OpenAIBackend,
 )
 from serve.phrasing.guard import check_message
-from serve.phrasing.prompts import build_messages, clean_llm_text
+from serve.phrasing.prompts import build_messages, clean_llm_text, price_grammar
 from serve.phrasing.quality import quality_score
 from serve.phrasing.templates import template_message
 from serve.phrasing.types import LOGGER, ROLES, MoveContext, PhrasedMessage, PhrasingSettings
@@ -32,6 +48,20 @@ from serve.phrasing.types import LOGGER, ROLES, MoveContext, PhrasedMessage, Phr
 __all__ = ["Phraser", "make_phraser"]
 
 log = logging.getLogger(LOGGER)
+
+#: A kind of move as the placeholder prompt sees it: (style, action, role, has a price).
+Kind = tuple[str, str, str, bool]
+
+
+def _kind(ctx: MoveContext) -> Kind:
+    return (ctx.style, ctx.action, ctx.role, ctx.price is not None)
+
+
+def _kind_context(kind: Kind, seed: int) -> MoveContext:
+    """A move of ``kind`` to write a ready text for (its price is never shown to the model)."""
+    style, action, role, has_price = kind
+    return MoveContext(role=role, style=style, action=action, price=1.0 if has_price else None,
+                       round=1, max_rounds=10, seed=seed)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -76,13 +106,23 @@ class Phraser:
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._llm_call_ms: deque[float] = deque(maxlen=2000)
         self._quality_sum = 0.0
+        # Ready texts per kind of move (raw, placeholder unfilled), and the task that refills
+        # them; a kind is in ``_ready`` once it has been asked for.
+        self._ready: dict[Kind, deque[str]] = {}
+        self._refill = asyncio.Event()
+        self._prefetcher: asyncio.Task[None] | None = None
+        self._prefetch_calls = 0
+        self._prefetched = 0
+        # Seconds of the last LLM calls (a call cancelled by the deadline counts its time so
+        # far, a lower bound): their median says whether a live call can make the deadline.
+        self._recent_call_s: deque[float] = deque(maxlen=9)
 
     @property
     def prompt(self) -> str:
         """The prompt form in use: ``settings.prompt``, with "auto" resolved per backend."""
         if self.settings.prompt != "auto":
             return self.settings.prompt
-        return "chat" if self.backend_name == "embedded" else "design"
+        return "placeholder" if self.backend_name == "embedded" else "design"
 
     @property
     def backend_name(self) -> str:
@@ -117,59 +157,149 @@ class Phraser:
         if self._pending >= self.settings.max_pending:
             return self._finish(ctx, t0, None, attempts=0, guard_passed=None,
                                 reason="queue_full")
+        failures: list[str] = []
+        attempts = [0]
+        if self._prefetching:
+            ready = self._take_ready(ctx, t0, failures, attempts)
+            if ready is not None:
+                return ready
+            if self._llm_slow:
+                return self._finish(ctx, t0, None, attempts=attempts[0], guard_passed=None,
+                                    reason="llm_slow", failures=failures)
         self._pending += 1
         try:
-            return await self._phrase_llm(ctx, t0)
+            async with asyncio.timeout(self.settings.deadline_s):
+                return await self._phrase_llm(ctx, t0, failures, attempts)
+        except TimeoutError:
+            # Raised by the deadline only: the slot wait and the calls catch their own timeouts.
+            return self._finish(ctx, t0, None, attempts=attempts[0], guard_passed=None,
+                                reason="deadline", failures=failures)
         finally:
             self._pending -= 1
 
-    async def _phrase_llm(self, ctx: MoveContext, t0: float) -> PhrasedMessage:
-        """Wait (bounded by ``timeout_s``) for an LLM slot, then phrase with the LLM in it."""
+    async def _phrase_llm(self, ctx: MoveContext, t0: float, failures: list[str],
+                          attempts: list[int]) -> PhrasedMessage:
+        """Wait (bounded by ``timeout_s``) for an LLM slot, then phrase with the LLM in it.
+        ``failures`` and ``attempts`` (a one-item counter) are filled in as it goes, so that a
+        message cut off by the deadline still reports them."""
         try:
             await asyncio.wait_for(self._sem.acquire(), self.settings.timeout_s)
         except TimeoutError:
             return self._finish(ctx, t0, None, attempts=0, guard_passed=None,
                                 reason="queue_timeout")
         try:
-            return await self._generate_guarded(ctx, t0)
+            return await self._generate_guarded(ctx, t0, failures, attempts)
         finally:
             self._sem.release()
 
-    async def _generate_guarded(self, ctx: MoveContext, t0: float) -> PhrasedMessage:
+    @property
+    def _prefetching(self) -> bool:
+        return (self.settings.prefetch > 0 and self.backend is not None
+                and self.prompt == "placeholder")
+
+    def _take_ready(self, ctx: MoveContext, t0: float, failures: list[str],
+                    attempts: list[int]) -> PhrasedMessage | None:
+        """The first ready text of this kind of move that passes the guard once filled with the
+        move's price, or None (then the move is phrased live); wakes the refill task."""
+        pool = self._ready.setdefault(_kind(ctx), deque())
+        if self._prefetcher is None or self._prefetcher.done():
+            self._prefetcher = asyncio.create_task(self._prefetch_loop())
+        self._refill.set()
+        while pool:
+            text = clean_llm_text(pool.popleft(), ctx)
+            attempts[0] += 1
+            self._attempts += 1
+            why = check_message(text, ctx.action, ctx.price, max_rounds=ctx.max_rounds)
+            if why is None:
+                self._attempts_passed += 1
+                self._prefetched += 1
+                return self._finish(ctx, t0, text, attempts=attempts[0], guard_passed=True,
+                                    reason=None, failures=failures)
+            failures.append(why)
+            self._guard_reasons[why] += 1
+        return None
+
+    @property
+    def _llm_slow(self) -> bool:
+        """Do the recent LLM calls (at least 5) take longer than the deadline, in the median?"""
+        recent = sorted(self._recent_call_s)
+        return len(recent) >= 5 and recent[len(recent) // 2] > self.settings.deadline_s
+
+    def _short_kind(self) -> Kind | None:
+        """The asked-for kind with the fewest ready texts, if below ``prefetch``."""
+        if not self._ready:
+            return None
+        kind = min(self._ready, key=lambda k: len(self._ready[k]))
+        return kind if len(self._ready[kind]) < self.settings.prefetch else None
+
+    async def _prefetch_loop(self) -> None:
+        """Refill the ready texts, one LLM call at a time, in an LLM slot like a live call; stop
+        at the first failed call until the next message wakes it (so a down LLM is not
+        hammered)."""
+        while True:
+            await self._refill.wait()
+            self._refill.clear()
+            while (kind := self._short_kind()) is not None:
+                if time.monotonic() < self._unreachable_until:
+                    break
+                kctx = _kind_context(kind, self._prefetch_calls)
+                async with self._sem:
+                    raw, reason = await self._generate(
+                        build_messages(kctx, "placeholder"), _attempt_seed(kctx, 0),
+                        self._grammar(kctx))
+                if reason is not None:
+                    break
+                self._prefetch_calls += 1
+                self._ready[kind].append(raw)
+
+    def _grammar(self, ctx: MoveContext) -> str | None:
+        """The output grammar for this move: only with the placeholder prompt and ``grammar``
+        on (backends that cannot use one ignore it)."""
+        if self.settings.grammar and self.prompt == "placeholder":
+            return price_grammar(ctx)
+        return None
+
+    async def _generate_guarded(self, ctx: MoveContext, t0: float, failures: list[str],
+                                attempts: list[int]) -> PhrasedMessage:
         """Up to ``1 + retries`` generations: the first text that passes the guard is sent; a
         failed call, or a guard failure on the last try, sends the template."""
         messages = build_messages(ctx, self.prompt)
-        failures: list[str] = []
-        attempts = 0
+        grammar = self._grammar(ctx)
         for attempt in range(1 + max(0, self.settings.retries)):
-            attempts += 1
-            raw, reason = await self._generate(messages, _attempt_seed(ctx, attempt))
+            attempts[0] += 1
+            raw, reason = await self._generate(messages, _attempt_seed(ctx, attempt), grammar)
             if reason is not None:
-                return self._finish(ctx, t0, None, attempts=attempts, guard_passed=None,
+                return self._finish(ctx, t0, None, attempts=attempts[0], guard_passed=None,
                                     reason=reason, failures=failures)
             text = clean_llm_text(raw, ctx)
             why = check_message(text, ctx.action, ctx.price, max_rounds=ctx.max_rounds)
             self._attempts += 1
             if why is None:
                 self._attempts_passed += 1
-                return self._finish(ctx, t0, text, attempts=attempts, guard_passed=True,
+                return self._finish(ctx, t0, text, attempts=attempts[0], guard_passed=True,
                                     reason=None, failures=failures)
             failures.append(why)
             self._guard_reasons[why] += 1
             log.debug("guard rejected (%s): %r", why, text)
-        return self._finish(ctx, t0, None, attempts=attempts, guard_passed=False,
+        return self._finish(ctx, t0, None, attempts=attempts[0], guard_passed=False,
                             reason="guard", failures=failures)
 
-    async def _generate(self, messages: list[dict[str, str]], seed: int) -> tuple[str, str | None]:
+    async def _generate(self, messages: list[dict[str, str]], seed: int,
+                        grammar: str | None) -> tuple[str, str | None]:
         """One LLM call, bounded by ``timeout_s``: ``(text, None)``, or ``("", reason)`` with the
         fallback reason ("timeout", "unreachable", "error") when no text came back."""
         assert self.backend is not None
         tc = time.perf_counter()
         try:
-            raw = await asyncio.wait_for(self.backend.generate(messages, seed=seed),
-                                         self.settings.timeout_s)
+            raw = await asyncio.wait_for(
+                self.backend.generate(messages, seed=seed, grammar=grammar),
+                self.settings.timeout_s)
         except TimeoutError:
+            self._recent_call_s.append(time.perf_counter() - tc)
             return "", "timeout"
+        except asyncio.CancelledError:
+            self._recent_call_s.append(time.perf_counter() - tc)
+            raise
         except LLMUnavailable as exc:
             self._unreachable_until = time.monotonic() + self.settings.unreachable_cooldown_s
             log.warning("LLM %s unreachable: %s", self.backend_name, exc)
@@ -178,6 +308,7 @@ class Phraser:
             log.warning("LLM %s error: %s: %s", self.backend_name, type(exc).__name__, exc)
             return "", "error"
         self._llm_call_ms.append((time.perf_counter() - tc) * 1000.0)
+        self._recent_call_s.append(time.perf_counter() - tc)
         return raw, None
 
     def _finish(self, ctx: MoveContext, t0: float, llm_text: str | None, *, attempts: int,
@@ -214,15 +345,22 @@ class Phraser:
         return await self.backend.health()
 
     def stats(self) -> dict[str, Any]:
-        """Counters since start. ``guard_pass_share`` = LLM messages whose text passed the guard
-        (first try or retry) / LLM messages that got a text back (timeouts and unreachable hosts
-        are counted in ``fallbacks``, not here); latencies are per message, in ms."""
+        """Counters since start. ``llm_share`` = messages the LLM wrote / all messages (the rest
+        are templates: deadline, guard, queue, unreachable; see ``fallbacks``);
+        ``guard_pass_share`` = LLM messages whose text passed the guard (first try or retry) /
+        LLM messages that got a text back (a call cut off by the deadline or a timeout got
+        none); latencies are per message (the last 2,000), in ms."""
         lat = list(self._latency_ms)
         calls = list(self._llm_call_ms)
+        llm_written = self._messages - self._by_phraser.get("template", 0)
         return {
             "backend": self.backend_name,
+            "prompt": self.prompt,
+            "deadline_s": self.settings.deadline_s,
             "messages": self._messages,
             "by_phraser": dict(self._by_phraser),
+            "llm_share": (llm_written / self._messages
+                          if self._messages and self.backend is not None else None),
             "llm_messages": self._llm_messages,
             "guard_passed": self._guard_passed,
             "guard_pass_share": (self._guard_passed / self._llm_messages
@@ -234,13 +372,22 @@ class Phraser:
             "pending": self._pending,
             "latency_ms_p50": _percentile(lat, 50),
             "latency_ms_p95": _percentile(lat, 95),
+            "latency_ms_max": max(lat) if lat else None,
+            "prefetched": self._prefetched,
+            "prefetch_calls": self._prefetch_calls,
+            "ready_texts": sum(len(q) for q in self._ready.values()),
             "llm_call_ms_p50": _percentile(calls, 50),
             "llm_call_ms_p95": _percentile(calls, 95),
             "quality_mean": self._quality_sum / self._messages if self._messages else None,
         }
 
     async def aclose(self) -> None:
-        """Close HTTP clients and stop the embedded server, if any."""
+        """Stop the refill task, close HTTP clients and stop the embedded server, if any."""
+        if self._prefetcher is not None:
+            self._prefetcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._prefetcher
+            self._prefetcher = None
         if self.backend is not None:
             await self.backend.aclose()
 

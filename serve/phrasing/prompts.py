@@ -10,8 +10,8 @@ import re
 from serve.phrasing.prices import format_price
 from serve.phrasing.types import MoveContext
 
-__all__ = ["CHAT_SYSTEM", "build_messages", "chat_messages", "clean_llm_text",
-           "design_messages"]
+__all__ = ["CHAT_SYSTEM", "PLACEHOLDER", "build_messages", "chat_messages", "clean_llm_text",
+           "design_messages", "placeholder_messages", "price_grammar"]
 
 # The founding design's examples, rewritten per action with the placeholder PRICE instead of
 # concrete prices: small models copy numbers from examples, so the prompt fills in the move's own
@@ -145,6 +145,60 @@ def chat_messages(ctx: MoveContext) -> list[dict[str, str]]:
     return messages
 
 
+#: What the LLM writes where the price goes (``prompt="placeholder"``); the server replaces it
+#: with the move's exact price (``clean_llm_text``), so the model never has to copy a number.
+PLACEHOLDER = "{price}"
+
+
+def placeholder_messages(ctx: MoveContext) -> list[dict[str, str]]:
+    """The ``chat`` form with ``PLACEHOLDER`` instead of the price, and no round: the model never
+    sees a number, and the prompt depends only on (style, action, role), so llama.cpp answers
+    from its prompt cache after the first message of each kind (prompt evaluation is most of the
+    latency: docs/phrasing.md, "Speed")."""
+    has_price = ctx.price is not None
+    fill = PLACEHOLDER if has_price else "this offer"
+    examples = [e.replace("PRICE", fill) for e in _STYLE_EXAMPLES[ctx.style][ctx.action]]
+    intent = _intent_text(ctx).replace(format_price(ctx.price or 0.0), PLACEHOLDER)
+    ask = f"Write a {ctx.style} message to {intent}."
+    messages = [{"role": "system", "content": CHAT_SYSTEM_PLACEHOLDER}]
+    for example in examples:
+        messages += [{"role": "user", "content": ask},
+                     {"role": "assistant", "content": example[0].upper() + example[1:]}]
+    rule = (f"Write the price as {PLACEHOLDER} and use no number." if has_price
+            else "Use no numbers.")
+    messages.append({"role": "user", "content": (
+        f"You are the {ctx.role}. Write another {ctx.style} message to {intent}, in new words. "
+        f"{rule}")})
+    return messages
+
+
+CHAT_SYSTEM_PLACEHOLDER = (
+    "You write short messages for a business price negotiation: one or two sentences, in a "
+    f"professional tone. Write the price as {PLACEHOLDER} and use no number."
+)
+
+# GBNF (llama.cpp grammar) pieces: text with no digit, brace, bracket, "$", newline or sentence
+# end, so no number other than the placeholder can be written in digits, nor another placeholder.
+_GBNF_COMMON = (
+    'word ::= [^ 0-9{}\\[\\]$\\n.!?]+\n'
+    'text ::= [^0-9{}\\[\\]$\\n.!?]\n'
+    'end ::= [.!?]\n'
+    'more ::= (" " text{2,100} end)?\n'
+)
+
+
+def price_grammar(ctx: MoveContext) -> str:
+    """A llama.cpp GBNF grammar for the answer: a first sentence that holds ``PLACEHOLDER``
+    exactly once, within its first 15 words, when the move has a price, then at most one more
+    sentence, with no digits anywhere. A text that follows it can fail the guard only on its
+    wording, never on a number in digits; and cut off by ``num_predict``, it still has its first
+    sentence, which holds the price."""
+    if ctx.price is None:
+        return 'root ::= text{2,120} end more\n' + _GBNF_COMMON
+    return ('root ::= (word " "){0,14} "' + PLACEHOLDER + '" text{0,80} end more\n'
+            + _GBNF_COMMON)
+
+
 def build_messages(ctx: MoveContext, prompt: str = "design") -> list[dict[str, str]]:
     """Chat messages for the LLM: ``prompt="design"`` (the founding design's prompt) or
     ``"chat"`` (compact few-shot turns, the default for the embedded 135M model)."""
@@ -152,7 +206,9 @@ def build_messages(ctx: MoveContext, prompt: str = "design") -> list[dict[str, s
         return chat_messages(ctx)
     if prompt == "design":
         return design_messages(ctx)
-    raise ValueError(f"prompt must be 'design' or 'chat', got {prompt!r}")
+    if prompt == "placeholder":
+        return placeholder_messages(ctx)
+    raise ValueError(f"prompt must be 'design', 'chat' or 'placeholder', got {prompt!r}")
 
 
 _LABEL = re.compile(r"^\s*(?:response|message|answer|supplier|retailer|assistant|me)\s*:\s*",
@@ -169,7 +225,10 @@ def clean_llm_text(raw: str, ctx: MoveContext) -> str:
     if ctx.price is not None:
         # An uppercase PRICE (or a bracketed price of any case) is the placeholder the examples
         # are written with; "price" as an ordinary word is left alone.
-        text = re.sub(r"\[\s*price\s*\]|\{\s*price\s*\}|<\s*price\s*>", "PRICE", text, flags=re.I)
+        # The bracketed forms are filled wherever they stand, also glued to a word (the guard
+        # then judges the result); "$" before any placeholder is the price's own.
+        text = re.sub(r"(?:\$\s*)?(?:\[\s*price\s*\]|\{\s*price\s*\}|<\s*price\s*>)",
+                      lambda _m: format_price(ctx.price or 0.0), text, flags=re.I)
         text = re.sub(r"\$\s*PRICE\b|\bPRICE\b", format_price(ctx.price), text)
     # Drop an unfinished trailing sentence (the answer hit num_predict), keeping at least one.
     if text and text[-1] not in ".!?":

@@ -3,17 +3,10 @@ of four 0/1 checks, computed for every message."""
 
 from __future__ import annotations
 
-import re
-
-from serve.phrasing.guard import check_intent
+from serve.phrasing.guard import check_intent, unprofessional
 from serve.phrasing.prices import price_mentions, whole_units
 
 __all__ = ["quality_score"]
-
-_UNPROFESSIONAL = re.compile(
-    r"\b(stupid|idiot\w*|dumb|moron\w*|shut up|pathetic|crap|damn|hell|loser|clown)\b",
-    re.IGNORECASE,
-)
 
 
 def quality_score(
@@ -27,8 +20,9 @@ def quality_score(
     - ``appropriate_length``: 10 < words < 50, as in the design;
     - ``action_alignment``: the intent check of the guard (the design's ``action.lower() in
       message`` can never match ``walk_away`` and rewards "I won't accept" on an ACCEPT);
-    - ``professional_tone``: none of the design's words (stupid, idiot, dumb) nor a few more
-      insults.
+    - ``professional_tone``: none of the design's words (stupid, idiot, dumb) nor the guard's
+      other insults, swear words or shouting (``guard.unprofessional``; the guard also blocks
+      them, so only a template-free scoring of raw text can see a 0 here).
     """
     mentions = price_mentions(text, max_rounds=max_rounds)
     if price is None:
@@ -40,6 +34,6 @@ def quality_score(
         "contains_price": float(has_price),
         "appropriate_length": float(10 < words < 50),
         "action_alignment": float(check_intent(text, action) is None),
-        "professional_tone": float(not _UNPROFESSIONAL.search(text)),
+        "professional_tone": float(not unprofessional(text)),
     }
     return sum(detail.values()) / len(detail), detail

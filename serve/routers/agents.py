@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from eqx_jax.env import make_params, params_to_dict
 from serve import policies
 from serve.db import Policy
-from serve.deps import API, CurrentUser, Services, ServicesDep, not_found
+from serve.deps import API, CurrentUser, Services, ServicesDep, error_responses, not_found
 from serve.schemas import PolicyInfo
 
 router = APIRouter(prefix=f"{API}/agent", tags=["agents"])
@@ -44,13 +44,15 @@ async def list_agents(svc: ServicesDep, user: CurrentUser):
     return [policy_info(p) for p in await to_thread.run_sync(policies.list_policies, svc.db)]
 
 
-@router.get("/{agent_id}/policy", response_model=PolicyInfo)
+@router.get("/{agent_id}/policy", response_model=PolicyInfo, responses=error_responses(404))
 async def get_policy(agent_id: str, svc: ServicesDep, user: CurrentUser):
     """A trained policy's metadata and performance metrics."""
     return policy_info(await _policy_or_404(svc, agent_id))
 
 
-@router.get("/{agent_id}/download", response_class=FileResponse)
+@router.get("/{agent_id}/download", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}},
+                             "description": "the policy file"}, **error_responses(404)})
 async def download_policy(agent_id: str, svc: ServicesDep, user: CurrentUser):
     """The exported policy file (``eqx_jax.train.export_policy`` format; ``eqx import`` it)."""
     pol = await _policy_or_404(svc, agent_id)

@@ -1,31 +1,36 @@
-"""``POST /agent/train`` and ``GET /agent/jobs/{id}``: training jobs (:mod:`serve.jobs`)."""
+"""``POST /agent/train``, ``GET /agent/jobs/{id}`` and ``DELETE /agent/jobs/{id}``: training
+jobs (:mod:`serve.jobs`)."""
 
 from __future__ import annotations
 
 from anyio import to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
+from serve.auth import Principal
 from serve.db import Job
-from serve.deps import API, CurrentUser, ServicesDep, field_error, not_found
-from serve.jobs import ALGORITHMS, build_config
+from serve.deps import API, CurrentUser, ServicesDep, error_responses, field_error, not_found
+from serve.jobs import ACTIVE, QuotaExceeded, build_config
+from serve.ratelimit import retry_after_header
 from serve.schemas import JobStatus, TrainRequest, TrainResponse
 
 router = APIRouter(prefix=f"{API}/agent", tags=["agents"])
 
 
 @router.post("/train", response_model=TrainResponse, status_code=202,
-             responses={422: {"description": "unknown algorithm or invalid training_config"}})
+             responses=error_responses(401, 413, 422, 429))
 async def train(body: TrainRequest, svc: ServicesDep, user: CurrentUser):
-    """Queue a training job (PPO: the eqx_jax trainer, in a separate process)."""
-    algorithm = body.algorithm.lower()
-    if algorithm not in ALGORITHMS:
-        return field_error("algorithm", f"algorithm {body.algorithm!r} is not implemented; "
-                                        f"allowed: {', '.join(ALGORITHMS)}")
+    """Queue a training job (PPO: the eqx_jax trainer, in a separate process). Every
+    ``training_config`` value is bounded (422 naming the field and its range); more than
+    ``EQX_MAX_JOBS_PER_USER`` queued or running jobs of the caller: 429 with Retry-After."""
     config, err = await to_thread.run_sync(build_config, body, svc.settings)
     if err is not None:
         return field_error(*err)
-    job = await to_thread.run_sync(svc.jobs.submit, user.user_id, body.agent_type, algorithm,
-                                   config)
+    try:
+        job = await to_thread.run_sync(svc.jobs.submit, user.user_id, body.agent_type,
+                                       body.algorithm, config)
+    except QuotaExceeded as e:
+        raise HTTPException(429, str(e), headers={
+            "Retry-After": retry_after_header(e.retry_after_s)}) from None
     svc.jobs.enqueue(job.id)
     return TrainResponse(job_id=job.id, estimated_duration_minutes=job.estimated_duration_minutes)
 
@@ -40,10 +45,29 @@ def job_status(job: Job) -> JobStatus:
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)
 
 
-@router.get("/jobs/{job_id}", response_model=JobStatus)
-async def get_job(job_id: str, svc: ServicesDep, user: CurrentUser):
-    """A training job's status and progress (updates done / total)."""
+async def _visible_job(svc: ServicesDep, job_id: str, user: Principal) -> Job:
+    """The job if the caller may see it (owner or admin), else 404 (ids do not leak)."""
     job = await to_thread.run_sync(svc.jobs.get, job_id)
     if job is None or (job.user_id != user.user_id and not user.is_admin):
         raise not_found("job", job_id)
-    return job_status(job)
+    return job
+
+
+@router.get("/jobs/{job_id}", response_model=JobStatus, responses=error_responses(401, 404, 429))
+async def get_job(job_id: str, svc: ServicesDep, user: CurrentUser):
+    """A training job's status and progress (updates done / total)."""
+    return job_status(await _visible_job(svc, job_id, user))
+
+
+@router.delete("/jobs/{job_id}", response_model=JobStatus,
+               responses=error_responses(401, 404, 409, 429))
+async def cancel_job(job_id: str, svc: ServicesDep, user: CurrentUser):
+    """Cancel a queued or running job (owner or admin): a running trainer's process group is
+    stopped (SIGTERM, then SIGKILL after ``EQX_JOB_STOP_GRACE_S``) before the answer; the job
+    is ``cancelled``. A job that already finished: 409."""
+    job = await _visible_job(svc, job_id, user)
+    if job.status not in ACTIVE or not await svc.jobs.cancel(job_id):
+        job = await _visible_job(svc, job_id, user)
+        raise HTTPException(409, f"job {job_id!r} is already {job.status}; only queued or "
+                                 "running jobs can be cancelled")
+    return job_status(await _visible_job(svc, job_id, user))

@@ -1,7 +1,9 @@
 """Simulations: start one, its live status, its transcript (replay), the caller's list.
 
 ``POST /simulation/start`` answers at once with the session id and its WebSocket URL
-(:mod:`serve.routers.stream`); the session runs in the background (:mod:`serve.simulation`).
+(:mod:`serve.routers.stream`); the session runs in the background (:mod:`serve.simulation`),
+its first move held briefly for a stream client's config frame. A caller over its own cap of
+running sessions, or the server over its cap, gets 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -9,11 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from serve import auth
 from serve.db import SimSession
-from serve.deps import API, CurrentUser, Services, ServicesDep, field_error, not_found, too_busy
+from serve.deps import (
+    API,
+    CurrentUser,
+    Services,
+    ServicesDep,
+    error_responses,
+    field_error,
+    not_found,
+    too_busy,
+)
 from serve.engine import PolicyError
 from serve.exports import session_row
 from serve.schemas import (
@@ -22,20 +33,39 @@ from serve.schemas import (
     SimulationStatus,
     SimulationTranscript,
 )
-from serve.simulation import TooManySessions
+from serve.simulation import SessionRules, TooManySessions, stored_request
 
 router = APIRouter(prefix=API, tags=["simulation"])
 
 
-@router.post("/simulation/start", response_model=SimulationStartResponse, status_code=201)
+#: Seconds a client over a session cap is told to wait: sessions last seconds (0 delay) to
+#: a minute or so (``move_delay_s`` 5, 10 rounds).
+SESSION_CAP_RETRY_S = 5
+
+
+def session_cap_exceeded(e: TooManySessions) -> HTTPException:
+    """The 429 for a start over a cap, naming the cap and its setting."""
+    if e.scope == "user":
+        return HTTPException(429, f"too many simulations running for this user: at most "
+                                  f"{e.limit} at once (EQX_MAX_RUNNING_SESSIONS_PER_USER); "
+                                  "retry when one has finished",
+                             headers={"Retry-After": str(SESSION_CAP_RETRY_S)})
+    return too_busy(f"too many simulations running on this server: at most {e.limit} at once "
+                    "(EQX_MAX_RUNNING_SESSIONS); retry shortly")
+
+
+@router.post("/simulation/start", response_model=SimulationStartResponse, status_code=201,
+             responses=error_responses(401, 413, 422, 429))
 async def start_simulation(body: SimulationStartRequest, svc: ServicesDep, user: CurrentUser):
-    """Start a negotiation between two policies; stream it from ``websocket_url``."""
+    """Start a negotiation between two policies; stream it from ``websocket_url``. Its first
+    move waits for a stream client's config frame (``EQX_WS_CONFIG_WAIT_S`` after the first
+    client authenticated) or, with no client, ``EQX_SESSION_START_HOLD_S``."""
     try:
-        row = await svc.sims.start(user, body)
+        row = await svc.sims.start(user, body, SessionRules.from_settings(svc.settings))
     except PolicyError as e:
         return field_error(e.field, str(e))
-    except TooManySessions:
-        raise too_busy("too many simulations running; retry shortly") from None
+    except TooManySessions as e:
+        raise session_cap_exceeded(e) from None
     return SimulationStartResponse(
         session_id=row.id, websocket_url=f"{API}/simulation/{row.id}/stream",
         created_at=row.created_at, supplier_policy=row.supplier_policy,
@@ -49,7 +79,8 @@ async def _session_or_404(svc: Services, session_id: str, user: auth.Principal) 
     return row
 
 
-@router.get("/simulation/{session_id}/status", response_model=SimulationStatus)
+@router.get("/simulation/{session_id}/status", response_model=SimulationStatus,
+            responses=error_responses(401, 404, 429))
 async def simulation_status(session_id: str, svc: ServicesDep, user: CurrentUser):
     """Live status: ``created | running | completed | failed | interrupted``, current round."""
     row = await _session_or_404(svc, session_id, user)
@@ -64,7 +95,8 @@ async def simulation_status(session_id: str, svc: ServicesDep, user: CurrentUser
         started_at=row.started_at, updated_at=row.updated_at, finished_at=row.finished_at)
 
 
-@router.get("/simulation/{session_id}", response_model=SimulationTranscript)
+@router.get("/simulation/{session_id}", response_model=SimulationTranscript,
+            responses=error_responses(401, 404, 429))
 async def simulation_transcript(session_id: str, svc: ServicesDep, user: CurrentUser):
     """The full transcript (replay): request, game, every stored move, and the result."""
     row = await _session_or_404(svc, session_id, user)
@@ -76,14 +108,12 @@ async def simulation_transcript(session_id: str, svc: ServicesDep, user: Current
 
 
 def session_request(row: SimSession) -> dict[str, Any]:
-    return {"supplier_valuation": row.supplier_valuation,
-            "retailer_valuation": row.retailer_valuation, "max_rounds": row.max_rounds,
-            "supplier_style": row.supplier_style, "retailer_style": row.retailer_style,
-            "supplier_policy": row.supplier_policy, "retailer_policy": row.retailer_policy,
-            "move_delay_s": row.move_delay_s, "deterministic": row.deterministic}
+    """The replay's ``request``: the session's configuration without the seed (its own
+    field)."""
+    return {k: v for k, v in stored_request(row).items() if k != "seed"}
 
 
-@router.get("/simulations")
+@router.get("/simulations", responses=error_responses(401, 422, 429))
 async def list_simulations(svc: ServicesDep, user: CurrentUser,
                            limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
     """The caller's most recent sessions (an admin's: everyone's), newest first, one row each

@@ -1,10 +1,20 @@
 """``WS /api/v1/simulation/{id}/stream``: a session's stored moves, then its live ones, then
 the result.
 
-Auth: ``?token=<jwt>``, or a first frame ``{"token": "<jwt>"}`` within ``ws_auth_timeout_s``; a
-bad or missing token closes with 1008. Client frames after that may only be ``{"type": "ping"}``
-(answered with ``{"type": "pong"}``); anything oversize (> ``ws_max_message_bytes``), binary, or
-not a JSON object closes with 1008.
+Auth, by the first of: the ``Authorization: Bearer <jwt>`` header of the upgrade request; the
+subprotocols ``["bearer", "<jwt>"]`` (accepted as ``bearer``); ``?token=<jwt>`` (old clients;
+redacted from the logs, see :mod:`serve.logredact`); else the first frame, ``{"type": "auth",
+"token": ...}`` (or ``{"token": ...}``) or a config frame carrying ``"token"``, within
+``ws_auth_timeout_s``. A bad or missing token closes with 1008; more than
+``ws_max_unauthenticated_per_ip`` sockets of one address waiting to authenticate: 1013.
+
+Client frames after that: ``{"type": "ping"}`` (answered ``{"type": "pong"}``), auth frames
+(ignored), and config frames: ``SimulationStartRequest`` fields, optionally with
+``"type": "config"``. Before the session's first move a config frame sets the configuration
+(invalid: close 1008 naming the field) and starts it; after, it is compared with the running
+configuration: equal gets no reply, different an ``{"type": "ERROR"}`` frame naming the fields.
+More than ``ws_frames_per_minute`` frames (burst ``ws_frames_burst``), anything oversize
+(> ``ws_max_message_bytes``), binary, or not a JSON object closes with 1008.
 """
 
 from __future__ import annotations
@@ -13,6 +23,8 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
+from collections import Counter
 from typing import Any
 
 from anyio import to_thread
@@ -22,15 +34,24 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from serve import auth
 from serve.db import SimSession
 from serve.deps import API, Services, ServicesDep, principal_from_token
-from serve.simulation import end_message
+from serve.ratelimit import RateLimiter
+from serve.settings import Settings
+from serve.simulation import ConfigError, end_message
 
 router = APIRouter(prefix=API)
 
 # WebSocket close codes (RFC 6455 + the application range 4000-4999).
 WS_NORMAL = 1000
 WS_POLICY_VIOLATION = 1008  # bad/missing token, oversize or malformed client frame
-WS_TRY_AGAIN_LATER = 1013  # rate limited
+WS_TRY_AGAIN_LATER = 1013  # rate limited, or too many unauthenticated sockets
 WS_NOT_FOUND = 4404  # unknown session id (mirrors HTTP 404)
+
+#: The subprotocol that carries a token: the client offers ``["bearer", "<jwt>"]``.
+BEARER_SUBPROTOCOL = "bearer"
+#: Close reasons are at most 123 bytes (RFC 6455).
+MAX_REASON_BYTES = 123
+#: Keys of a config frame that are not configuration.
+FRAME_KEYS = ("type", "token")
 
 
 class Violation(Exception):
@@ -44,6 +65,38 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+class Guards:
+    """The app's WebSocket limits that span sockets: unauthenticated sockets per client IP, and
+    the per-socket frame rate."""
+
+    def __init__(self, settings: Settings):
+        self.max_unauthenticated = settings.ws_max_unauthenticated_per_ip
+        self.unauthenticated: Counter[str] = Counter()
+        # Keys are per socket, so process memory is the right storage whatever the server's.
+        self.frames = RateLimiter(settings.ws_frames_per_minute, settings.ws_frames_burst,
+                                  namespace="ws-frames")
+
+    def enter(self, ip: str) -> bool:
+        """Count one unauthenticated socket of ``ip``; False (not counted) over the cap."""
+        if self.unauthenticated[ip] >= self.max_unauthenticated:
+            return False
+        self.unauthenticated[ip] += 1
+        return True
+
+    def leave(self, ip: str) -> None:
+        self.unauthenticated[ip] -= 1
+        if self.unauthenticated[ip] <= 0:
+            del self.unauthenticated[ip]
+
+
+def guards(ws: WebSocket, settings: Settings) -> Guards:
+    """The app's :class:`Guards` (one per app, made on first use)."""
+    g = getattr(ws.app.state, "ws_guards", None)
+    if g is None:
+        g = ws.app.state.ws_guards = Guards(settings)
+    return g
 
 
 async def receive_checked(ws: WebSocket, limit: int) -> dict[str, Any] | None:
@@ -66,47 +119,97 @@ async def receive_checked(ws: WebSocket, limit: int) -> dict[str, Any] | None:
     return obj
 
 
+def frame_kind(obj: dict[str, Any]) -> str:
+    """``ping``, ``auth`` or ``config``; :class:`Violation` for any other ``type``."""
+    kind = obj.get("type")
+    if kind == "ping":
+        return "ping"
+    if kind == "auth" or (kind is None and set(obj) == {"token"}):
+        return "auth"
+    if kind in (None, "config"):
+        return "config"
+    raise Violation(f"unexpected message type {str(kind)[:20]!r}: expected auth, config or ping")
+
+
 async def close(ws: WebSocket, code: int, reason: str = "") -> None:
     if ws.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(Exception):
-            await ws.close(code=code, reason=reason[:120])
+            await ws.close(code=code,
+                           reason=reason.encode()[:MAX_REASON_BYTES].decode(errors="ignore"))
 
 
-async def authenticate(ws: WebSocket, svc: Services) -> auth.Principal | None:
-    """The caller, from ``?token=`` or a first ``{"token"}`` frame; None if the client left.
-    :class:`Refused` for a missing or bad token, or a caller over its rate limit."""
-    token = ws.query_params.get("token")
+def offered_token(ws: WebSocket) -> str | None:
+    """The token of the upgrade request: Authorization header, bearer subprotocol, ?token=."""
+    scheme, _, cred = ws.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and cred.strip():
+        return cred.strip()
+    protocols = ws.scope.get("subprotocols") or []
+    if BEARER_SUBPROTOCOL in protocols:
+        others = [p for p in protocols if p != BEARER_SUBPROTOCOL]
+        if others:
+            return others[0]
+    return ws.query_params.get("token") or None
+
+
+async def first_frame_token(ws: WebSocket, svc: Services,
+                            ) -> tuple[str, dict[str, Any] | None] | None:
+    """The token of the first frame, and that frame if it is a config frame (to apply once
+    authenticated); None if the client left. :class:`Refused` on timeout or a bad frame."""
+    timeout = svc.settings.ws_auth_timeout_s
     try:
-        if not token:
-            try:
-                first = await asyncio.wait_for(
-                    receive_checked(ws, svc.settings.ws_max_message_bytes),
-                    svc.settings.ws_auth_timeout_s)
-            except TimeoutError:
-                first = {}
-            if first is None:
-                return None
-            token = first.get("token") if isinstance(first.get("token"), str) else None
+        first = await asyncio.wait_for(
+            receive_checked(ws, svc.settings.ws_max_message_bytes), timeout)
+        if first is None:
+            return None
+        kind = frame_kind(first)
+    except TimeoutError:
+        raise Refused(WS_POLICY_VIOLATION,
+                      f"authentication timeout: no token within {timeout:g} s") from None
     except Violation as e:
         raise Refused(WS_POLICY_VIOLATION, str(e)) from None
-    if not token:
-        raise Refused(WS_POLICY_VIOLATION, "missing token")
+    token = first.get("token")
+    if kind == "ping" or not isinstance(token, str) or not token:
+        raise Refused(WS_POLICY_VIOLATION, "missing token: send {\"type\": \"auth\", "
+                                           "\"token\": ...} first")
+    return token, first if kind == "config" else None
+
+
+async def authenticate(ws: WebSocket, svc: Services, g: Guards,
+                       ) -> tuple[auth.Principal, dict[str, Any] | None] | None:
+    """The caller and a config frame that came with its token (or None); None if the client
+    left. :class:`Refused` for a missing or bad token, a caller over its rate limit, or too
+    many sockets of the client's address waiting to authenticate."""
+    token, pending = offered_token(ws), None
+    if token is None:
+        # Only a socket that has to wait for its first frame counts as unauthenticated.
+        ip = ws.client.host if ws.client else "unknown"
+        if not g.enter(ip):
+            raise Refused(WS_TRY_AGAIN_LATER, "try again later: too many unauthenticated "
+                                              "connections from this address")
+        try:
+            got = await first_frame_token(ws, svc)
+        finally:
+            g.leave(ip)
+        if got is None:
+            return None
+        token, pending = got
     try:
         principal = await principal_from_token(svc, token)
     except auth.AuthError as e:
         raise Refused(WS_POLICY_VIOLATION, str(e)) from None
     if svc.user_limits.take(principal.user_id) > 0:
         raise Refused(WS_TRY_AGAIN_LATER, "rate limit exceeded")
-    return principal
+    return principal, pending
 
 
 class Stream:
     """One connected client of one session: a writer (the session's messages) and a reader
-    (pings) sharing the socket."""
+    (pings, config frames) sharing the socket."""
 
     def __init__(self, ws: WebSocket, svc: Services, row: SimSession,
-                 principal: auth.Principal):
+                 principal: auth.Principal, frames: RateLimiter):
         self.ws, self.svc, self.row, self.principal = ws, svc, row, principal
+        self.frames, self.key = frames, uuid.uuid4().hex
         self.send_lock = asyncio.Lock()
 
     async def send(self, obj: dict[str, Any]) -> None:
@@ -127,20 +230,47 @@ class Stream:
             await self.send(end_message(fresh or self.row))
         return "done"
 
+    async def config(self, obj: dict[str, Any]) -> None:
+        """Apply or compare a config frame; an ERROR frame when it differs from the running
+        configuration; :class:`Violation` when it is invalid."""
+        fields = {k: v for k, v in obj.items() if k not in FRAME_KEYS}
+        try:
+            diff = await self.svc.sims.configure(self.row.id, self.principal, fields)
+        except ConfigError as e:
+            raise Violation(f"invalid config: {e}") from None
+        if diff:
+            await self.send({
+                "type": "ERROR", "error": "config_mismatch", "session_id": self.row.id,
+                "message": "the session is already playing another configuration; differing "
+                           f"fields: {', '.join(diff)}",
+                "fields": diff, "timestamp": time.time()})
+
     async def reader(self) -> str:
+        limit = self.svc.settings.ws_max_message_bytes
         while True:
-            obj = await receive_checked(self.ws, self.svc.settings.ws_max_message_bytes)
+            obj = await receive_checked(self.ws, limit)
             if obj is None:
                 return "disconnect"
-            if obj.get("type") == "ping":
+            if self.frames.take(self.key) > 0:
+                s = self.svc.settings
+                raise Violation(f"too many client frames: at most {s.ws_frames_burst} at once, "
+                                f"{s.ws_frames_per_minute:g} per minute")
+            kind = frame_kind(obj)
+            if kind == "ping":
                 await self.send({"type": "pong", "timestamp": time.time()})
-            elif set(obj) == {"token"}:
-                continue  # a client that sends its token again is harmless
-            else:
-                raise Violation("unexpected message: only {\"type\": \"ping\"} is accepted")
+            elif kind == "config":
+                await self.config(obj)
+            # An auth frame after authentication is harmless: ignored.
 
-    async def run(self) -> None:
+    async def run(self, pending: dict[str, Any] | None) -> None:
         """Until the session ends (close 1000), the client leaves, or it breaks the rules."""
+        self.svc.sims.join(self.row.id)
+        try:
+            if pending is not None:
+                await self.config(pending)
+        except Violation as e:
+            await close(self.ws, WS_POLICY_VIOLATION, str(e))
+            return
         w, r = asyncio.create_task(self.writer()), asyncio.create_task(self.reader())
         try:
             done, _ = await asyncio.wait({w, r}, return_when=asyncio.FIRST_COMPLETED)
@@ -160,18 +290,31 @@ class Stream:
             await asyncio.gather(w, r, return_exceptions=True)
 
 
+async def admit(ws: WebSocket, svc: Services, session_id: str,
+                g: Guards) -> tuple[auth.Principal, SimSession, dict[str, Any] | None] | None:
+    """Authenticate the caller and find its session; None if the client left.
+    :class:`Refused` otherwise."""
+    got = await authenticate(ws, svc, g)
+    if got is None:
+        return None
+    principal, pending = got
+    row = await to_thread.run_sync(svc.sims.get, session_id, principal)
+    if row is None:
+        raise Refused(WS_NOT_FOUND, "session not found")
+    return principal, row, pending
+
+
 @router.websocket("/simulation/{session_id}/stream")
 async def stream(ws: WebSocket, session_id: str, svc: ServicesDep) -> None:
     """Stream a session to a client (see the module docstring for the protocol)."""
-    await ws.accept()
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
+    g = guards(ws, svc.settings)
     try:
-        principal = await authenticate(ws, svc)
-        if principal is None:
-            return
-        row = await to_thread.run_sync(svc.sims.get, session_id, principal)
-        if row is None:
-            raise Refused(WS_NOT_FOUND, "session not found")
+        admitted = await admit(ws, svc, session_id, g)
     except Refused as e:
         await close(ws, e.code, e.reason)
         return
-    await Stream(ws, svc, row, principal).run()
+    if admitted is not None:
+        principal, row, pending = admitted
+        await Stream(ws, svc, row, principal, g.frames).run(pending)

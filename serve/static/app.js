@@ -319,8 +319,11 @@ function startLive(resp, request) {
   setTyping("supplier");
   drawOffers($("offers-chart"), $("offers-legend"), live.request, live.moves, null);
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}${resp.websocket_url}?token=${encodeURIComponent(state.token)}`);
+  // The token goes in the first frame, never in the URL (URLs end up in logs). The frame is a
+  // config frame without fields: authenticate, and start with the configuration just posted.
+  const ws = new WebSocket(`${proto}://${location.host}${resp.websocket_url}`);
   live.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "config", token: state.token }));
   ws.onmessage = (m) => {
     if (state.live !== live) return;
     const msg = JSON.parse(m.data);
@@ -347,10 +350,11 @@ function startLive(resp, request) {
   ws.onclose = (ev) => {
     if (state.live !== live || live.ended || live.closing) return;
     setTyping(null); setStatus("disconnected");
-    const reasons = { 1008: "the server refused the connection (token)", 1012: "the server restarted", 1013: "rate limited; try again shortly", 4404: "session not found" };
+    const reasons = { 1008: "the server refused the connection", 1012: "the server restarted", 1013: "rate limited; try again shortly", 4404: "session not found" };
     $("result").innerHTML = "";
     const p = document.createElement("p"); p.className = "error"; p.setAttribute("role", "alert");
-    p.textContent = `The live stream closed early (${ev.code}${reasons[ev.code] ? `: ${reasons[ev.code]}` : ""}). The session can still be replayed.`;
+    const why = ev.reason || reasons[ev.code];
+    p.textContent = `The live stream closed early (${ev.code}${why ? `: ${why}` : ""}). The session can still be replayed.`;
     $("result").appendChild(p);
   };
 }

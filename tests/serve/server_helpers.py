@@ -115,6 +115,7 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "EQX_RATE_LIMIT_PER_MINUTE": "100000",
         "EQX_RATE_LIMIT_BURST": "100000",
         "EQX_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+        "EQX_LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE": "1000",
     })
     env.update(extra)
     return env
@@ -130,8 +131,9 @@ def with_users(srv, names: tuple[str, ...] = ("alice", "bob")):
 
 
 def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90.0,
-                 **extra: str) -> Server:
-    """Start ``eqx serve`` on ``data_dir`` and wait until /health answers."""
+                 log_level: str = "warning", **extra: str) -> Server:
+    """Start ``eqx serve`` on ``data_dir`` (``--log-level log_level``) and wait until /health
+    answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = server_env(data_dir, **extra)
@@ -139,7 +141,7 @@ def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "eqx_jax.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning"],
+         str(port), "--log-level", log_level],
         env=env, cwd=data_dir.parent, stdout=log_file, stderr=subprocess.STDOUT)
     srv = Server(proc, port, data_dir, env, log_path, log_file=log_file)
     deadline = time.monotonic() + timeout
@@ -160,15 +162,18 @@ SIM = {"supplier_valuation": 5000, "retailer_valuation": 8000, "max_rounds": 10,
 
 async def stream_all(server: Server, session_id: str, token: str, *,
                      timeout: float = 120.0) -> tuple[list[dict], int | None]:
-    """Read a session's WebSocket to the end: (messages, close code)."""
+    """Read a session's WebSocket to the end: (messages, close code). Authenticates with the
+    first frame, then sends an empty config frame (start now with the stored configuration)."""
     import asyncio
 
     import websockets
 
-    url = f"{server.ws_url}/api/v1/simulation/{session_id}/stream?token={token}"
+    url = f"{server.ws_url}/api/v1/simulation/{session_id}/stream"
     out: list[dict] = []
     async with asyncio.timeout(timeout):
         async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
+            await ws.send(json.dumps({"type": "config"}))
             async for raw in ws:
                 out.append(json.loads(raw))
             return out, ws.close_code

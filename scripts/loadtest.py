@@ -68,8 +68,11 @@ async def one_session(client: httpx.AsyncClient, ws_base: str, token: str,
         t_prev = time.perf_counter()
         first = True
         async with asyncio.timeout(timeout):
-            url = f"{ws_base}{started['websocket_url']}?token={token}"
+            url = f"{ws_base}{started['websocket_url']}"
             async with websockets.connect(url, max_size=2**20) as ws:
+                # The token in the first frame (never in the URL); "config" starts the session
+                # at once instead of after the config window.
+                await ws.send(json.dumps({"type": "config", "token": token}))
                 async for raw in ws:
                     now = time.perf_counter()
                     msg = json.loads(raw)

@@ -6,7 +6,7 @@ Routes (base ``/api/v1`` except ``/health`` and the docs at ``/docs``):
 * ``POST /auth/login`` -> bearer token (JWT HS256, ``expires_in`` seconds) (``routers.auth``)
 * ``POST /simulation/start``, ``GET /simulation/{id}/status``, ``GET /simulation/{id}`` (replay),
   ``GET /simulations`` (the caller's recent sessions) (``routers.simulation``);
-  ``WS /simulation/{id}/stream?token=...`` (``routers.stream``)
+  ``WS /simulation/{id}/stream`` (``routers.stream``)
 * ``POST /agent/train``, ``GET /agent/jobs/{job_id}`` (``routers.jobs``); ``GET /agent/policies``,
   ``GET /agent/{agent_id}/policy``, ``GET /agent/{agent_id}/download`` (``routers.agents``)
 * ``POST /metrics/export``, ``GET /metrics/export/{export_id}`` (``routers.exports``)
@@ -111,6 +111,7 @@ async def stop_services(svc: Services) -> None:
     await svc.sims.shutdown()
     await svc.jobs.shutdown()
     await svc.phraser.aclose()
+    svc.login_pool.close()
     svc.engine.close()
     svc.db.dispose()
 
@@ -141,7 +142,7 @@ def include_routers(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application. Raises :class:`serve.settings.SettingsError` for settings that must
-    stop the server (e.g. production mode with the default secret)."""
+    stop the server (e.g. an ``EQX_SECRET_KEY`` shorter than 32 characters)."""
     settings = settings or Settings()
     settings.check()
 
@@ -175,5 +176,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     add_exception_handlers(app)
     include_routers(app)
-    openapi.install(app)
+    openapi.install(app, settings.max_job_timesteps)
     return app

@@ -83,9 +83,9 @@ def _read_password(name: str) -> str:
     return first
 
 
-def user_add(name: str, admin: bool = False) -> int:
-    """Create a user in the configured database (password from a prompt or stdin)."""
-    from serve.auth import create_user
+def _with_user_db(action: str, name: str, fn: Callable[..., object]) -> str | int:
+    """Run ``fn(db, password)`` on the configured (migrated) database with the password from a
+    prompt or stdin; the database URL on success, else the exit status (one line printed)."""
     from serve.db import Database
     from serve.settings import SettingsError
 
@@ -98,13 +98,33 @@ def user_add(name: str, admin: bool = False) -> int:
     db = Database(settings.db_url)
     try:
         db.migrate()
-        password = _read_password(name)
-        create_user(db, name, password, is_admin=admin)
+        fn(db, _read_password(name))
     except ValueError as e:
-        return _fail(f"eqx user add: error: {e}")
+        return _fail(f"eqx user {action}: error: {e}")
     finally:
         db.dispose()
-    print(f"user {name!r} added{' (admin)' if admin else ''} to {settings.db_url}")
+    return settings.db_url
+
+
+def user_add(name: str, admin: bool = False) -> int:
+    """Create a user in the configured database (password from a prompt or stdin)."""
+    from serve.auth import create_user
+
+    url = _with_user_db("add", name, lambda db, pw: create_user(db, name, pw, is_admin=admin))
+    if isinstance(url, int):
+        return url
+    print(f"user {name!r} added{' (admin)' if admin else ''} to {url}")
+    return 0
+
+
+def user_passwd(name: str) -> int:
+    """Set a user's password (from a prompt or stdin) and revoke all of its tokens."""
+    from serve.auth import set_password
+
+    url = _with_user_db("passwd", name, lambda db, pw: set_password(db, name, pw))
+    if isinstance(url, int):
+        return url
+    print(f"password of {name!r} changed in {url}; its tokens are revoked")
     return 0
 
 
@@ -130,6 +150,11 @@ def cmd_user_add(a: argparse.Namespace) -> None:
     _exit_with(user_add, a.name, admin=a.admin)
 
 
+def cmd_user_passwd(a: argparse.Namespace) -> None:
+    """``eqx user passwd NAME``."""
+    _exit_with(user_passwd, a.name)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``serve`` and ``user`` to the ``eqx`` command's subparsers."""
     p = sub.add_parser("serve", help="run the live server (FastAPI + WebSocket, docs at /docs)",
@@ -148,3 +173,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", help="user name (letters, digits, _ . @ -)")
     q.add_argument("--admin", action="store_true", help="may read every user's sessions")
     q.set_defaults(func=cmd_user_add)
+    q = user_sub.add_parser("passwd", help="set a user's password (prompt or stdin); revokes "
+                                           "all of the user's tokens")
+    q.add_argument("name", help="user name")
+    q.set_defaults(func=cmd_user_passwd)

@@ -139,7 +139,10 @@ def too_busy(detail: str) -> HTTPException:
     return HTTPException(429, detail, headers={"Retry-After": "5"})
 
 
-def field_error(field: str, message: str, where: str = "body") -> JSONResponse:
-    """A 422 shaped like FastAPI's validation errors, naming the field."""
-    return JSONResponse(status_code=422, content={"detail": [
-        {"type": "value_error", "loc": [where, field], "msg": message}]})
+def field_error(field: str, message: str, where: str = "body",
+                status: int = 422) -> JSONResponse:
+    """A 422 (or ``status``: 404 for a name that does not exist) shaped like FastAPI's validation
+    errors, naming the field."""
+    kind = "not_found" if status == 404 else "value_error"
+    return JSONResponse(status_code=status, content={"detail": [
+        {"type": kind, "loc": [where, field], "msg": message}]})

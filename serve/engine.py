@@ -36,11 +36,15 @@ FALLBACK_POLICIES = {"supplier": "boulware", "retailer": "conceder"}
 
 
 class PolicyError(ValueError):
-    """A policy choice that cannot be played (unknown id, wrong role, incompatible games)."""
+    """A policy choice that cannot be played (unknown id, wrong role, incompatible games).
 
-    def __init__(self, field: str, message: str):
+    ``status`` is the HTTP answer: 404 for a name that is neither a registered policy nor a
+    negotiator (the request is well-formed; what it names does not exist), 422 otherwise."""
+
+    def __init__(self, field: str, message: str, status: int = 422):
         super().__init__(message)
         self.field = field
+        self.status = status
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,14 @@ around every route are added here, once, instead of on each route:
   ``max_body_bytes``, :class:`serve.middleware.BodyLimitMiddleware`);
 * every operation behind the bearer token: 401 (no, bad, expired or revoked token) and 429 (the
   per-user rate limit, :func:`serve.deps.current_user`);
-* ``GET /health``, whose token is optional: ``security`` lists "no token" as allowed.
+* ``GET /health``, whose token is optional: ``security`` lists "no token" as allowed;
+* this server's job budget (``EQX_MAX_JOB_TIMESTEPS``) as the ``maximum`` of
+  ``training_config.total_timesteps`` (and of ``num_iterations``, which is at least one step
+  each), where the request model carries the table's wider bound.
+
+Rules across fields (``num_minibatches`` divides ``num_envs x num_steps``; ``num_iterations x
+num_envs x num_steps`` within the budget) have no JSON Schema form: a config that breaks one is a
+422 naming it, although each of its fields is within its own bounds.
 
 A 405 names every method of the path in ``Allow`` (Starlette names only the first route's).
 """
@@ -20,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 from serve.deps import error_responses
 
@@ -34,8 +41,20 @@ def _add(op: dict[str, Any], *codes: int) -> None:
         responses.setdefault(str(code), spec)
 
 
-def complete(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the layer-wide statuses (module docstring) to an OpenAPI document, in place."""
+def _cap(prop: dict[str, Any], maximum: float) -> None:
+    for alt in prop.get("anyOf", [prop]):
+        if alt.get("type") in ("integer", "number"):
+            alt["maximum"] = min(alt.get("maximum", maximum), maximum)
+
+
+def complete(schema: dict[str, Any], max_job_timesteps: int | None = None) -> dict[str, Any]:
+    """Add the layer-wide statuses and this server's job budget (module docstring) to an
+    OpenAPI document, in place."""
+    training = schema.get("components", {}).get("schemas", {}).get("TrainingConfig", {})
+    if max_job_timesteps is not None:
+        for name in ("total_timesteps", "num_iterations"):
+            if name in training.get("properties", {}):
+                _cap(training["properties"][name], max_job_timesteps)
     for path, item in schema.get("paths", {}).items():
         for method in METHODS:
             op = item.get(method)
@@ -50,14 +69,14 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, max_job_timesteps: int | None = None) -> None:
     """Serve the completed document and answer 405 with the path's full ``Allow``."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = complete(get_openapi(
                 title=app.title, version=app.version, description=app.description,
-                routes=app.routes))
+                routes=app.routes), max_job_timesteps)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -72,14 +91,12 @@ def install(app: FastAPI) -> None:
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route serves at this request's path."""
+    """Every method the OpenAPI document lists for this request's path (the document, not the
+    router, because included routers are nested; the document is the contract anyway)."""
+    path = request.url.path
     allowed: set[str] = set()
-    scope = dict(request.scope)
-    for route in app.router.routes:
-        methods = getattr(route, "methods", None)
-        if not methods:
-            continue
-        match, _ = route.matches({**scope, "method": next(iter(methods))})
-        if match == Match.FULL:
-            allowed |= set(methods)
+    for template, item in app.openapi().get("paths", {}).items():
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            allowed |= {m.upper() for m in item if m in METHODS}
     return sorted(allowed)

@@ -268,7 +268,7 @@ class SimulationManager:
             if pol is None:
                 raise PolicyError(f"{role}_policy",
                                   f"unknown policy {name!r}: not a registered policy id nor a "
-                                  f"classic negotiator ({', '.join(NEGOTIATORS)})")
+                                  f"classic negotiator ({', '.join(NEGOTIATORS)})", status=404)
             return PolicySpec("trained", pol.id, pol.path)
 
     # ------------------------------------------------------------------ start

@@ -24,7 +24,7 @@ from serve.phrasing.types import (
     PhrasingSettings,
 )
 
-__all__ = ["BEFORE", "main", "measure", "sample_contexts"]
+__all__ = ["BEFORE", "main", "measure", "sample_contexts", "session_contexts"]
 
 
 def sample_contexts(n: int, seed: int = 0) -> list[MoveContext]:
@@ -48,6 +48,40 @@ def sample_contexts(n: int, seed: int = 0) -> list[MoveContext]:
     return out
 
 
+def session_contexts(sessions: int, moves: int, seed: int = 0) -> list[list[MoveContext]]:
+    """``sessions`` negotiations as the simulation phrases them: each has one style per role
+    (cycling through the styles), ``moves - 1`` counter-offers by alternating roles with prices
+    converging from 9,000 and 4,000, then an ACCEPT or (every third session) a WALK_AWAY."""
+    rng = random.Random(seed)
+    out = []
+    for s in range(sessions):
+        styles = {"supplier": STYLES[s % 3], "retailer": STYLES[(s + s // 3) % 3]}
+        hi, lo = 9000.0, 4000.0
+        history: list[tuple[str, float]] = []
+        session = []
+        for m in range(moves):
+            role = ROLES[m % 2]
+            last = moves - 1
+            if m < last:
+                action = "COUNTER"
+                if role == "supplier":
+                    hi = round(hi - rng.uniform(100, 400), 2)
+                    price: float | None = hi
+                else:
+                    lo = round(lo + rng.uniform(100, 400), 2)
+                    price = lo
+            else:
+                action = "WALK_AWAY" if s % 3 == 2 else "ACCEPT"
+                price = history[-1][1] if history else 6000.0
+            session.append(MoveContext(role=role, style=styles[role], action=action,
+                                       price=price, round=m // 2 + 1, max_rounds=10,
+                                       offer_history=tuple(history), seed=seed + s))
+            if price is not None:
+                history.append((role, price))
+        out.append(session)
+    return out
+
+
 def _message_line(ctx: MoveContext, msg: PhrasedMessage) -> str:
     price = format_price(ctx.price) if ctx.price is not None else "-"
     return (f"[{msg.phraser:8s} {ctx.style:11s} {ctx.action:9s} {price:>7s} "
@@ -63,21 +97,41 @@ async def _session(phraser: Phraser, contexts: list[MoveContext], show: bool) ->
             print(_message_line(ctx, msg))
 
 
-async def measure(settings: PhrasingSettings, n: int, show: bool,
-                  concurrency: int = 1) -> dict[str, Any]:
-    """Start a phraser for ``settings``, phrase ``n`` sample moves as ``concurrency`` sessions
-    running at once (each phrasing its share in sequence; printing each message if ``show``)
-    and return the start-up time, prompt form, health, wall time (s) and ``stats()``."""
+async def measure(settings: PhrasingSettings, n: int, show: bool, concurrency: int = 1,
+                  mix: str = "uniform", warmup_s: float = 0.0) -> dict[str, Any]:
+    """Start a phraser for ``settings``, phrase ``n`` moves as ``concurrency`` sessions running
+    at once (each phrasing its moves in sequence; printing each message if ``show``) and return
+    the start-up time, prompt form, health, wall time (s) and ``stats()``. ``mix="uniform"``:
+    ``sample_contexts`` (every kind of move in turn, the worst case for the prompt cache and the
+    ready texts); ``"sessions"``: ``n // 12`` negotiations of 12 moves (``session_contexts``,
+    mostly counter-offers). ``warmup_s > 0``: phrase the same moves once first, wait that many
+    seconds (the prompt cache and the ready texts fill as in a server that has been running),
+    then zero the statistics and measure."""
     phraser = make_phraser(settings)
     t0 = time.perf_counter()
     await phraser.start()
     start_s = time.perf_counter() - t0
     try:
         health = await phraser.health()
-        contexts = sample_contexts(n)
         k = max(1, concurrency)
+        if mix == "sessions":
+            # Negotiations of 12 moves, ``k`` of them running at any time.
+            per_session = session_contexts(max(1, n // 12), 12)
+        else:
+            contexts = sample_contexts(n)
+            per_session = [contexts[i::k] for i in range(k)]
+        running = asyncio.Semaphore(k)
+
+        async def one(moves: list[MoveContext]) -> None:
+            async with running:
+                await _session(phraser, moves, show)
+
+        if warmup_s > 0:
+            await asyncio.gather(*(_session(phraser, c, False) for c in per_session))
+            await asyncio.sleep(warmup_s)
+            phraser.reset_stats()
         t1 = time.perf_counter()
-        await asyncio.gather(*(_session(phraser, contexts[i::k], show) for i in range(k)))
+        await asyncio.gather(*(one(c) for c in per_session))
         return {"start_s": round(start_s, 2), "prompt": phraser.prompt, "concurrency": k,
                 "wall_s": round(time.perf_counter() - t1, 2), "health": health,
                 "stats": phraser.stats()}
@@ -114,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="before: the settings before the speed work (see BEFORE)")
     parser.add_argument("--concurrency", type=int, default=1,
                         help="sessions phrasing at once (each its moves in sequence)")
+    parser.add_argument("--mix", choices=("uniform", "sessions"), default="uniform",
+                        help="uniform: every kind of move in turn; sessions: negotiations")
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="phrase the moves once, wait this many seconds, then measure")
     parser.add_argument("--quiet", action="store_true", help="do not print each message")
     args = parser.parse_args(argv)
     fields: dict[str, Any] = dict(BEFORE) if args.profile == "before" else {}
@@ -124,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = PhrasingSettings(backend=args.backend, embedded_threads=args.threads,
                                 ollama_host=args.ollama_host, ollama_model=args.ollama_model,
                                 openai_base_url=args.openai_base_url, **fields)
-    result = asyncio.run(measure(settings, args.n, not args.quiet, args.concurrency))
-    result["profile"] = args.profile
+    result = asyncio.run(measure(settings, args.n, not args.quiet, args.concurrency, args.mix,
+                                 args.warmup))
+    result["profile"], result["mix"], result["warmup_s"] = args.profile, args.mix, args.warmup
     print(json.dumps(result, indent=2, default=str))
     return 0

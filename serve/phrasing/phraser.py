@@ -94,7 +94,19 @@ class Phraser:
         self._unreachable_until = 0.0  # time.monotonic() before which the LLM is not tried
         self._started = False
         self._start_lock = asyncio.Lock()
-        # Statistics (see stats()).
+        self.reset_stats()
+        # Ready texts per kind of move (raw, placeholder unfilled), and the task that refills
+        # them; a kind is in ``_ready`` once it has been asked for.
+        self._ready: dict[Kind, deque[str]] = {}
+        self._refill = asyncio.Event()
+        self._prefetcher: asyncio.Task[None] | None = None
+        # Seconds of the last LLM calls (a call cancelled by the deadline counts as infinite):
+        # their median says whether a live call can make the deadline.
+        self._recent_call_s: deque[float] = deque(maxlen=9)
+
+    def reset_stats(self) -> None:
+        """Zero the counters and latencies of ``stats()`` (not the ready texts, nor the recent
+        call times behind ``llm_slow``): ``measure`` calls it after its warm-up."""
         self._messages = 0
         self._llm_messages = 0
         self._guard_passed = 0
@@ -106,16 +118,8 @@ class Phraser:
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._llm_call_ms: deque[float] = deque(maxlen=2000)
         self._quality_sum = 0.0
-        # Ready texts per kind of move (raw, placeholder unfilled), and the task that refills
-        # them; a kind is in ``_ready`` once it has been asked for.
-        self._ready: dict[Kind, deque[str]] = {}
-        self._refill = asyncio.Event()
-        self._prefetcher: asyncio.Task[None] | None = None
         self._prefetch_calls = 0
         self._prefetched = 0
-        # Seconds of the last LLM calls (a call cancelled by the deadline counts its time so
-        # far, a lower bound): their median says whether a live call can make the deadline.
-        self._recent_call_s: deque[float] = deque(maxlen=9)
 
     @property
     def prompt(self) -> str:
@@ -183,7 +187,10 @@ class Phraser:
         ``failures`` and ``attempts`` (a one-item counter) are filled in as it goes, so that a
         message cut off by the deadline still reports them."""
         try:
-            await asyncio.wait_for(self._sem.acquire(), self.settings.timeout_s)
+            # asyncio.timeout, not wait_for: no extra task, so a permit granted as the deadline
+            # cancels the wait is handed on by the semaphore, never lost.
+            async with asyncio.timeout(self.settings.timeout_s):
+                await self._sem.acquire()
         except TimeoutError:
             return self._finish(ctx, t0, None, attempts=0, guard_passed=None,
                                 reason="queue_timeout")
@@ -298,7 +305,9 @@ class Phraser:
             self._recent_call_s.append(time.perf_counter() - tc)
             return "", "timeout"
         except asyncio.CancelledError:
-            self._recent_call_s.append(time.perf_counter() - tc)
+            # Cut off by the deadline: whether it started late (a queue) or ran long, a call
+            # like it would not have made it, so it counts as too slow.
+            self._recent_call_s.append(math.inf)
             raise
         except LLMUnavailable as exc:
             self._unreachable_until = time.monotonic() + self.settings.unreachable_cooldown_s

@@ -9,6 +9,7 @@ from eqx_jax.env import make_params, params_to_dict
 from eqx_jax.negotiators import NEGOTIATORS
 from serve.deps import API, ServicesDep
 from serve.engine import FALLBACK_POLICIES
+from serve.job_config import INTEGER_LIMITS, JOB_LIMITS
 from serve.schemas import (
     FieldBounds,
     MetaResponse,
@@ -24,12 +25,22 @@ SIMULATION_FIELDS = ("supplier_valuation", "retailer_valuation", "max_rounds", "
 TOURNAMENT_FIELDS = ("num_episodes", "max_rounds", "seed")
 
 
+def training_bounds(max_job_timesteps: int) -> dict[str, FieldBounds]:
+    """The job table (:data:`serve.job_config.JOB_LIMITS`), ``total_timesteps`` capped by this
+    server's job budget."""
+    out = {name: FieldBounds(min=lo, max=hi, integer=name in INTEGER_LIMITS)
+           for name, (lo, hi) in JOB_LIMITS.items()}
+    tt = out["total_timesteps"]
+    tt.max = min(tt.max if tt.max is not None else max_job_timesteps, max_job_timesteps)
+    return out
+
+
 @router.get("/meta", response_model=MetaResponse)
 async def meta(svc: ServicesDep) -> MetaResponse:
     """The classic negotiators, the default game and the bounds of the request fields:
     ``simulation`` (``POST /simulation/start``), ``tournament`` (``POST /tournament``) and
-    ``training`` (``training_config`` of ``POST /agent/train``: this server's
-    ``max_job_timesteps``)."""
+    ``training`` (``training_config`` of ``POST /agent/train``: the job table, with
+    ``total_timesteps`` capped by this server's ``max_job_timesteps``)."""
     return MetaResponse(
         negotiators=list(NEGOTIATORS),
         fallback_policies=dict(FALLBACK_POLICIES),
@@ -37,6 +48,5 @@ async def meta(svc: ServicesDep) -> MetaResponse:
         limits={
             "simulation": {f: field_bounds(SimulationStartRequest, f) for f in SIMULATION_FIELDS},
             "tournament": {f: field_bounds(TournamentRequest, f) for f in TOURNAMENT_FIELDS},
-            "training": {"total_timesteps": FieldBounds(
-                min=1, max=svc.settings.max_job_timesteps, integer=True)},
+            "training": training_bounds(svc.settings.max_job_timesteps),
         })

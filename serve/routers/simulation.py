@@ -55,7 +55,7 @@ def session_cap_exceeded(e: TooManySessions) -> HTTPException:
 
 
 @router.post("/simulation/start", response_model=SimulationStartResponse, status_code=201,
-             responses=error_responses(401, 413, 422, 429))
+             responses=error_responses(401, 404, 413, 422, 429))
 async def start_simulation(body: SimulationStartRequest, svc: ServicesDep, user: CurrentUser):
     """Start a negotiation between two policies; stream it from ``websocket_url``. Its first
     move waits for a stream client's config frame (``EQX_WS_CONFIG_WAIT_S`` after the first
@@ -63,7 +63,7 @@ async def start_simulation(body: SimulationStartRequest, svc: ServicesDep, user:
     try:
         row = await svc.sims.start(user, body, SessionRules.from_settings(svc.settings))
     except PolicyError as e:
-        return field_error(e.field, str(e))
+        return field_error(e.field, str(e), status=e.status)
     except TooManySessions as e:
         raise session_cap_exceeded(e) from None
     return SimulationStartResponse(

@@ -15,7 +15,7 @@ from serve.tournament import SLOTS, Busy, head_to_head
 router = APIRouter(prefix=API, tags=["simulation"])
 
 
-@router.post("/tournament", responses=error_responses(401, 413, 422, 429))
+@router.post("/tournament", responses=error_responses(401, 404, 413, 422, 429))
 async def tournament(body: TournamentRequest, svc: ServicesDep,
                      user: CurrentUser) -> dict[str, Any]:
     """Head to head: A as supplier against B as retailer, then B against A, ``num_episodes``
@@ -25,10 +25,10 @@ async def tournament(body: TournamentRequest, svc: ServicesDep,
     ``EQX_MAX_CONCURRENT_TOURNAMENTS`` at once on the server and
     ``EQX_MAX_TOURNAMENTS_PER_USER`` per user (else 429 with Retry-After)."""
     for field, name in (("policy_a", body.policy_a), ("policy_b", body.policy_b)):
-        try:  # an unknown name is a 422 on its field (the role is checked per pairing)
+        try:  # an unknown name is a 404 naming its field (the role is checked per pairing)
             await to_thread.run_sync(svc.sims.resolve, name, "supplier")
         except PolicyError as e:
-            return field_error(field, str(e))
+            return field_error(field, str(e), status=e.status)
     s = svc.settings
     try:
         with SLOTS.hold(user.user_id, s.max_concurrent_tournaments, s.max_tournaments_per_user):

@@ -84,6 +84,18 @@ function logout(message = "") {
   $("login-user").focus();
 }
 
+// The Log out button revokes the token on the server (POST /auth/logout) before forgetting it,
+// so a copy of it (another tab, a log) stops working too.
+async function revokeAndLogout() {
+  const token = state.token;
+  if (token) {
+    try {
+      await fetch(`${API}/auth/logout`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+    } catch (e) { /* the server is gone: the token expires on its own */ }
+  }
+  logout();
+}
+
 async function onLogin(ev) {
   ev.preventDefault();
   const username = $("login-user").value.trim(), password = $("login-pass").value;
@@ -262,16 +274,19 @@ function showErrors(fieldIds, errors, summaryEl) {
   return n === 0;
 }
 
+// 422: a field is invalid; 404 with the same body: a field names a policy that does not exist.
+function isFieldError(e) { return (e.status === 422 || e.status === 404) && Array.isArray(e.detail); }
+
 function serverErrors(e, fieldIds, summaryEl) {
   const errors = {};
-  if (e.status === 422 && Array.isArray(e.detail)) {
+  if (isFieldError(e)) {
     for (const d of e.detail) {
       const f = (d.loc || [])[1];
       if (fieldIds.includes(f)) errors[f] = `${d.msg}`;
     }
   }
   for (const id of fieldIds) setFieldError(id, errors[id]);
-  summaryEl.textContent = e.status === 422 ? `The server refused the request: ${e.message}` : e.message;
+  summaryEl.textContent = isFieldError(e) ? `The server refused the request: ${e.message}` : e.message;
 }
 
 // ------------------------------------------------------------------ negotiation
@@ -698,10 +713,10 @@ async function onCompare(ev) {
   } catch (e) {
     $("cmp-progress").textContent = "";
     const ids = { policy_a: "cmp-a", policy_b: "cmp-b", num_episodes: "cmp-n", max_rounds: "cmp-rounds", seed: "cmp-seed" };
-    if (e.status === 422 && Array.isArray(e.detail)) {
+    if (isFieldError(e)) {
       for (const d of e.detail) { const id = ids[(d.loc || [])[1]]; if (id) setFieldError(id, d.msg); }
     }
-    $("cmp-error").textContent = e.status === 422 ? `The server refused the comparison: ${e.message}` : e.message;
+    $("cmp-error").textContent = isFieldError(e) ? `The server refused the comparison: ${e.message}` : e.message;
   } finally { $("cmp-btn").disabled = false; }
 }
 
@@ -718,7 +733,7 @@ function redrawAll() {
 function init() {
   setTheme(document.documentElement.dataset.theme || "light");
   $("theme-toggle").addEventListener("click", () => setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"));
-  $("logout").addEventListener("click", () => logout());
+  $("logout").addEventListener("click", () => revokeAndLogout());
   $("login-form").addEventListener("submit", onLogin);
   $("sim-form").addEventListener("submit", onStart);
   $("train-form").addEventListener("submit", onTrain);

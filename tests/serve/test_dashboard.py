@@ -215,7 +215,7 @@ def test_bad_input_shows_a_clear_message(page, field, value, message):
         field, "5000" if "supplier" in field else "8000"))
 
 
-def test_server_422_is_shown_next_to_the_field(page, dash):
+def test_server_field_error_is_shown_next_to_the_field(page, dash):
     """A retailer-only trained policy would be refused as supplier; here the server refuses a
     policy id the browser cannot know is unknown (injected as an option)."""
     page.evaluate("""() => { const s = document.getElementById('supplier_policy');
@@ -310,13 +310,15 @@ def test_tournament_endpoint(dash):
     url = dash.url + API + "/tournament"
     assert httpx.post(url, json={"policy_a": "boulware", "policy_b": "conceder"},
                       timeout=30).status_code == 401
-    for body, field in [({"policy_a": "nope", "policy_b": "conceder"}, "policy_a"),
-                        ({"policy_a": "linear", "policy_b": "no such"}, "policy_b"),
-                        ({"policy_a": "linear", "policy_b": "linear", "num_episodes": 9},
-                         "num_episodes"),
-                        ({"policy_a": "linear", "policy_b": "linear", "extra": 1}, "extra")]:
+    # A well-formed name that is no policy is a 404 naming its field; malformed input a 422.
+    for body, field, status in [({"policy_a": "nope", "policy_b": "conceder"}, "policy_a", 404),
+                                ({"policy_a": "linear", "policy_b": "no such"}, "policy_b", 422),
+                                ({"policy_a": "linear", "policy_b": "linear", "num_episodes": 9},
+                                 "num_episodes", 422),
+                                ({"policy_a": "linear", "policy_b": "linear", "extra": 1},
+                                 "extra", 422)]:
         r = httpx.post(url, json=body, headers=h, timeout=30)
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field], r.text
+        assert r.status_code == status and r.json()["detail"][0]["loc"] == ["body", field], r.text
     r = httpx.post(url, json={"policy_a": "linear", "policy_b": "linear", "num_episodes": 50,
                               "seed": 4}, headers=h, timeout=120)
     assert r.status_code == 200, r.text

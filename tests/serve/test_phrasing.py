@@ -687,6 +687,9 @@ async def test_stats_report_llm_share_and_latency_percentiles() -> None:
     s = p.stats()
     assert s["by_phraser"] == {"openai": 2, "template": 2} and s["llm_share"] == 0.5
     assert s["latency_ms_p50"] <= s["latency_ms_p95"] <= s["latency_ms_max"]
+    p.reset_stats()
+    s = p.stats()
+    assert s["messages"] == 0 and s["llm_share"] is None and s["latency_ms_p95"] is None
     assert make_phraser(PhrasingSettings(backend="template")).stats()["llm_share"] is None
 
 

@@ -106,15 +106,18 @@ def test_meta_needs_no_token_and_states_the_servers_rules(client, server):
     assert m["game"]["max_price"] == EnvParams().max_price
     assert m["game"]["max_rounds"] == EnvParams().max_rounds
     sim, cmp = m["limits"]["simulation"], m["limits"]["tournament"]
-    assert sim["supplier_valuation"] == {"min": 0, "max": EnvParams().max_price,
-                                         "min_inclusive": False, "max_inclusive": False,
+    assert sim["supplier_valuation"] == {"min": 0.01, "max": EnvParams().max_price,
+                                         "min_inclusive": True, "max_inclusive": False,
                                          "integer": False}
     assert sim["max_rounds"] == {"min": 1, "max": 100, "min_inclusive": True,
                                  "max_inclusive": True, "integer": True}
     assert sim["move_delay_s"]["max"] == 5 and not sim["move_delay_s"]["integer"]
     assert sim["seed"] == cmp["seed"] and sim["seed"]["max"] == 2**31 - 1
     assert (cmp["num_episodes"]["min"], cmp["num_episodes"]["max"]) == (10, 5000)
-    assert m["limits"]["training"]["total_timesteps"]["max"] == 50_000_000
+    training = m["limits"]["training"]
+    assert training["total_timesteps"]["max"] == 50_000_000
+    assert training["num_envs"] == {"min": 1, "max": 8192, "min_inclusive": True,
+                                    "max_inclusive": True, "integer": True}
     # The bounds are the ones the server enforces: just outside each is a 422 on that field.
     h = server.headers("alice")
     for field, bad in [("supplier_valuation", sim["supplier_valuation"]["max"]),
@@ -259,10 +262,10 @@ def test_missing_fields_and_bad_json_are_422(client, server):
     assert r.status_code == 422
 
 
-def test_unknown_policy_is_422_naming_the_field(client, server):
+def test_unknown_policy_is_404_naming_the_field(client, server):
     r = client.post(f"{API}/simulation/start", json={**SIM, "retailer_policy": "no-such-policy"},
                     headers=server.headers("alice"))
-    assert r.status_code == 422
+    assert r.status_code == 404
     assert r.json()["detail"][0]["loc"] == ["body", "retailer_policy"]
     assert "no-such-policy" in r.json()["detail"][0]["msg"]
 

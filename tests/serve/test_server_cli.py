@@ -41,6 +41,34 @@ def test_user_add_from_stdin_then_duplicate(tmp_path, monkeypatch, capsys):
     db.dispose()
 
 
+def test_user_passwd_sets_the_password_and_revokes_the_tokens(tmp_path, monkeypatch, capsys):
+    from serve import cli
+    from serve.auth import AuthError, authenticate
+    from serve.db import Database, User
+
+    monkeypatch.setenv("EQX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("erin-password\n"))
+    assert cli.user_add("erin") == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("erin-new-password\n"))
+    assert cli.user_passwd("erin") == 0
+    assert "tokens are revoked" in capsys.readouterr().out
+    db = Database(f"sqlite:///{tmp_path / 'data' / 'eqx.db'}")
+    try:
+        assert authenticate(db, "erin", "erin-new-password").username == "erin"
+        with pytest.raises(AuthError):
+            authenticate(db, "erin", "erin-password")
+        with db.session() as s:  # the generation every token of erin's carries went up
+            assert s.query(User).filter_by(username="erin").one().token_generation == 1
+    finally:
+        db.dispose()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("whatever-password\n"))
+    assert cli.user_passwd("nobody") == 2
+    assert capsys.readouterr().err.strip() == "eqx user passwd: error: no user 'nobody'"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert cli.user_passwd("erin") == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("mode", ["production", "development"])
 def test_a_short_secret_key_is_refused_in_every_mode(monkeypatch, capsys, mode):
     from serve import cli

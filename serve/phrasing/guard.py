@@ -30,7 +30,8 @@ def _rx(*parts: str) -> re.Pattern[str]:
 
 # Unfilled placeholders, chat-template leftovers, prompt echoes, numbered lists.
 _LEFTOVER = re.compile(
-    r"[\[\]{}<>]|\$[a-z]|\bprice_?str\b|\bassistant\b|\bmust contain\b|\bin new words\b|"
+    r"[\[\]{}<>\\`\"]|[$£€](?!\s?\d)|\*\w+\*|\bprice_?str\b|\bassistant\b|\bmust contain\b|"
+    r"\bin new words\b|"
     r"\bstyle examples?\b|\bstrategic intent\b|(?:^|[.!?:]\s)\d{1,2}[.)]\s|"
     r"\bhere(?:'s| is) (?:a |my |the |an )?(?:new |possible |sample )?(?:message|example|"
     r"response|answer|reply)\b|\bno other numbers?\b|\byou(?:'re| are) the (?:retailer|supplier)\b",
@@ -80,6 +81,7 @@ _PRICE_MODIFIER = _rx(
     r"down payment", r"up ?-?front", r"instal+ments?", r"knock(?:ed)? \w+ off", r"off the top",
     r"bonus\w*", r"premium\w*", r"commission\w*", r"fees?",
     r"in (?:euros?|pounds|yen|francs|yuan|rupees|bitcoin|crypto\w*|shares|stock|kind|credit)",
+    r"by (?:us\$|usd|\$|€|£)\s?\d",
 )
 
 
@@ -185,7 +187,8 @@ _HYPOTHETICAL = _rx(
     r"about to", r"pending", r"subject to", r"once", r"tentative\w*", r"in a (?:week|month)",
     r"next (?:week|month|quarter|year|time)", r"some (?:day|point|time)", r"on a good day",
     r"after (?:our|my|the) (?:board|team|manager|review)\w*", r"let us say", r"say we",
-    r"imagine", r"pretend", r"what if", r"only", r"in (?:exchange|return) for",
+    r"imagine", r"pretend", r"what if", r"only", r"in (?:exchange|return) for", r"soon",
+    r"later", r"eventually", r"will be (?:accepted|agreed|confirmed|finali[sz]ed)",
 )
 _CLOSING_DONE = re.compile(r"\b(?:i|we) (?:am|are) (?:done|finished)\b", _I)
 _QUALIFIER_START = re.compile(
@@ -206,13 +209,15 @@ _REJECT = _rx(
     r"meet (?:me|us) at", r"next (?:round|offer)", r"keep (?:talking|negotiating)",
     r"continue negotiating", r"split the difference", r"come down", r"go up", r"better offer",
     r"can you do better", r"best you can do", r"(?:i|we) (?:am |are )?offer(?:ing)?",
-    r"(?:my|our) (?:offer|price|counter)", r"(?:i|we) can offer",
+    r"(?:my|our) (?:\w+ ){0,2}(?:offer|price|counter|bid|ask|quote)", r"(?:i|we) can offer",
+    r"(?:here|ready|want|need) to negotiate", r"negotiate further", r"further negotiations?",
     r"(?:i|we) (?:need|want|require|demand|expect|ask for) (?:at least |a |an )?"
     r"(?:us\$|usd|\$)?\s?\d",
 )
 # Leaving the table: required on WALK_AWAY, forbidden on ACCEPT and (unless a threat) COUNTER.
 _WALK = _rx(
-    r"walk(?:ing|s|ed)? away", r"walk(?:ing)? out", r"(?:i|we) (?:am|are) out", r"i am out of here",
+    r"walk(?:ing|in'?|s|ed)? away", r"walk(?:ing)? out", r"(?:i|we) (?:am|are) out",
+    r"i am out of here",
     r"leav(?:e|ing) (?:the )?(?:table|negotiation|talks|deal)", r"(?:i|we) (?:am|are|will be) "
     r"leaving", r"end(?:ing|s)? (?:the |these |this |our )?(?:negotiation|talks|discussion)s?",
     r"no deal", r"(?:i|we) (?:am|are) done", r"withdraw(?:ing|n)?", r"pull(?:ing)? out",
@@ -299,8 +304,8 @@ _DEAL_FRAME = re.compile(r"\b(?:make|reach|strike|find|get|work out|towards?|fai
                          _I)
 _ATTRIBUTED = re.compile(
     r"\byou (?:want|ask|asking|offer|offered|demand|expect|propose)\b|\byou are asking\b|"
-    r"\byour (?:\w+ )?(?:ask|offer|price|number|figure|bid|quote|proposal)s? "
-    r"(?:of |is |was |at |stands at )?(?:us\$|usd|\$)?\s?\d|"
+    r"\byour (?:\w+ )?(?:ask|offer|price|number|figure|bid|quote|proposal)s?[,:]? "
+    r"(?:of |is |was |at |to |from |stands at )?(?:us\$|usd|\$)?\s?\d|\byour (?:us\$|usd|\$)\s?\d|"
     r"\byou\b(?:(?!\b(?:my|our|i|we)\b)[^.?!]){0,40}?\b(?:counter-?offer|offer|ask|propos|bid|"
     r"quote)\w*\s+(?:of\s+|at\s+|is\s+|was\s+)?(?:us\$|usd|\$)\s?\d",
     _I)
@@ -313,7 +318,7 @@ _OFFER = _rx(
     r"(?:less|more)", r"nothing (?:less|more)",
 )
 _FLOOR = _rx(r"than", r"below", r"above", r"under", r"over", r"less", r"lower", r"higher",
-             r"cent", r"penny", r"dime", r"dollar", r"further", r"budge", r"bend\w*", r"going")
+             r"cent", r"penny", r"dime", r"dollar", r"budge", r"bend\w*")
 
 
 def _counter_reason(text: str) -> str | None:
@@ -365,6 +370,9 @@ _WALK_HEDGE = _rx(
 )
 _APPROVAL = _rx(r"works?", r"acceptable", r"fine", r"happy", r"good", r"fair", r"great",
                 r"reasonable", r"accept\w*", r"agree\w*", r"deal")
+# Praise of the offer being left: "too good to pass up", "a generous offer".
+_OFFER_PRAISE = _rx(r"too good", r"hard to refuse", r"cannot refuse", r"(?:great|generous|fair|"
+                    r"good|excellent|attractive) offer")
 
 
 def _walk_reason(text: str) -> str | None:
@@ -377,8 +385,13 @@ def _walk_reason(text: str) -> str | None:
         if not re.search(r"\b(?:not|never|cannot|unable to|refuse to|no longer)\s+(?:\w+\s+){0,2}$",
                          text[: m.start()], _I):
             return "intent:claims_deal"
-    if _WALK_COUNTER.search(text):
-        return "intent:counter_language"
+    for m in _WALK_COUNTER.finditer(text):
+        # "we cannot continue", "not willing to keep negotiating": refusing to go on is leaving.
+        before = _CLAUSE_SPLIT.split(re.split(r"[.!?;]", text[: m.start()])[-1])[-1]
+        if not _negated(before):
+            return "intent:counter_language"
+    if _OFFER_PRAISE.search(text):
+        return "intent:approves_price"
     walked = False
     for sentence, question in _sentences(text):
         for clause in _clauses(sentence):

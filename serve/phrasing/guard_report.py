@@ -3,7 +3,8 @@ contradictions and pass rate on the faithful messages of ``tests/serve/guard_cor
 the pass share of the recorded embedded-LLM sample ``tests/serve/llm_sample.jsonl``, for the
 current guard and (with ``--old FILE``, e.g. ``git show HEAD~1:serve/phrasing/guard.py``) an
 older one. ``--record-llm-sample N`` regenerates the sample with the embedded model (slow: a few
-seconds per generation on one core).
+seconds per generation on one core) for one prompt form (``--prompt``), replacing that form's
+rows; the rows of each prompt form are counted apart.
 
 Both files are JSON lines. Corpus rows: ``text``, ``action``, ``price`` (currency units or null),
 ``label`` (``faithful`` | ``contradiction``), ``kind`` (how it contradicts, or ``faithful``),
@@ -28,7 +29,8 @@ from typing import Any
 
 from serve.phrasing.guard import check_message
 
-__all__ = ["corpus_figures", "llm_figures", "load_jsonl", "main", "record_llm_sample"]
+__all__ = ["by_prompt", "corpus_figures", "llm_figures", "load_jsonl", "main",
+           "record_llm_sample"]
 
 Guard = Callable[..., "str | None"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +92,7 @@ def llm_figures(rows: Iterable[dict[str, Any]], guard: Guard = check_message) ->
         n += 1
         passed += why is None
         if why is not None:
-            reasons[why.split(":")[0] if why.startswith("number") else why] += 1
+            reasons[why] += 1
         key = (row["seed"], row["role"], row["round"], row["action"])
         per_move[key] = per_move.get(key, False) or why is None
     return {
@@ -108,7 +110,7 @@ async def _record(n: int, attempts: int, threads: int, prompt: str) -> list[dict
     from serve.phrasing import prompts
     from serve.phrasing.backends import EmbeddedBackend
     from serve.phrasing.measure import sample_contexts
-    from serve.phrasing.phraser import _attempt_seed
+    from serve.phrasing.phraser import _attempt_seed  # the phraser's own seeds, on purpose
     from serve.phrasing.types import PhrasingSettings
 
     # The placeholder prompt is answered under its output grammar, as the phraser does.
@@ -136,9 +138,14 @@ async def _record(n: int, attempts: int, threads: int, prompt: str) -> list[dict
 
 def record_llm_sample(path: Path, n: int, attempts: int = 2, threads: int = 1,
                       prompt: str = "chat") -> int:
-    """Write a fresh embedded-LLM sample of ``n`` moves x ``attempts`` to ``path``; the count."""
+    """Record ``n`` moves x ``attempts`` embedded-LLM generations with ``prompt`` into ``path``,
+    replacing the rows of that prompt form and keeping the others; the number recorded."""
     rows = asyncio.run(_record(n, attempts, threads, prompt))
+    old = load_jsonl(path) if path.exists() else []
+    kept = [r for r in old if r.get("prompt", "chat") != prompt]
     with path.open("w", encoding="utf-8") as fh:
+        for row in kept:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return len(rows)
@@ -155,19 +162,36 @@ def _load_guard(path: Path) -> Guard:
     return module.check_message
 
 
+def _share(right: int, total: int, share: float | None) -> str:
+    return f"{right}/{total} = {share:.3f}" if share is not None else "-"
+
+
 def _table(results: dict[str, dict[str, Any]]) -> str:
-    """A markdown table: one row per guard."""
-    lines = ["| guard | contradictions blocked | faithful passed | LLM generations passed | "
-             "LLM moves passed (with retry) |", "| --- | --- | --- | --- | --- |"]
+    """A markdown table: one row per guard; the LLM columns once per prompt form."""
+    prompts = sorted({p for r in results.values() for p in r["llm"]})
+    head = ["guard", "contradictions blocked", "faithful passed"]
+    for p in prompts:
+        head += [f"LLM generations passed ({p})", f"LLM moves passed, with retry ({p})"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name, r in results.items():
-        c, llm = r["corpus"], r["llm"]
-        lines.append(
-            f"| {name} | {c['blocked']}/{c['contradictions']} = {c['block_rate']:.3f} | "
-            f"{c['passed']}/{c['faithful']} = {c['pass_rate']:.3f} | "
-            f"{llm['generations_passed']}/{llm['generations']} = "
-            f"{llm['generation_pass_share']:.3f} | {llm['moves_passed']}/{llm['moves']} = "
-            f"{llm['message_pass_share']:.3f} |")
+        c = r["corpus"]
+        cells = [name, _share(c["blocked"], c["contradictions"], c["block_rate"]),
+                 _share(c["passed"], c["faithful"], c["pass_rate"])]
+        for p in prompts:
+            llm = r["llm"][p]
+            cells += [_share(llm["generations_passed"], llm["generations"],
+                             llm["generation_pass_share"]),
+                      _share(llm["moves_passed"], llm["moves"], llm["message_pass_share"])]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def by_prompt(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The LLM sample's rows grouped by the prompt form that produced them."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        out[row.get("prompt", "chat")].append(row)
+    return dict(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,13 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.record_llm_sample:
         count = record_llm_sample(args.llm_sample, args.record_llm_sample, threads=args.threads,
                                   prompt=args.prompt)
-        print(f"wrote {count} generations to {args.llm_sample}")
+        print(f"recorded {count} {args.prompt} generations in {args.llm_sample}")
         return 0
     guards: dict[str, Guard] = {"current": check_message}
     if args.old:
         guards = {f"old ({args.old})": _load_guard(args.old), **guards}
     corpus, sample = load_jsonl(args.corpus), load_jsonl(args.llm_sample)
-    results = {name: {"corpus": corpus_figures(corpus, g), "llm": llm_figures(sample, g)}
+    groups = by_prompt(sample)
+    results = {name: {"corpus": corpus_figures(corpus, g),
+                      "llm": {p: llm_figures(rows, g) for p, rows in groups.items()}}
                for name, g in guards.items()}
     print(json.dumps(results, indent=2) if args.json else _table(results))
     return 0

@@ -89,16 +89,21 @@ def _message_line(ctx: MoveContext, msg: PhrasedMessage) -> str:
             f"fails={msg.guard_failures}] {msg.text}")
 
 
-async def _session(phraser: Phraser, contexts: list[MoveContext], show: bool) -> None:
-    """One session: its moves phrased one after another, as the simulation does."""
-    for ctx in contexts:
+async def _session(phraser: Phraser, contexts: list[MoveContext], show: bool,
+                   pause_s: float = 0.0) -> None:
+    """One session: its moves phrased one after another, as the simulation does, ``pause_s``
+    seconds apart (the simulation's ``move_delay_s``)."""
+    for i, ctx in enumerate(contexts):
+        if i and pause_s > 0:
+            await asyncio.sleep(pause_s)
         msg = await phraser.phrase(ctx)
         if show:
             print(_message_line(ctx, msg))
 
 
 async def measure(settings: PhrasingSettings, n: int, show: bool, concurrency: int = 1,
-                  mix: str = "uniform", warmup_s: float = 0.0) -> dict[str, Any]:
+                  mix: str = "uniform", warmup_s: float = 0.0,
+                  pause_s: float = 0.0) -> dict[str, Any]:
     """Start a phraser for ``settings``, phrase ``n`` moves as ``concurrency`` sessions running
     at once (each phrasing its moves in sequence; printing each message if ``show``) and return
     the start-up time, prompt form, health, wall time (s) and ``stats()``. ``mix="uniform"``:
@@ -106,7 +111,7 @@ async def measure(settings: PhrasingSettings, n: int, show: bool, concurrency: i
     ready texts); ``"sessions"``: ``n // 12`` negotiations of 12 moves (``session_contexts``,
     mostly counter-offers). ``warmup_s > 0``: phrase the same moves once first, wait that many
     seconds (the prompt cache and the ready texts fill as in a server that has been running),
-    then zero the statistics and measure."""
+    then zero the statistics and measure. ``pause_s``: seconds between a session's moves."""
     phraser = make_phraser(settings)
     t0 = time.perf_counter()
     await phraser.start()
@@ -124,7 +129,7 @@ async def measure(settings: PhrasingSettings, n: int, show: bool, concurrency: i
 
         async def one(moves: list[MoveContext]) -> None:
             async with running:
-                await _session(phraser, moves, show)
+                await _session(phraser, moves, show, pause_s)
 
         if warmup_s > 0:
             await asyncio.gather(*(_session(phraser, c, False) for c in per_session))
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="sessions phrasing at once (each its moves in sequence)")
     parser.add_argument("--mix", choices=("uniform", "sessions"), default="uniform",
                         help="uniform: every kind of move in turn; sessions: negotiations")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds between a session's moves (move_delay_s)")
     parser.add_argument("--warmup", type=float, default=0.0,
                         help="phrase the moves once, wait this many seconds, then measure")
     parser.add_argument("--quiet", action="store_true", help="do not print each message")
@@ -183,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                                 ollama_host=args.ollama_host, ollama_model=args.ollama_model,
                                 openai_base_url=args.openai_base_url, **fields)
     result = asyncio.run(measure(settings, args.n, not args.quiet, args.concurrency, args.mix,
-                                 args.warmup))
-    result["profile"], result["mix"], result["warmup_s"] = args.profile, args.mix, args.warmup
+                                 args.warmup, args.pause))
+    result.update(profile=args.profile, mix=args.mix, warmup_s=args.warmup, pause_s=args.pause)
     print(json.dumps(result, indent=2, default=str))
     return 0

@@ -13,13 +13,13 @@ later than ``deadline_s`` plus the template's time (well under a millisecond).
 
 Ready texts (``prefetch``, with the placeholder prompt only): that prompt depends only on the kind
 of move (style, action, role, with or without a price), so texts for a kind can be written before
-the move exists. Once a kind has been asked for, a background task keeps ``prefetch`` texts of it
-ready, one LLM call at a time; a message of that kind takes one (filled with its price, guarded
-like any other) and does not wait for the LLM at all. Without a ready text it is phrased live, as
-above; but
-while the LLM's recent calls take longer than the deadline (the machine is busy), a message with
-no ready text gets the template at once (``fallback_reason="llm_slow"``) instead of starting a
-call that would be cancelled, so the LLM's time goes to ready texts, which are never wasted.
+the move exists. Once a kind has been asked for, a background task keeps ``prefetch`` texts
+of it ready, one LLM call at a time; a message of that kind takes one
+(filled with its price, guarded like any other) and does not wait for the LLM at all. Without a
+ready text it is phrased live, as above; but while the LLM's recent calls take longer than the
+deadline (the machine is busy), a message with no ready text gets the template at once
+(``fallback_reason="llm_slow"``) instead of starting a call that would be cancelled, so the LLM's
+time goes to ready texts, which are never wasted.
 """
 
 from __future__ import annotations
@@ -99,7 +99,12 @@ class Phraser:
         # them; a kind is in ``_ready`` once it has been asked for.
         self._ready: dict[Kind, deque[str]] = {}
         self._refill = asyncio.Event()
-        self._prefetcher: asyncio.Task[None] | None = None
+        # One refill task: two decoding side by side on one thread wrote no more texts per
+        # second, and made each call slower than the deadline, i.e. live calls stopped
+        # (measured: docs/phrasing.md, "Speed"). A list, so that aclose() stops whatever runs.
+        self._prefetchers: list[asyncio.Task[None]] = []
+        self._writing: Counter[Kind] = Counter()  # ready texts being written, per kind
+        self._prefetch_seq = 0  # seeds the ready texts: each one a different sample
         # Seconds of the last LLM calls (a call cancelled by the deadline counts as infinite):
         # their median says whether a live call can make the deadline.
         self._recent_call_s: deque[float] = deque(maxlen=9)
@@ -209,8 +214,8 @@ class Phraser:
         """The first ready text of this kind of move that passes the guard once filled with the
         move's price, or None (then the move is phrased live); wakes the refill task."""
         pool = self._ready.setdefault(_kind(ctx), deque())
-        if self._prefetcher is None or self._prefetcher.done():
-            self._prefetcher = asyncio.create_task(self._prefetch_loop())
+        if not self._prefetchers:
+            self._prefetchers = [asyncio.create_task(self._prefetch_loop())]
         self._refill.set()
         while pool:
             text = clean_llm_text(pool.popleft(), ctx)
@@ -233,29 +238,40 @@ class Phraser:
         return len(recent) >= 5 and recent[len(recent) // 2] > self.settings.deadline_s
 
     def _short_kind(self) -> Kind | None:
-        """The asked-for kind with the fewest ready texts, if below ``prefetch``."""
+        """The asked-for kind with the fewest ready (or being written) texts, if below
+        ``prefetch``."""
         if not self._ready:
             return None
-        kind = min(self._ready, key=lambda k: len(self._ready[k]))
-        return kind if len(self._ready[kind]) < self.settings.prefetch else None
+        kind = min(self._ready, key=lambda k: len(self._ready[k]) + self._writing[k])
+        short = len(self._ready[kind]) + self._writing[kind] < self.settings.prefetch
+        return kind if short else None
 
     async def _prefetch_loop(self) -> None:
-        """Refill the ready texts, one LLM call at a time, in an LLM slot like a live call; stop
-        at the first failed call until the next message wakes it (so a down LLM is not
-        hammered)."""
+        """One refill task: write ready texts one LLM call at a time, in an LLM slot like a
+        live call; an unreachable LLM stops it until the next message wakes it, another failure
+        pauses it for ``deadline_s``."""
         while True:
             await self._refill.wait()
             self._refill.clear()
             while (kind := self._short_kind()) is not None:
                 if time.monotonic() < self._unreachable_until:
                     break
-                kctx = _kind_context(kind, self._prefetch_calls)
-                async with self._sem:
-                    raw, reason = await self._generate(
-                        build_messages(kctx, "placeholder"), _attempt_seed(kctx, 0),
-                        self._grammar(kctx))
+                self._prefetch_seq += 1
+                kctx = _kind_context(kind, self._prefetch_seq)
+                self._writing[kind] += 1
+                try:
+                    async with self._sem:
+                        raw, reason = await self._generate(
+                            build_messages(kctx, "placeholder"), _attempt_seed(kctx, 0),
+                            self._grammar(kctx))
+                finally:
+                    self._writing[kind] -= 1
+                if reason == "unreachable":
+                    break  # the cooldown applies; the next message wakes the task again
                 if reason is not None:
-                    break
+                    # A timeout or a bad answer: back off, so a failing LLM is not hammered.
+                    await asyncio.sleep(self.settings.deadline_s)
+                    continue
                 self._prefetch_calls += 1
                 self._ready[kind].append(raw)
 
@@ -392,11 +408,12 @@ class Phraser:
 
     async def aclose(self) -> None:
         """Stop the refill task, close HTTP clients and stop the embedded server, if any."""
-        if self._prefetcher is not None:
-            self._prefetcher.cancel()
+        for task in self._prefetchers:
+            task.cancel()
+        for task in self._prefetchers:
             with suppress(asyncio.CancelledError):
-                await self._prefetcher
-            self._prefetcher = None
+                await task
+        self._prefetchers = []
         if self.backend is not None:
             await self.backend.aclose()
 

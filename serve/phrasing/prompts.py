@@ -177,11 +177,14 @@ CHAT_SYSTEM_PLACEHOLDER = (
     f"professional tone. Write the price as {PLACEHOLDER} and use no number."
 )
 
-# GBNF (llama.cpp grammar) pieces: text with no digit, brace, bracket, "$", newline or sentence
-# end, so no number other than the placeholder can be written in digits, nor another placeholder.
+# GBNF (llama.cpp grammar) pieces: text with no digit, no sentence end or newline, and none of
+# the characters the guard reads as a leftover (brackets, braces, quotes, "<>", "*", backquote,
+# backslash, currency signs), so no number other than the placeholder can be written in digits,
+# nor another placeholder.
+_NOT_TEXT = '0-9{}\\[\\]$\\n.!?\\x22<>*\\x60\\x5C\\u00A3\\u20AC'
 _GBNF_COMMON = (
-    'word ::= [^ 0-9{}\\[\\]$\\n.!?]+\n'
-    'text ::= [^0-9{}\\[\\]$\\n.!?]\n'
+    f'word ::= [^ {_NOT_TEXT}]+\n'
+    f'text ::= [^{_NOT_TEXT}]\n'
     'end ::= [.!?]\n'
     'more ::= (" " text{2,100} end)?\n'
 )

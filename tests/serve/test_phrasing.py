@@ -823,7 +823,7 @@ async def test_ready_texts_answer_without_waiting_for_the_llm() -> None:
     await asyncio.sleep(0.3)
     assert p.stats()["ready_texts"] == 4 and p.stats()["prefetched"] == 1
     await p.aclose()
-    assert p._prefetcher is None
+    assert p._prefetchers == []
 
 
 async def test_a_ready_text_that_fails_the_guard_is_skipped() -> None:

@@ -92,7 +92,10 @@ def test_a_short_secret_key_is_refused_in_every_mode(monkeypatch, capsys, mode):
 def test_missing_serve_extra_is_one_line(monkeypatch, capsys):
     from eqx_jax.cli import main
 
-    monkeypatch.setitem(sys.modules, "fastapi", None)  # import fastapi -> ImportError
+    # import fastapi / uvicorn -> ImportError, even where another test of this process has
+    # imported them (and serve.app) already.
+    for name in ("fastapi", "uvicorn", "serve.app"):
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(SystemExit) as exc:
         main(["serve"])
     assert exc.value.code == 2

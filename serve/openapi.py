@@ -94,9 +94,10 @@ def allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method the OpenAPI document lists for this request's path (the document, not the
     router, because included routers are nested; the document is the contract anyway)."""
     path = request.url.path
-    allowed: set[str] = set()
-    for template, item in app.openapi().get("paths", {}).items():
-        regex, _, _ = compile_path(template)
-        if regex.match(path):
-            allowed |= {m.upper() for m in item if m in METHODS}
-    return sorted(allowed)
+    paths = app.openapi().get("paths", {})
+    if path in paths:  # a literal path is its own resource ("/simulation/start", not "{id}")
+        matching = [paths[path]]
+    else:
+        matching = [item for template, item in paths.items()
+                    if compile_path(template)[0].match(path)]
+    return sorted({m.upper() for item in matching for m in item if m in METHODS})

@@ -314,9 +314,10 @@ class Phraser:
         assert self.backend is not None
         tc = time.perf_counter()
         try:
-            raw = await asyncio.wait_for(
-                self.backend.generate(messages, seed=seed, grammar=grammar),
-                self.settings.timeout_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as the call completes, and the deadline or aclose() would be lost.
+            async with asyncio.timeout(self.settings.timeout_s):
+                raw = await self.backend.generate(messages, seed=seed, grammar=grammar)
         except TimeoutError:
             self._recent_call_s.append(time.perf_counter() - tc)
             return "", "timeout"

@@ -80,3 +80,7 @@ def test_405_names_every_method_of_the_path(srv):
     r = httpx.put(f"{srv.url}/api/v1/agent/jobs/x", headers=srv.headers(), timeout=30)
     assert r.status_code == 405
     assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "DELETE"}
+    # A literal path is its own resource, although "/simulation/{session_id}" matches it too.
+    r = httpx.request("OPTIONS", f"{srv.url}/api/v1/simulation/start", headers=srv.headers(),
+                      timeout=30)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"

@@ -832,12 +832,14 @@ async def test_a_ready_text_that_fails_the_guard_is_skipped() -> None:
     backend = ScriptedBackend(["Could we meet at a fair price for mutual benefit?"])
     p = Phraser(PhrasingSettings(backend="openai", prompt="placeholder", prefetch=1,
                                  retries=0), backend)
-    await p.phrase(ctx())
-    await wait_until(lambda: p.stats()["ready_texts"] == 1)
-    msg = await p.phrase(ctx())
-    assert msg.phraser == "template" and msg.guard_failures == ["missing_price"] * 2
-    assert p.stats()["prefetched"] == 0
-    await p.aclose()
+    try:
+        await p.phrase(ctx())
+        await wait_until(lambda: p.stats()["ready_texts"] == 1)
+        msg = await p.phrase(ctx())
+        assert msg.phraser == "template" and msg.guard_failures == ["missing_price"] * 2
+        assert p.stats()["prefetched"] == 0
+    finally:
+        await p.aclose()
 
 
 async def test_no_ready_texts_with_other_prompts_or_when_off() -> None:

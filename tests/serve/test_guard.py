@@ -155,20 +155,22 @@ def test_every_template_passes_the_guard() -> None:
 def test_recorded_llm_sample_pass_share() -> None:
     """The embedded SmolLM2-135M sample (tests/serve/llm_sample.jsonl): 100 moves x 2
     generations for each prompt form, ``chat`` (few-shot with the price) and ``placeholder``
-    (the model writes {price}, under a grammar with no digits). The target is 0.80 of moves
-    passing with the phraser's retry; the strict guard reaches 0.78 (chat) and 0.77
-    (placeholder), the previous guard 0.86 and 0.93: the texts it now rejects are prompt echoes,
-    prices given to the other side, price modifiers, looping or broken text (docs/phrasing.md).
-    These floors catch a guard change that loses more real messages."""
+    (what the embedded backend uses: the model writes {price} under a grammar that opens with
+    the move's intent and allows no digits). The target is 0.80 of moves passing with the
+    phraser's retry: the placeholder form reaches 0.97; the chat form, which the server no
+    longer uses for the embedded model, 0.78 (prompt echoes, prices given to the other side,
+    price modifiers, looping text: docs/phrasing.md). The floors catch a guard or prompt change
+    that loses more real messages."""
     groups = by_prompt(SAMPLE)
     assert set(groups) == {"chat", "placeholder"}
-    floors = {"chat": 0.78, "placeholder": 0.77}
+    floors = {"chat": 0.78, "placeholder": 0.95}
     for prompt, rows in groups.items():
         assert len(rows) >= 100 and {r["action"] for r in rows} == set(ACTIONS)
         assert {r["style"] for r in rows} == set(STYLES)
         fig = llm_figures(rows)
         assert fig["message_pass_share"] >= floors[prompt], (prompt, fig)
-        assert fig["generation_pass_share"] >= 0.50, (prompt, fig)
+        assert fig["generation_pass_share"] >= {"chat": 0.50, "placeholder": 0.80}[prompt], (
+            prompt, fig)
 
 
 def test_check_message_signature_and_results() -> None:

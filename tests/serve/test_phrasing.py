@@ -754,6 +754,25 @@ def test_price_grammar_requires_one_placeholder_and_no_digit() -> None:
     assert PLACEHOLDER not in price_grammar(ctx("WALK_AWAY", None))
 
 
+def test_grammar_openers_state_the_moves_intent_and_pass_the_guard() -> None:
+    """Every opening the grammar allows, with the price filled in and a plain sentence end, is a
+    message the guard lets through for its own action and refuses for the other two."""
+    from serve.phrasing.prompts import OPENERS, OPENERS_NO_PRICE
+
+    for action, openers in OPENERS.items():
+        g = price_grammar(ctx(action, 6695.4))
+        for opener in openers:
+            assert f'"{opener}"' in g
+            text = f"{opener}{format_price(6695.4)}."
+            assert check_message(text, action, 6695.4) is None, text
+            for other in set(OPENERS) - {action}:
+                assert check_message(text, other, 6695.4) is not None, (text, other)
+    for action, openers in OPENERS_NO_PRICE.items():
+        for opener in openers:
+            assert f'"{opener}"' in price_grammar(ctx(action, None))
+            assert check_message(opener + ".", action, None) is None
+
+
 async def test_openai_backend_sends_llama_cpp_fields_only_to_llama_cpp() -> None:
     async def handler(method: str, path: str, body: Any) -> tuple[int, Any]:
         return 200, {"choices": [{"message": {"role": "assistant", "content": GOOD_COUNTER}}]}

@@ -42,7 +42,7 @@ from serve.jobs import JobManager
 from serve.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from serve.phrasing import make_phraser
 from serve.policies import register_default
-from serve.ratelimit import RateLimiter
+from serve.ratelimit import RateLimiter, WebSocketGuards
 from serve.routers import (
     agents,
     dashboard,
@@ -70,6 +70,7 @@ def build_services(settings: Settings) -> Services:
                              default_supplier=settings.default_supplier_policy,
                              default_retailer=settings.default_retailer_policy)
     login_rate = settings.login_attempts_per_minute
+    account_rate = settings.login_attempts_per_account_per_minute
     return Services(
         settings=settings, db=db, engine=engine, phraser=phraser, sims=sims,
         jobs=JobManager(db, settings),
@@ -77,6 +78,13 @@ def build_services(settings: Settings) -> Services:
                                 namespace="user", storage_uri=settings.rate_limit_storage),
         login_limits=RateLimiter(login_rate, max(1, int(login_rate)), namespace="login",
                                  storage_uri=settings.rate_limit_storage),
+        account_limits=RateLimiter(account_rate, max(1, int(account_rate)),
+                                   namespace="login-account",
+                                   storage_uri=settings.rate_limit_storage),
+        tokens=auth.TokenService(db, auth.server_secret(settings), settings.token_ttl_s,
+                                 settings.token_cache_s),
+        login_pool=auth.LoginPool(settings.login_hash_workers, settings.login_max_pending),
+        ws_guards=WebSocketGuards(settings),
         started_at=time.time(), health=HealthCache(settings.health_cache_s))
 
 

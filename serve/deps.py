@@ -7,7 +7,7 @@ counts one request against the caller's rate limit).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
@@ -21,7 +21,7 @@ from serve.engine import Engine
 from serve.health import HealthCache
 from serve.jobs import JobManager
 from serve.phrasing import Phraser
-from serve.ratelimit import RateLimiter, retry_after_header
+from serve.ratelimit import RateLimiter, WebSocketGuards, retry_after_header
 from serve.settings import Settings
 from serve.simulation import SimulationManager
 
@@ -42,22 +42,15 @@ class Services:
     login_limits: RateLimiter
     started_at: float
     health: HealthCache
-    default_policy: str | None = None
-    #: Built from ``settings`` (the secret is read, or generated in the data directory, here).
-    tokens: auth.TokenService = field(init=False)
+    #: Built from ``settings`` (the secret is read, or generated in the data directory, there).
+    tokens: auth.TokenService
     #: Login and password-change attempts per user name (``login_limits`` is per address).
-    account_limits: RateLimiter = field(init=False)
+    account_limits: RateLimiter
     #: The password checks' own bounded thread pool.
-    login_pool: auth.LoginPool = field(init=False)
-
-    def __post_init__(self) -> None:
-        s = self.settings
-        self.tokens = auth.TokenService(self.db, auth.server_secret(s), s.token_ttl_s,
-                                        s.token_cache_s)
-        rate = s.login_attempts_per_account_per_minute
-        self.account_limits = RateLimiter(rate, max(1, int(rate)), namespace="login-account",
-                                          storage_uri=s.rate_limit_storage)
-        self.login_pool = auth.LoginPool(s.login_hash_workers, s.login_max_pending)
+    login_pool: auth.LoginPool
+    #: Unauthenticated sockets per address and client frames per socket.
+    ws_guards: WebSocketGuards
+    default_policy: str | None = None
 
 
 def get_services(conn: HTTPConnection) -> Services:
@@ -96,9 +89,8 @@ async def current_user(
         raise unauthorized(str(e)) from None
     wait = svc.user_limits.take(principal.user_id)
     if wait > 0:
-        raise HTTPException(429, f"rate limit exceeded: {svc.settings.rate_limit_per_minute:g} "
-                                 "requests per minute", headers={"Retry-After":
-                                                                 retry_after_header(wait)})
+        raise too_many(f"rate limit exceeded: {svc.settings.rate_limit_per_minute:g} requests "
+                       "per minute", wait)
     return principal
 
 
@@ -134,9 +126,15 @@ def not_found(kind: str, ident: str) -> HTTPException:
     return HTTPException(404, f"{kind} {ident!r} not found")
 
 
+def too_many(detail: str, retry_after_s: float) -> HTTPException:
+    """The 429 of every limit and quota: ``Retry-After`` is ``retry_after_s`` rounded up to
+    whole seconds."""
+    return HTTPException(429, detail, headers={"Retry-After": retry_after_header(retry_after_s)})
+
+
 def too_busy(detail: str) -> HTTPException:
     """A 429 for work the server runs only so much of at once (retry in a few seconds)."""
-    return HTTPException(429, detail, headers={"Retry-After": "5"})
+    return too_many(detail, 5)
 
 
 def field_error(field: str, message: str, where: str = "body",

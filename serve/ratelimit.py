@@ -20,10 +20,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import Counter
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+if TYPE_CHECKING:
+    from serve.settings import Settings
 
 
 class RateLimiter:
@@ -58,3 +63,27 @@ class RateLimiter:
 def retry_after_header(wait_s: float) -> str:
     """Retry-After is whole seconds (RFC 9110); round up so a retry then succeeds."""
     return str(max(1, math.ceil(wait_s)))
+
+
+class WebSocketGuards:
+    """The app's WebSocket limits that span sockets: unauthenticated sockets per client IP, and
+    the per-socket frame rate."""
+
+    def __init__(self, settings: Settings):
+        self.max_unauthenticated = settings.ws_max_unauthenticated_per_ip
+        self.unauthenticated: Counter[str] = Counter()
+        # Keys are per socket, so process memory is the right storage whatever the server's.
+        self.frames = RateLimiter(settings.ws_frames_per_minute, settings.ws_frames_burst,
+                                  namespace="ws-frames")
+
+    def enter(self, ip: str) -> bool:
+        """Count one unauthenticated socket of ``ip``; False (not counted) over the cap."""
+        if self.unauthenticated[ip] >= self.max_unauthenticated:
+            return False
+        self.unauthenticated[ip] += 1
+        return True
+
+    def leave(self, ip: str) -> None:
+        self.unauthenticated[ip] -= 1
+        if self.unauthenticated[ip] <= 0:
+            del self.unauthenticated[ip]

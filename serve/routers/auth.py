@@ -14,8 +14,16 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from serve import auth
-from serve.deps import API, CurrentUser, Services, ServicesDep, error_responses, unauthorized
-from serve.ratelimit import RateLimiter, retry_after_header
+from serve.deps import (
+    API,
+    CurrentUser,
+    Services,
+    ServicesDep,
+    error_responses,
+    too_many,
+    unauthorized,
+)
+from serve.ratelimit import RateLimiter
 from serve.schemas import LoginRequest, PasswordChangeRequest, TokenResponse
 
 router = APIRouter(prefix=f"{API}/auth", tags=["auth"])
@@ -30,7 +38,7 @@ def client_address(request: Request) -> str:
 def _take(limits: RateLimiter, key: str, detail: str) -> None:
     wait = limits.take(key)
     if wait > 0:
-        raise HTTPException(429, detail, headers={"Retry-After": retry_after_header(wait)})
+        raise too_many(detail, wait)
 
 
 def _limit_attempt(svc: Services, request: Request, username: str) -> None:
@@ -41,7 +49,7 @@ def _limit_attempt(svc: Services, request: Request, username: str) -> None:
 
 
 def _busy(e: auth.LoginBusy) -> HTTPException:
-    return HTTPException(429, str(e), headers={"Retry-After": "1"})
+    return too_many(str(e), 1)
 
 
 @router.post("/login", response_model=TokenResponse, responses=error_responses(401, 413, 422, 429))

@@ -17,7 +17,7 @@ from anyio import to_thread
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 
-from serve.deps import API, CurrentUser, ServicesDep, error_responses, not_found
+from serve.deps import API, CurrentUser, ServicesDep, error_responses, not_found, too_many
 from serve.exports import (
     ExportQuota,
     UnknownSession,
@@ -26,7 +26,6 @@ from serve.exports import (
     get_export,
     run_sweeper,
 )
-from serve.ratelimit import retry_after_header
 from serve.schemas import ExportRequest, ExportResponse
 
 
@@ -62,8 +61,7 @@ async def export_metrics(body: ExportRequest, svc: ServicesDep, user: CurrentUse
     except UnknownSession as e:
         raise not_found("session", e.session_id) from None
     except ExportQuota as e:
-        raise HTTPException(429, str(e), headers={
-            "Retry-After": retry_after_header(e.retry_after_s)}) from None
+        raise too_many(str(e), e.retry_after_s) from None
     return ExportResponse(export_id=exp.id, download_url=f"{API}/metrics/export/{exp.id}",
                           expires_at=exp.expires_at, format=body.format, sessions=len(ids))
 

@@ -8,9 +8,16 @@ from fastapi import APIRouter, HTTPException
 
 from serve.auth import Principal
 from serve.db import Job
-from serve.deps import API, CurrentUser, ServicesDep, error_responses, field_error, not_found
+from serve.deps import (
+    API,
+    CurrentUser,
+    ServicesDep,
+    error_responses,
+    field_error,
+    not_found,
+    too_many,
+)
 from serve.jobs import ACTIVE, QuotaExceeded, build_config
-from serve.ratelimit import retry_after_header
 from serve.schemas import JobStatus, TrainRequest, TrainResponse
 
 router = APIRouter(prefix=f"{API}/agent", tags=["agents"])
@@ -29,8 +36,7 @@ async def train(body: TrainRequest, svc: ServicesDep, user: CurrentUser):
         job = await to_thread.run_sync(svc.jobs.submit, user.user_id, body.agent_type,
                                        body.algorithm, config)
     except QuotaExceeded as e:
-        raise HTTPException(429, str(e), headers={
-            "Retry-After": retry_after_header(e.retry_after_s)}) from None
+        raise too_many(str(e), e.retry_after_s) from None
     svc.jobs.enqueue(job.id)
     return TrainResponse(job_id=job.id, estimated_duration_minutes=job.estimated_duration_minutes)
 

@@ -24,6 +24,7 @@ from serve.deps import (
     field_error,
     not_found,
     too_busy,
+    too_many,
 )
 from serve.engine import PolicyError
 from serve.exports import session_row
@@ -46,10 +47,9 @@ SESSION_CAP_RETRY_S = 5
 def session_cap_exceeded(e: TooManySessions) -> HTTPException:
     """The 429 for a start over a cap, naming the cap and its setting."""
     if e.scope == "user":
-        return HTTPException(429, f"too many simulations running for this user: at most "
-                                  f"{e.limit} at once (EQX_MAX_RUNNING_SESSIONS_PER_USER); "
-                                  "retry when one has finished",
-                             headers={"Retry-After": str(SESSION_CAP_RETRY_S)})
+        return too_many(f"too many simulations running for this user: at most {e.limit} at "
+                        "once (EQX_MAX_RUNNING_SESSIONS_PER_USER); retry when one has finished",
+                        SESSION_CAP_RETRY_S)
     return too_busy(f"too many simulations running on this server: at most {e.limit} at once "
                     "(EQX_MAX_RUNNING_SESSIONS); retry shortly")
 

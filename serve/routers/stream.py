@@ -24,7 +24,6 @@ import contextlib
 import json
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 from anyio import to_thread
@@ -34,8 +33,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from serve import auth
 from serve.db import SimSession
 from serve.deps import API, Services, ServicesDep, principal_from_token
-from serve.ratelimit import RateLimiter
-from serve.settings import Settings
+from serve.ratelimit import RateLimiter, WebSocketGuards
 from serve.simulation import ConfigError, end_message
 
 router = APIRouter(prefix=API)
@@ -65,38 +63,6 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-class Guards:
-    """The app's WebSocket limits that span sockets: unauthenticated sockets per client IP, and
-    the per-socket frame rate."""
-
-    def __init__(self, settings: Settings):
-        self.max_unauthenticated = settings.ws_max_unauthenticated_per_ip
-        self.unauthenticated: Counter[str] = Counter()
-        # Keys are per socket, so process memory is the right storage whatever the server's.
-        self.frames = RateLimiter(settings.ws_frames_per_minute, settings.ws_frames_burst,
-                                  namespace="ws-frames")
-
-    def enter(self, ip: str) -> bool:
-        """Count one unauthenticated socket of ``ip``; False (not counted) over the cap."""
-        if self.unauthenticated[ip] >= self.max_unauthenticated:
-            return False
-        self.unauthenticated[ip] += 1
-        return True
-
-    def leave(self, ip: str) -> None:
-        self.unauthenticated[ip] -= 1
-        if self.unauthenticated[ip] <= 0:
-            del self.unauthenticated[ip]
-
-
-def guards(ws: WebSocket, settings: Settings) -> Guards:
-    """The app's :class:`Guards` (one per app, made on first use)."""
-    g = getattr(ws.app.state, "ws_guards", None)
-    if g is None:
-        g = ws.app.state.ws_guards = Guards(settings)
-    return g
 
 
 async def receive_checked(ws: WebSocket, limit: int) -> dict[str, Any] | None:
@@ -174,7 +140,7 @@ async def first_frame_token(ws: WebSocket, svc: Services,
     return token, first if kind == "config" else None
 
 
-async def authenticate(ws: WebSocket, svc: Services, g: Guards,
+async def authenticate(ws: WebSocket, svc: Services, g: WebSocketGuards,
                        ) -> tuple[auth.Principal, dict[str, Any] | None] | None:
     """The caller and a config frame that came with its token (or None); None if the client
     left. :class:`Refused` for a missing or bad token, a caller over its rate limit, or too
@@ -290,8 +256,8 @@ class Stream:
             await asyncio.gather(w, r, return_exceptions=True)
 
 
-async def admit(ws: WebSocket, svc: Services, session_id: str,
-                g: Guards) -> tuple[auth.Principal, SimSession, dict[str, Any] | None] | None:
+async def admit(ws: WebSocket, svc: Services, session_id: str, g: WebSocketGuards,
+                ) -> tuple[auth.Principal, SimSession, dict[str, Any] | None] | None:
     """Authenticate the caller and find its session; None if the client left.
     :class:`Refused` otherwise."""
     got = await authenticate(ws, svc, g)
@@ -309,7 +275,7 @@ async def stream(ws: WebSocket, session_id: str, svc: ServicesDep) -> None:
     """Stream a session to a client (see the module docstring for the protocol)."""
     offered = ws.scope.get("subprotocols") or []
     await ws.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
-    g = guards(ws, svc.settings)
+    g = svc.ws_guards
     try:
         admitted = await admit(ws, svc, session_id, g)
     except Refused as e:

@@ -25,6 +25,16 @@ from flax import struct
 
 from eqx_jax.checks import check_number
 from eqx_jax.metrics import episode_metrics
+from eqx_jax.rewards import (  # the reward-model names are re-exported for the env's users
+    BONUS_EPS,  # noqa: F401
+    DISCOUNTED,  # noqa: F401
+    REWARD_MODEL_NAMES,
+    REWARD_MODELS,  # noqa: F401
+    SEED,
+    check_reward_settings,
+    normalize_reward_overrides,
+    outcome_rewards,
+)
 
 AGENTS: tuple[str, str] = ("supplier", "retailer")
 SUPPLIER, RETAILER = 0, 1
@@ -32,9 +42,6 @@ SUPPLIER, RETAILER = 0, 1
 ACCEPT, COUNTER, WALK_AWAY = 0, 1, 2
 ACTION_NAMES: tuple[str, str, str] = ("ACCEPT", "COUNTER", "WALK_AWAY")
 
-REWARD_MODELS: dict[str, int] = {"seed": 0, "discounted": 1}
-SEED, DISCOUNTED = REWARD_MODELS["seed"], REWARD_MODELS["discounted"]
-REWARD_MODEL_NAMES: dict[int, str] = {v: k for k, v in REWARD_MODELS.items()}
 
 #: Observation fields before the offer history, in order. See :meth:`BargainingEnv.get_obs`.
 OBS_FIELDS: tuple[str, ...] = (
@@ -58,11 +65,6 @@ MASK_SLICE = slice(OBS_INDEX["mask_accept"], OBS_INDEX["mask_walk"] + 1)
 
 # History entries that hold no offer (prices are clipped to >= 0, so this never collides).
 NO_OFFER = -1.0
-
-# Rounds are integers, so "t < bonus_fraction * T" is evaluated as t + eps < bonus_fraction * T:
-# exact for any setting whose product is within eps of an integer (0.3 * 50 is 15.000001 in
-# float32, and round 15 must not get the bonus).
-BONUS_EPS = 1e-3
 
 # Momentum needs the opponent's last two offers, i.e. up to four offers back.
 _MIN_HISTORY = 4
@@ -110,7 +112,6 @@ def make_params(**overrides: Any) -> EnvParams:
             f"unknown game setting(s) {sorted(unknown)}; allowed: "
             f"{sorted(EnvParams.__dataclass_fields__)}"
         )
-    rm = overrides.get("reward_model", SEED)
     for name, value in list(overrides.items()):
         if name in ("reward_model", "discount", "walk_payoff", "timeout_payoff"):
             continue
@@ -118,20 +119,7 @@ def make_params(**overrides: Any) -> EnvParams:
             overrides[name] = float(value) if name != "max_rounds" else value
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(rm, str):
-        if rm not in REWARD_MODELS:
-            raise ValueError(f"reward_model must be one of {sorted(REWARD_MODELS)}, got {rm!r}")
-        overrides["reward_model"] = REWARD_MODELS[rm]
-    for name in ("discount", "walk_payoff", "timeout_payoff"):
-        if name in overrides:
-            try:
-                pair = tuple(float(x) for x in overrides[name])
-            except (TypeError, ValueError):
-                pair = ()
-            if len(pair) != 2:
-                raise ValueError(f"{name} must be a pair of numbers (supplier, retailer), "
-                                 f"got {overrides[name]!r}")
-            overrides[name] = pair
+    normalize_reward_overrides(overrides)
     p = EnvParams(**overrides)
     rounds = p.max_rounds
     if _is_integral(rounds):  # 10.0 from a YAML file or a JSON number is the integer 10
@@ -142,14 +130,7 @@ def make_params(**overrides: Any) -> EnvParams:
         lo, hi = getattr(p, f"{side}_low"), getattr(p, f"{side}_high")
         check_number(f"{side}_low", lo, 0.0, p.max_price)
         check_number(f"{side}_high", hi, lo, p.max_price)
-    if p.reward_model not in REWARD_MODELS.values():
-        raise ValueError(f"reward_model must be one of {sorted(REWARD_MODELS)}")
-    check_number("speed_bonus", p.speed_bonus, -1e9, 1e9)
-    check_number("bonus_fraction", p.bonus_fraction, 0.0, 1.0)
-    for i, side in enumerate(AGENTS):
-        check_number(f"discount[{side}]", p.discount[i], 0.0, 1.0, low_open=True)
-        check_number(f"walk_payoff[{side}]", p.walk_payoff[i], -1e9, 1e9)
-        check_number(f"timeout_payoff[{side}]", p.timeout_payoff[i], -1e9, 1e9)
+    check_reward_settings(p, AGENTS)
     check_number("belief_alpha", p.belief_alpha, 0.0, 1.0)
     check_number("belief_beta", p.belief_beta, 0.0, 1.0)
     return p.replace(max_rounds=rounds)
@@ -251,6 +232,11 @@ class BargainingEnv:
 
     agents: tuple[str, str] = AGENTS
     num_actions: int = 3
+    offer_size: int = 1  # the game protocol (eqx_jax/games/spec.py): an offer is one price
+    mask_slice: slice = MASK_SLICE
+    info_keys: tuple[str, ...] = ("deal", "walk_away", "timeout", "price", "round",
+                                  "nash_distance", "pareto_score", "supplier_share")
+    deal_keys: tuple[str, ...] = ("price", "nash_distance", "pareto_score", "supplier_share")
 
     def __init__(self, num_history: int = 4):
         check_number("num_history", int(num_history) if _is_integral(num_history) else num_history,
@@ -265,6 +251,37 @@ class BargainingEnv:
     @staticmethod
     def default_params() -> EnvParams:
         return EnvParams()
+
+    # ---------------------------------------------------------- the game protocol's pieces
+    @staticmethod
+    def mover(state: EnvState) -> jax.Array:
+        """() i32: 0 when the supplier moves next (odd rounds), 1 for the retailer."""
+        return (state.t & 1).astype(jnp.int32)
+
+    @staticmethod
+    def make_action(action_type: jax.Array, offer: jax.Array) -> Action:
+        """The env action from a type (...) and an offer (..., 1) holding the price."""
+        return {"action_type": action_type.astype(jnp.int32),
+                "price": offer[..., 0].astype(jnp.float32)}
+
+    @staticmethod
+    def offer_bounds(params: EnvParams) -> tuple[jax.Array, jax.Array]:
+        return jnp.zeros(1, jnp.float32), jnp.reshape(_f32(params.max_price), (1,))
+
+    @staticmethod
+    def gain_scale(params: EnvParams) -> float:
+        """The size of a large deal gain, currency units (the trainer's reward scale)."""
+        return params.max_price
+
+    @staticmethod
+    def explore_bounds(params: EnvParams) -> tuple[jax.Array, jax.Array]:
+        """The valuation supports widened by 10 % (of their span, at least 1 % of max_price),
+        within [0, max_price]: where the exploring starts' random counter-offers fall."""
+        lo = jnp.minimum(_f32(params.supplier_low), _f32(params.retailer_low))
+        hi = jnp.maximum(_f32(params.supplier_high), _f32(params.retailer_high))
+        pad = 0.1 * jnp.maximum(hi - lo, 0.1 * _f32(params.max_price))
+        return (jnp.reshape(jnp.maximum(lo - pad, 0.0), (1,)),
+                jnp.reshape(jnp.minimum(hi + pad, params.max_price), (1,)))
 
     # ----------------------------------------------------------------------------- reset
     def reset(self, key: chex.PRNGKey, params: EnvParams) -> tuple[dict[str, jax.Array], EnvState]:
@@ -387,31 +404,8 @@ class BargainingEnv:
     @staticmethod
     def _rewards(t, price, v_s, v_r, deal, walk, timeout, params) -> dict[str, jax.Array]:
         """Rewards of the step ending round ``t`` (see docs/rules.md), both agents."""
-        tf = t.astype(jnp.float32)
-        horizon = _f32(params.max_rounds)
-
-        def seed_model():
-            discount = jnp.square(1.0 - tf / horizon)
-            bonus = jnp.where(tf + BONUS_EPS < params.bonus_fraction * horizon,
-                              _f32(params.speed_bonus), 0.0)
-            return discount, discount, bonus
-
-        def discounted_model():
-            d_s, d_r = _f32(params.discount[0]), _f32(params.discount[1])
-            return jnp.power(d_s, tf), jnp.power(d_r, tf), jnp.zeros_like(tf)
-
-        # With unbatched params this is a real branch (the discounted model's powers are only
-        # computed when selected); with vmapped game settings it becomes a select.
-        disc_s, disc_r, bonus = jax.lax.cond(
-            params.reward_model == SEED, seed_model, discounted_model)
-
-        def payoff(gain, disc, i):
-            return jnp.where(deal, gain * disc + bonus,
-                             jnp.where(walk, _f32(params.walk_payoff[i]),
-                                       jnp.where(timeout, _f32(params.timeout_payoff[i]), 0.0)))
-
-        return {AGENTS[0]: payoff(price - v_s, disc_s, 0),
-                AGENTS[1]: payoff(v_r - price, disc_r, 1)}
+        r_s, r_r = outcome_rewards(t, (price - v_s, v_r - price), deal, walk, timeout, params)
+        return {AGENTS[0]: r_s, AGENTS[1]: r_r}
 
     # ------------------------------------------------------------------------ observation
     def get_obs(self, state: EnvState, params: EnvParams) -> dict[str, jax.Array]:

@@ -204,8 +204,9 @@ def test_hybrid_log_prob_is_masked_log_softmax_plus_price_density_for_counters()
         if not has_offer:
             assert float(logits[ACCEPT]) == MASKED_LOGIT
         for a_type, ref in zip(np.flatnonzero(legal), ref_type, strict=True):
-            got = float(log_prob(logits, pp, jnp.int32(a_type), jnp.float32(0.42)))
-            price_part = float(price_log_prob(pp, jnp.float32(0.42), "beta", 10000.0))
+            raw = jnp.full((1,), 0.42, jnp.float32)  # one issue: the price
+            got = float(log_prob(logits, pp, jnp.int32(a_type), raw))
+            price_part = float(price_log_prob(pp, raw, "beta", 10000.0)[0])
             expected = ref + (price_part if a_type == COUNTER else 0.0)
             assert got == pytest.approx(expected, abs=1e-5)
 

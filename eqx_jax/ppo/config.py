@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from eqx_jax.checks import FieldError, check_bool, check_choice, check_number
-from eqx_jax.env import AGENTS, EnvParams, make_params
+from eqx_jax.env import AGENTS
+from eqx_jax.games.registry import DEFAULT_GAME, GAMES, get_game
+from eqx_jax.games.spec import NegotiationEnv
 from eqx_jax.negotiators import NEGOTIATORS
 
 PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
@@ -73,9 +75,11 @@ class PPOConfig:
     # runs
     seed: int = 0  # for callers: jax.random.key(config.seed)
     num_seeds: int = 1  # independent runs trained at once (vmap)
-    # the game: overrides passed to eqx_jax.env.make_params, e.g. {"max_rounds": 6}
+    # the game (a name of eqx_jax.games.registry.GAMES) and its settings: overrides passed to
+    # the game's make_params, e.g. {"max_rounds": 6}
+    game: str = DEFAULT_GAME
     env: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    num_history: int = 4  # offers in the observation (BargainingEnv(num_history))
+    num_history: int = 4  # offers in the observation (the env's num_history)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list | tuple):
@@ -123,11 +127,16 @@ class PPOConfig:
         check_choice("price_head", self.price_head, PRICE_HEADS)
         check_bool("shared_network", self.shared_network)
         self._validate_players()
+        check_choice("game", self.game, tuple(GAMES))
         if not isinstance(self.env, dict):
             raise ValueError(f"env must be a dict of game settings, got {self.env!r}")
-        make_params(**self.env)  # raises ValueError naming the game setting
+        self.env_params  # noqa: B018 - raises ValueError naming the game setting
 
     def _validate_players(self) -> None:
+        if self.game != DEFAULT_GAME and self.opponent not in ("self", POLICY_OPPONENT):
+            raise ValueError(f"opponent must be 'self' or '{POLICY_OPPONENT}' in the "
+                             f"{self.game!r} game (the classic negotiators play the "
+                             f"{DEFAULT_GAME!r} game), got {self.opponent!r}")
         if self.opponent not in ("self", POLICY_OPPONENT) and self.opponent not in NEGOTIATORS:
             raise ValueError(f"opponent must be 'self' or one of {list(NEGOTIATORS)}, or "
                              f"'{POLICY_OPPONENT}' (with an opponent_policy passed to "
@@ -169,14 +178,21 @@ class PPOConfig:
         return self.total_timesteps // self.batch_size
 
     @property
-    def env_params(self) -> EnvParams:
-        return make_params(**self.env)
+    def env_params(self) -> Any:
+        """The game's validated params (``EnvParams`` for the price game)."""
+        return get_game(self.game).make_params(**self.env)
+
+    def make_env(self) -> NegotiationEnv:
+        """The game's env with this config's ``num_history``."""
+        return get_game(self.game).make_env(num_history=self.num_history)
 
     @property
     def reward_scale_value(self) -> float:
+        """Rewards are multiplied by this for learning: ``reward_scale``, else 10 / the game's
+        gain scale (the price game's max_price), so that rewards are a few units."""
         if self.reward_scale is not None:
             return float(self.reward_scale)
-        return 10.0 / float(self.env_params.max_price)
+        return 10.0 / float(self.make_env().gain_scale(self.env_params))
 
     @property
     def learners(self) -> dict[str, tuple[str, ...]]:

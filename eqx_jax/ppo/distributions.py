@@ -7,7 +7,10 @@ i.e. the exact log-density of the action the env actually executes (an ACCEPT/WA
 same action whatever price came with it), and the price head only gets gradient from counters.
 
 Price head. The network's two price outputs (m, s) parametrize a distribution on the unit
-interval u in (0, 1); the env gets price = max_price * u.
+interval u in (0, 1); the env gets price = max_price * u. An offer of D issues (price and
+quantity, the issues of a multi-issue game) has one such pair per issue, ``(..., D, 2)``,
+independent given the observation: the offer's log-density is the sum over issues, each issue
+scaled to its own range (``max_price`` below stands for that range, high - low).
 
 * "beta": u ~ Beta(1 + mu*kappa, 1 + (1-mu)*kappa), mu = sigmoid(m) in (0, 1) is the *mode*,
   kappa = exp(s) > 0 the concentration (both parameters >= 1: unimodal, finite density). The
@@ -255,10 +258,13 @@ def hybrid_log_prob(logits: jax.Array, action_type: jax.Array,
             + jnp.where(action_type == COUNTER, price_logp, 0.0))
 
 
-def action_log_prob(logits, price_params, action_type, raw, price_head, max_price):
-    """Log-probability (density) of the hybrid action; see the module docstring."""
-    return hybrid_log_prob(logits, action_type,
-                           price_log_prob(price_params, raw, price_head, max_price))
+def action_log_prob(logits, price_params, action_type, raw, price_head, span):
+    """Log-probability (density) of the hybrid action; see the module docstring.
+
+    ``price_params (..., D, 2)``, ``raw (..., D)``: one offer distribution per issue, ``span``
+    (D,) the issues' ranges (high - low); the offer's density is the product over issues."""
+    offer_logp = jnp.sum(price_log_prob(price_params, raw, price_head, span), axis=-1)
+    return hybrid_log_prob(logits, action_type, offer_logp)
 
 
 def sample_action(key, logits, price_params, price_head):

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-from eqx_jax.env import OBS_INDEX, action_mask
+from eqx_jax.env import MASK_SLICE, OBS_INDEX
 from eqx_jax.ppo.distributions import MASKED_LOGIT
 
 #: Variance scale of each layer's kernel (variance_scaling, fan_in, normal); default 1.0
@@ -53,25 +53,32 @@ class ActorCritic(nn.Module):
     """Actor-critic for one role (or both, shared). Input: observation(s) ``(..., obs_size)``.
 
     Returns ``(logits, price_params, value)``: ``logits (..., 3)`` over ACCEPT/COUNTER/WALK_AWAY
-    with illegal types (action mask in the observation) set to :data:`MASKED_LOGIT`;
-    ``price_params (..., 2)`` raw parameters of the price head (see
+    with illegal types (the action mask at ``mask_slice`` of the observation) set to
+    :data:`MASKED_LOGIT`; ``price_params (..., D, 2)`` raw parameters of the offer head, one
+    bounded distribution per issue of an offer (``offer_size`` D; see
     :mod:`eqx_jax.ppo.distributions`); ``value (...)`` the critic. Actor and critic have separate
-    tanh MLP torsos (PureJaxRL); both read the observation plus :func:`role_features`. Layers are
-    named (``actor_i``, ``type_logits``, ``price_params``, ``critic_i``, ``value``); see
-    :func:`init_network`.
+    tanh MLP torsos (PureJaxRL); both read the observation, plus :func:`role_features` in the
+    single-price game (``price_features``; the other games carry their accept-gain feature in
+    the observation). Layers are named (``actor_i``, ``type_logits``, ``price_params``,
+    ``critic_i``, ``value``); see :func:`init_network`.
     """
 
     hidden: tuple[int, ...] = (64, 64)
+    offer_size: int = 1
+    price_features: bool = True
+    mask_start: int = MASK_SLICE.start
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        x = jnp.concatenate([obs, role_features(obs)], axis=-1)
+        x = jnp.concatenate([obs, role_features(obs)], axis=-1) if self.price_features else obs
         actor = x
         for i, width in enumerate(self.hidden):
             actor = nn.tanh(_dense(width, f"actor_{i}")(actor))
         logits = _dense(3, "type_logits")(actor)
-        logits = jnp.where(action_mask(obs), logits, MASKED_LOGIT)
-        price_params = _dense(2, "price_params")(actor)
+        legal = obs[..., self.mask_start:self.mask_start + 3] > 0.5
+        logits = jnp.where(legal, logits, MASKED_LOGIT)
+        price_params = _dense(2 * self.offer_size, "price_params")(actor)
+        price_params = price_params.reshape(price_params.shape[:-1] + (self.offer_size, 2))
         critic = x
         for i, width in enumerate(self.hidden):
             critic = nn.tanh(_dense(width, f"critic_{i}")(critic))
@@ -79,15 +86,17 @@ class ActorCritic(nn.Module):
         return logits, price_params, value
 
 
-def init_network(key: jax.Array, hidden: tuple[int, ...], obs_size: int) -> dict:
-    """Parameters of ``ActorCritic(hidden)``: same distribution as ``ActorCritic.init``, faster.
+def init_network(key: jax.Array, hidden: tuple[int, ...], obs_size: int,
+                 net: ActorCritic | None = None) -> dict:
+    """Parameters of ``net`` (default ``ActorCritic(hidden)``): same distribution as
+    ``net.init``, faster.
 
     Every kernel ~ Normal(0, scale / fan_in) (:data:`KERNEL_SCALES`), biases 0, as the layers'
     own initializers, but drawn with *one* random call for the whole network: each separate
     draw adds a threefry kernel to compile (~0.3 s each on CPU), which makes ``init`` take
     seconds to compile.
     """
-    net = ActorCritic(tuple(hidden))
+    net = net or ActorCritic(tuple(hidden))
     shapes = jax.eval_shape(net.init, jax.random.key(0), jnp.zeros((obs_size,), jnp.float32))
     flat = traverse_util.flatten_dict(shapes)
     total = sum(math.prod(leaf.shape) for path, leaf in flat.items() if path[-1] == "kernel")

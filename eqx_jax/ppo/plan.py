@@ -34,7 +34,9 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from eqx_jax.env import AGENTS, COUNTER, BargainingEnv, EnvParams, EnvState
+from eqx_jax.env import AGENTS, COUNTER
+from eqx_jax.games.registry import DEFAULT_GAME
+from eqx_jax.games.spec import NegotiationEnv
 from eqx_jax.negotiators import Policy, get_negotiator
 from eqx_jax.ppo.advantages import turn_based_gae
 from eqx_jax.ppo.batching import masked_mean, mine_first, permutation
@@ -51,9 +53,6 @@ from eqx_jax.ppo.networks import ActorCritic, init_network
 from eqx_jax.ppo.sharding import pin_env_axis
 from eqx_jax.ppo.state import RunnerState
 
-_INFO_KEYS = ("deal", "walk_away", "timeout", "price", "round", "nash_distance", "pareto_score",
-              "supplier_share")
-
 
 # ====================================================================================== plan
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -64,9 +63,10 @@ class TrainPlan:
     """
 
     config: PPOConfig
-    env: BargainingEnv
-    env_params: EnvParams
-    max_price: float
+    env: NegotiationEnv
+    env_params: object  # the game's params
+    offer_lo: jax.Array  # (D,) f32: the lower bound of each issue of an offer
+    offer_span: jax.Array  # (D,) f32: high - low of each issue (offers = lo + span * unit)
     n_envs: int  # N
     n_steps: int  # T
     batch: int  # B = N * T
@@ -87,8 +87,8 @@ class TrainPlan:
     capacity: int  # K: samples in each network's update batch
     tx: optax.GradientTransformation
     explore: bool  # exploring starts on
-    explore_lo: float  # price range of the exploring starts' random counter-offers
-    explore_hi: float
+    explore_lo: jax.Array  # (D,): range of the exploring starts' random counter-offers
+    explore_hi: jax.Array
     horizon: int  # max_rounds of the game
     mesh: Mesh | None
 
@@ -121,14 +121,6 @@ def _fixed_opponent(config: PPOConfig, opponent_policy: Policy | None) -> Policy
     return None if config.opponent == "self" else get_negotiator(config.opponent)
 
 
-def _explore_prices(env_params: EnvParams, max_price: float) -> tuple[float, float]:
-    """Price range of the exploring starts: the valuation supports widened by 10 %."""
-    lo = min(float(env_params.supplier_low), float(env_params.retailer_low))
-    hi = max(float(env_params.supplier_high), float(env_params.retailer_high))
-    pad = 0.1 * max(hi - lo, 0.1 * max_price)
-    return max(lo - pad, 0.0), min(hi + pad, max_price)
-
-
 def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
               mesh: Mesh | None = None) -> TrainPlan:
     """The plan of ``config``'s training loop (``ValueError`` on a bad ``opponent_policy``).
@@ -138,7 +130,11 @@ def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
     where the work runs, never what is computed.
     """
     env_params = config.env_params
-    max_price = float(env_params.max_price)
+    env = config.make_env()
+    offer_lo, offer_hi = (jnp.asarray(np.asarray(b, np.float32))
+                          for b in env.offer_bounds(env_params))
+    explore_lo, explore_hi = (jnp.asarray(np.asarray(b, np.float32))
+                              for b in env.explore_bounds(env_params))
     batch = config.batch_size
     names = tuple(config.learners)
     roles = tuple(r for r in AGENTS if config.ppo_envs(r).any())
@@ -151,16 +147,17 @@ def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
     tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                      optax.adam(learning_rate=functools.partial(lr_at, config), eps=1e-5))
     horizon = int(env_params.max_rounds)
-    explore_lo, explore_hi = _explore_prices(env_params, max_price)
+    net = ActorCritic(config.hidden, env.offer_size, price_features=config.game == DEFAULT_GAME,
+                      mask_start=env.mask_slice.start)
     return TrainPlan(
-        config=config, env=BargainingEnv(config.num_history), env_params=env_params,
-        max_price=max_price, n_envs=config.num_envs, n_steps=config.num_steps, batch=batch,
-        names=names, n_net=len(names), roles=roles,
+        config=config, env=env, env_params=env_params, offer_lo=offer_lo,
+        offer_span=offer_hi - offer_lo, n_envs=config.num_envs, n_steps=config.num_steps,
+        batch=batch, names=names, n_net=len(names), roles=roles,
         role_index=np.array([AGENTS.index(r) for r in roles]),
         agent_net=jnp.asarray([names.index(config.network_for(a)) if a in roles else 0
                                for a in AGENTS], jnp.int32),
         ppo_plays=jnp.asarray(ppo_plays), has_fixed=not ppo_plays.all(),
-        negotiator=_fixed_opponent(config, opponent_policy), net=ActorCritic(config.hidden),
+        negotiator=_fixed_opponent(config, opponent_policy), net=net,
         head=config.price_head, scale=config.reward_scale_value,
         n_updates_total=config.num_updates,
         steps_per_update=config.update_epochs * config.num_minibatches, minibatches=m,
@@ -187,7 +184,7 @@ def unstack(plan: TrainPlan, stacked) -> dict:
 
 def forward_movers(plan: TrainPlan, params_l, obs_m: jax.Array, mover: jax.Array):
     """The mover's network on the movers' observations ``obs_m (N, obs_size)``; ``mover (N,)``
-    i32; ``params_l`` stacked ``(L, ...)``. Returns ``(logits (N, 3), price_params (N, 2),
+    i32; ``params_l`` stacked ``(L, ...)``. Returns ``(logits (N, 3), price_params (N, D, 2),
     value (N,))``."""
     if plan.n_net == 1:
         return plan.net.apply(jax.tree.map(lambda x: x[0], params_l), obs_m)
@@ -198,9 +195,9 @@ def forward_movers(plan: TrainPlan, params_l, obs_m: jax.Array, mover: jax.Array
         outs)
 
 
-def movers(env_state: EnvState, obs: dict) -> tuple[jax.Array, jax.Array]:
+def movers(plan: TrainPlan, env_state, obs: dict) -> tuple[jax.Array, jax.Array]:
     """(mover (N,) i32: 0 supplier / 1 retailer, its observation (N, obs_size))."""
-    mover = (env_state.t & 1).astype(jnp.int32)  # the supplier moves in odd rounds
+    mover = jax.vmap(plan.env.mover)(env_state)
     return mover, jnp.where((mover == 0)[:, None], obs[AGENTS[0]], obs[AGENTS[1]])
 
 
@@ -209,7 +206,7 @@ def movers(env_state: EnvState, obs: dict) -> tuple[jax.Array, jax.Array]:
 # retailer counter in round 3), so they can settle on an equilibrium that rests on threats
 # they would not carry out (Nash, not subgame perfect). With probability explore_starts an
 # episode opens with k ~ U{1..T-1} rounds of random counter-offers, prices ~ U[explore_lo,
-# explore_hi] (the valuation supports widened by 10 %), played by the env's own rules (history
+# explore_hi] (the env's explore_bounds, per issue), played by the env's own rules (history
 # and beliefs update as in any episode). Those moves are nobody's decisions (no loss); the
 # agents learn from round k + 1 on, in every subgame. Evaluation never uses it.
 def draw_explore(plan: TrainPlan, key: jax.Array) -> jax.Array:
@@ -229,7 +226,8 @@ def draw_explore(plan: TrainPlan, key: jax.Array) -> jax.Array:
 def init_one(plan: TrainPlan, key: jax.Array) -> RunnerState:
     """A fresh runner state for one seed: new networks, Adam states and ``num_envs`` episodes."""
     key, k_env, k_net, k_explore = jax.random.split(key, 4)
-    params = jax.vmap(lambda k: init_network(k, plan.config.hidden, plan.env.obs_size))(
+    params = jax.vmap(lambda k: init_network(k, plan.config.hidden, plan.env.obs_size,
+                                             plan.net))(
         jax.random.split(k_net, plan.n_net))
     opt_state = jax.vmap(plan.tx.init)(params)
     obs, env_state = jax.vmap(plan.env.reset, (0, None))(
@@ -240,39 +238,40 @@ def init_one(plan: TrainPlan, key: jax.Array) -> RunnerState:
 
 
 # =============================================================================== 1. rollout
-def act(plan: TrainPlan, params_l, env_state: EnvState, obs: dict, key: jax.Array,
+def act(plan: TrainPlan, params_l, env_state, obs: dict, key: jax.Array,
         exploring: jax.Array):
     """The movers' env actions and, per env, the sample the update needs.
 
     ``exploring`` (N,) bool: this move is a random counter-offer of an exploring start.
-    Returns ``(actions, sample)``: ``actions`` agent -> {"action_type" (N,) i32, "price" (N,)
-    f32} (the same action for both agents), ``sample`` {"obs" (N, obs_size), "action_type",
-    "raw", "value", "mover", "logp", "decision"} each ``(N,)``.
+    Returns ``(actions, sample)``: ``actions`` agent -> the env action of
+    ``env.make_action`` (leaves (N, ...); the same action for both agents), ``sample`` {"obs"
+    (N, obs_size), "action_type", "raw" (N, D), "value", "mover", "logp", "decision"} (N,).
     """
     k_net, k_fixed, k_explore = jax.random.split(key, 3)
-    mover, obs_m = movers(env_state, obs)
+    mover, obs_m = movers(plan, env_state, obs)
     logits, pp, value = forward_movers(plan, params_l, obs_m, mover)
     a_type, raw = sample_action(k_net, logits, pp, plan.head)
     by_ppo = plan.ppo_plays[mover, jnp.arange(plan.n_envs)]
     sample = {
         "obs": obs_m, "action_type": a_type, "raw": raw, "value": value, "mover": mover,
-        "logp": action_log_prob(logits, pp, a_type, raw, plan.head, plan.max_price),
+        "logp": action_log_prob(logits, pp, a_type, raw, plan.head, plan.offer_span),
         "decision": by_ppo & ~exploring,
     }
-    env_type, env_price = a_type, unit_price(raw, plan.head) * plan.max_price
+    env_type = a_type
+    offer = plan.offer_lo + unit_price(raw, plan.head) * plan.offer_span
+    if plan.explore:
+        env_type = jnp.where(exploring, COUNTER, env_type)
+        offer = jnp.where(exploring[:, None], jax.random.uniform(
+            k_explore, offer.shape, jnp.float32, plan.explore_lo, plan.explore_hi), offer)
+    action = plan.env.make_action(env_type, offer)
     if plan.has_fixed:  # the fixed opponent moves where PPO does not play the mover's role
         fixed = jax.vmap(plan.negotiator, (0, 0, None))(
             jax.random.split(k_fixed, plan.n_envs), obs_m, plan.env_params)
-        env_type = jnp.where(by_ppo, env_type, fixed["action_type"])
-        env_price = jnp.where(by_ppo, env_price, fixed["price"])
-    if plan.explore:
-        env_type = jnp.where(exploring, COUNTER, env_type)
-        env_price = jnp.where(exploring, jax.random.uniform(
-            k_explore, (plan.n_envs,), jnp.float32, plan.explore_lo, plan.explore_hi),
-            env_price)
+        keep = by_ppo | exploring
+        action = jax.tree.map(
+            lambda mine, theirs: jnp.where(keep.reshape(keep.shape + (1,) * (mine.ndim - 1)),
+                                           mine, theirs.astype(mine.dtype)), action, fixed)
     # Both agents submit the mover's action: the env applies the mover's and ignores the other.
-    action = {"action_type": env_type.astype(jnp.int32),
-              "price": env_price.astype(jnp.float32)}
     return {a: action for a in AGENTS}, sample
 
 
@@ -299,7 +298,7 @@ def env_step(plan: TrainPlan, params_l, carry, i: jax.Array):
     saved = jax.tree.map(lambda new, old: jnp.where(i == plan.n_steps - 1, new, old),
                          (env_state, obs, explore_round), saved)
     step = {"done": dones["__all__"], "reward": jnp.stack([rewards[a] for a in AGENTS]),
-            "info": {k: info[k] for k in _INFO_KEYS}, "ppo": sample,
+            "info": {k: info[k] for k in plan.env.info_keys}, "ppo": sample,
             "explored_episode": explored_episode}
     return (env_state, obs, explore_round, saved, key), step
 
@@ -334,7 +333,7 @@ def advantages_batch(plan: TrainPlan, params_l, after_look: tuple, look: dict, t
     "advantage", "target", and "net" (i32: the network whose decision it is, -1 for none).
     """
     ppo = traj["ppo"]
-    mover_after, obs_m_after = movers(*after_look)
+    mover_after, obs_m_after = movers(plan, *after_look)
     _, _, value_after_look = forward_movers(plan, params_l, obs_m_after, mover_after)
     reward_r = traj["reward"][:, plan.role_index] * plan.scale  # (T, R, N)
     role_col = jnp.asarray(plan.role_index)[:, None]  # (R, 1)
@@ -398,7 +397,8 @@ def ppo_loss(plan: TrainPlan, params, batch: dict, ent_coef):
     cfg = plan.config
     logits, pp, value = plan.net.apply(params, batch["obs"])
     mask = batch["mask"]
-    p_logp, p_ent = price_log_prob_and_entropy(pp, batch["raw"], plan.head, plan.max_price)
+    p_logp, p_ent = price_log_prob_and_entropy(pp, batch["raw"], plan.head, plan.offer_span)
+    p_logp, p_ent = jnp.sum(p_logp, axis=-1), jnp.sum(p_ent, axis=-1)  # over the D issues
     logp = hybrid_log_prob(logits, batch["action_type"], p_logp)
     log_ratio = logp - batch["logp"]
     ratio = jnp.exp(log_ratio)
@@ -459,12 +459,20 @@ def ppo_epochs(plan: TrainPlan, params_l, opt_l, data_l: dict, key: jax.Array, e
 
 
 # ============================================================================= 5. metrics
-def _rollout_metrics(traj: dict, config: PPOConfig) -> dict[str, jax.Array]:
+def metric_name(key: str) -> str:
+    """The training metric of a per-deal info key: ``mean_<key>`` for an offer's issues
+    (price, quantity), the key itself for scores (nash_distance, efficiency, ...)."""
+    return f"mean_{key}" if key in ("price", "quantity") else key
+
+
+def _rollout_metrics(traj: dict, config: PPOConfig, env: NegotiationEnv) -> dict[str, jax.Array]:
     """Means over the episodes that finished in this rollout (0 when there are none), leaving
     out those that had an exploring start (their first rounds were random).
 
-    Per-deal means (like :func:`eqx_jax.metrics.summarize`): mean_price, nash_distance,
-    pareto_score, supplier_share. Per-episode: deal_rate, walk_rate, timeout_rate, mean_rounds,
+    Per-deal means of the env's ``deal_keys`` (named by :func:`metric_name`; the price game's:
+    mean_price, nash_distance, pareto_score, supplier_share, like
+    :func:`eqx_jax.metrics.summarize`). Per-episode: deal_rate, walk_rate, timeout_rate,
+    mean_rounds (where the game has walk-aways and timeouts),
     and return_<role>: the episode return of that role in the envs where PPO plays it (rewards
     are paid on the final step only, so it is the final step's reward), in reward units (not
     scaled). ``episodes``/``deals``: how many finished in the rollout.
@@ -475,11 +483,12 @@ def _rollout_metrics(traj: dict, config: PPOConfig) -> dict[str, jax.Array]:
     n_ep, n_deal = jnp.sum(done), jnp.sum(deal)
     out = {"episodes": n_ep.astype(jnp.float32), "deals": n_deal.astype(jnp.float32),
            "deal_rate": n_deal / jnp.maximum(n_ep, 1),
-           "walk_rate": masked_mean(info["walk_away"], done),
-           "timeout_rate": masked_mean(info["timeout"], done),
            "mean_rounds": masked_mean(info["round"].astype(jnp.float32), done)}
-    for k in ("price", "nash_distance", "pareto_score", "supplier_share"):
-        out["mean_price" if k == "price" else k] = masked_mean(info[k], deal)
+    for k, name in (("walk_away", "walk_rate"), ("timeout", "timeout_rate")):
+        if k in info:
+            out[name] = masked_mean(info[k], done)
+    for k in env.deal_keys:
+        out[metric_name(k)] = masked_mean(info[k], deal)
     for i, role in enumerate(AGENTS):
         ppo_env = jnp.asarray(config.ppo_envs(role))
         out[f"return_{role}"] = masked_mean(traj["reward"][:, i], done & ppo_env)
@@ -491,7 +500,7 @@ def update_metrics(plan: TrainPlan, traj: dict, loss_stats: dict, dropped: jax.A
     """Phase 5: the update's metrics, each ``()``: the rollout's (:func:`_rollout_metrics`),
     the mean loss stats and the dropped share per network (``<stat>_<network>``), lr, ent_coef.
     """
-    metrics = _rollout_metrics(traj, plan.config)
+    metrics = _rollout_metrics(traj, plan.config, plan.env)
     for k, v in loss_stats.items():  # (epochs, minibatches, L)
         for i, name in enumerate(plan.names):
             metrics[f"{k}_{name}"] = jnp.mean(v[..., i])

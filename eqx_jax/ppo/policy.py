@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from eqx_jax.env import AGENTS, BargainingEnv
+from eqx_jax.env import AGENTS
+from eqx_jax.games.registry import DEFAULT_GAME
 from eqx_jax.metrics import summarize
 from eqx_jax.negotiators import Policy, get_negotiator
 from eqx_jax.ppo.config import POLICY_OPPONENT, PPOConfig, default_sides
@@ -14,26 +15,37 @@ from eqx_jax.ppo.networks import ActorCritic
 from eqx_jax.simulate import play_batch, records_to_numpy
 
 
+def network(config: PPOConfig, env=None) -> ActorCritic:
+    """The actor-critic of ``config``'s game (offer size, input features, mask position)."""
+    env = env or config.make_env()
+    return ActorCritic(config.hidden, env.offer_size, price_features=config.game == DEFAULT_GAME,
+                       mask_start=env.mask_slice.start)
+
+
 def policy_action(params, obs: jax.Array, key: jax.Array, deterministic: bool = False, *,
-                  config: PPOConfig | None = None,
-                  max_price: float | None = None) -> dict[str, jax.Array]:
+                  config: PPOConfig | None = None, max_price: float | None = None,
+                  env_params=None) -> dict[str, jax.Array]:
     """Observation(s) ``(..., obs_size)`` -> env action, with one role's network ``params``.
 
-    ``deterministic``: argmax over the legal types and the price head's mode (Beta) / mean
-    (pre-tanh Gaussian); else a sample. ``config`` gives the network shape and price head
-    (default: ``PPOConfig()``); ``max_price`` defaults to the config's game.
+    ``deterministic``: argmax over the legal types and the offer head's mode (Beta) / mean
+    (pre-tanh Gaussian), per issue; else a sample. ``config`` gives the game, the network
+    shape and the head (default: ``PPOConfig()``); the offer bounds come from ``env_params``
+    (default: the config's game; in the price game ``max_price`` alone may be given instead).
     """
     config = config or PPOConfig()
-    if max_price is None:
-        max_price = config.env_params.max_price
-    logits, pp, _ = ActorCritic(config.hidden).apply(params, obs)
+    env = config.make_env()
+    if env_params is None:
+        env_params = config.env_params
+        if max_price is not None:
+            env_params = env_params.replace(max_price=max_price)
+    logits, pp, _ = network(config, env).apply(params, obs)
     if deterministic:
         a_type = jnp.argmax(logits, axis=-1).astype(jnp.int32)
         raw = greedy_price(pp, config.price_head)
     else:
         a_type, raw = sample_action(key, logits, pp, config.price_head)
-    price = unit_price(raw, config.price_head) * jnp.asarray(max_price, jnp.float32)
-    return {"action_type": a_type, "price": price.astype(jnp.float32)}
+    lo, hi = env.offer_bounds(env_params)
+    return env.make_action(a_type, lo + unit_price(raw, config.price_head) * (hi - lo))
 
 
 def make_policy(params, config: PPOConfig, deterministic: bool = False) -> Policy:
@@ -41,7 +53,7 @@ def make_policy(params, config: PPOConfig, deterministic: bool = False) -> Polic
 
     def policy(key, obs, env_params):
         return policy_action(params, obs, key, deterministic, config=config,
-                             max_price=env_params.max_price)
+                             env_params=env_params)
 
     return policy
 
@@ -77,6 +89,6 @@ def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int 
     env_params = config.env_params
     sup = resolve_policy(config, params, supplier, AGENTS[0], deterministic, opponent_policy)
     ret = resolve_policy(config, params, retailer, AGENTS[1], deterministic, opponent_policy)
-    env = BargainingEnv(config.num_history)
+    env = config.make_env()
     record = jax.jit(lambda k: play_batch(k, env_params, sup, ret, num_episodes, env))(key)
     return summarize(records_to_numpy(record, env_params))

@@ -1,0 +1,31 @@
+"""The registry of games: ``--game NAME`` everywhere (train, evaluate, simulate, solve, bench).
+
+``price`` is the single-price game of ``eqx_jax/env.py`` and the default. Each entry is a
+:class:`~eqx_jax.games.spec.GameSpec`.
+"""
+
+from __future__ import annotations
+
+from eqx_jax.env import BargainingEnv, make_params, params_to_dict
+from eqx_jax.games.price_quantity import PriceQuantityEnv, make_pq_params, pq_params_to_dict
+from eqx_jax.games.spec import GameSpec
+
+DEFAULT_GAME = "price"
+
+GAMES: dict[str, GameSpec] = {
+    "price": GameSpec(
+        name="price", summary="one price; private valuations (the founding game)",
+        make_env=BargainingEnv, make_params=make_params, params_to_dict=params_to_dict),
+    "price-quantity": GameSpec(
+        name="price-quantity",
+        summary="unit price x quantity; private unit cost and demand intercept",
+        make_env=PriceQuantityEnv, make_params=make_pq_params,
+        params_to_dict=pq_params_to_dict),
+}
+
+
+def get_game(name: str) -> GameSpec:
+    """The registry entry of ``name``; ``ValueError`` naming the allowed games."""
+    if name not in GAMES:
+        raise ValueError(f"game must be one of {sorted(GAMES)}, got {name!r}")
+    return GAMES[name]

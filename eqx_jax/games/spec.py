@@ -1,0 +1,95 @@
+"""What every game of the family provides: the env protocol the trainer, the tools and the
+PettingZoo adapter are written against, and a game's registry entry.
+
+Every game is a two-party alternating-offers negotiation (Gymnax / JaxMARL style: a class of pure
+methods over explicit ``EnvState`` / ``EnvParams`` ``flax.struct`` dataclasses, auto-reset inside
+``step``, jit- and vmap-able over episodes and over settings). Agents are
+``("supplier", "retailer")`` (index 0 / 1, or the game's own two names); the env applies only
+the *mover's* action each step (the other agent's is ignored). An action is the pytree that
+:meth:`NegotiationEnv.make_action` builds from
+
+* ``action_type``: () int32, 0 ACCEPT the standing offer, 1 COUNTER with an offer, 2 WALK_AWAY
+  (a game where some type is never legal says so in the observation's action mask), and
+* ``offer``: (D,) float32, the counter-offer as D issues in natural units, within
+  :meth:`NegotiationEnv.offer_bounds` (the env clips; a discrete issue is rounded to the
+  nearest of its values by the env, which documents how).
+
+so one PPO offer head (one bounded distribution per issue) plays every game.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import chex
+import jax
+
+ACCEPT, COUNTER, WALK_AWAY = 0, 1, 2
+
+
+class NegotiationEnv(Protocol):
+    """The env protocol (duck-typed). Shapes are for one episode; ``vmap`` adds a batch axis.
+
+    Attributes: ``agents`` the two agent names; ``num_actions`` = 3 action types;
+    ``obs_size`` the length of each agent's float32 observation; ``offer_size`` D, the number
+    of issues of an offer; ``mask_slice`` where the (3,) legal-action-type mask (1.0 legal)
+    sits in the observation; ``info_keys`` the per-episode scalars of ``info`` that the
+    trainer logs (the ones in ``deal_keys`` are averaged over deals only).
+    """
+
+    agents: tuple[str, str]
+    num_actions: int
+    obs_size: int
+    offer_size: int
+    mask_slice: slice
+    info_keys: tuple[str, ...]
+    deal_keys: tuple[str, ...]
+
+    def reset(self, key: chex.PRNGKey, params: Any) -> tuple[dict[str, jax.Array], Any]:
+        """(obs per agent (obs_size,), state) of a new episode (private values drawn)."""
+
+    def step(self, key: chex.PRNGKey, state: Any, actions: dict[str, Any], params: Any
+             ) -> tuple[dict[str, jax.Array], Any, dict[str, jax.Array], dict[str, jax.Array],
+                        dict[str, jax.Array]]:
+        """(obs, state, rewards, dones incl. "__all__", info); auto-resets with ``key``."""
+
+    def step_env(self, state: Any, actions: dict[str, Any], params: Any
+                 ) -> tuple[Any, dict[str, jax.Array], jax.Array, dict[str, jax.Array]]:
+        """(state, rewards, done, info) without the reset."""
+
+    def mover(self, state: Any) -> jax.Array:
+        """() int32: the index of the agent whose action the next step applies."""
+
+    def make_action(self, action_type: jax.Array, offer: jax.Array) -> dict[str, jax.Array]:
+        """The env action from a type (...) i32 and an offer (..., D) in natural units."""
+
+    def offer_bounds(self, params: Any) -> tuple[jax.Array, jax.Array]:
+        """(low (D,), high (D,)) float32: the range of each issue, natural units."""
+
+    def gain_scale(self, params: Any) -> float:
+        """A typical large deal gain (the units of the gains of a deal): the trainer scales
+        rewards by 10 / gain_scale so that they are a few units."""
+
+    def explore_bounds(self, params: Any) -> tuple[jax.Array, jax.Array]:
+        """(low (D,), high (D,)): the range of the exploring starts' random counter-offers
+        (the trainer opens some episodes with random counters to visit every subgame)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GameSpec:
+    """A game's registry entry: everything the tools need to build and describe it.
+
+    ``make_env(**options)`` builds the env (options: ``num_history`` and, for a game that has
+    them, its static options such as ``scenario``); ``make_params(**overrides)`` validated
+    params (``ValueError`` naming the field and its range); ``params_to_dict(params)`` plain
+    JSON-able settings; ``summary`` one line for ``--help`` and the README.
+    """
+
+    name: str
+    summary: str
+    make_env: Callable[..., NegotiationEnv]
+    make_params: Callable[..., Any]
+    params_to_dict: Callable[[Any], dict[str, Any]]
+    env_options: tuple[str, ...] = ("num_history",)

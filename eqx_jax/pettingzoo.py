@@ -25,6 +25,7 @@ from pettingzoo.utils.env import ParallelEnv
 
 from eqx_jax.checks import check_number
 from eqx_jax.env import (
+    ACTION_NAMES,
     AGENTS,
     COUNTER,
     OBS_INDEX,
@@ -33,8 +34,9 @@ from eqx_jax.env import (
     EnvState,
     make_params,
 )
+from eqx_jax.games.registry import DEFAULT_GAME, get_game
 
-__all__ = ["JaxBargainingParallelEnv", "parallel_env"]
+__all__ = ["JaxBargainingParallelEnv", "JaxGameParallelEnv", "game_parallel_env", "parallel_env"]
 
 _INT_FIELDS = ("max_rounds", "reward_model")
 _PAIR_FIELDS = ("discount", "walk_payoff", "timeout_payoff")
@@ -136,12 +138,12 @@ def _jit_step(
     return state, out
 
 
-def _parse_action(agent: str, action: Any) -> tuple[int, float]:
-    """(action_type, price) from ``{"action_type": int, "price": float | (1,) array}``."""
+def _parse_type(agent: str, action: Any, offer_key: str) -> int:
+    """The action type of ``{"action_type": int, offer_key: ...}`` (ValueError otherwise)."""
     if not isinstance(action, dict) or "action_type" not in action:
         raise ValueError(
             f"action for {agent!r} must be a dict with 'action_type' (0 ACCEPT, 1 COUNTER, "
-            f"2 WALK_AWAY) and 'price', got {action!r}"
+            f"2 WALK_AWAY) and {offer_key!r}, got {action!r}"
         )
     a = np.asarray(action["action_type"])
     integral = a.size == 1 and (
@@ -151,7 +153,12 @@ def _parse_action(agent: str, action: Any) -> tuple[int, float]:
     if not integral:
         raise ValueError(f"action_type for {agent!r} must be one integer, got {action!r}")
     # Out-of-range types are clipped to [0, 2] by the env (rules); only keep them inside int32.
-    a_type = min(max(int(a.item()), _INT32.min), _INT32.max)
+    return min(max(int(a.item()), _INT32.min), _INT32.max)
+
+
+def _parse_action(agent: str, action: Any) -> tuple[int, float]:
+    """(action_type, price) from ``{"action_type": int, "price": float | (1,) array}``."""
+    a_type = _parse_type(agent, action, "price")
     # Missing price = NaN: a COUNTER then repeats the standing offer (NaN rule).
     p = np.asarray(action.get("price", np.nan), dtype=np.float64)
     if p.size != 1:
@@ -356,3 +363,180 @@ def parallel_env(**kwargs: Any) -> JaxBargainingParallelEnv:
     """PettingZoo-style factory: ``parallel_env(max_rounds=8, render_mode="ansi")``."""
     return JaxBargainingParallelEnv(**kwargs)
 
+
+
+# ================================================================== every game of the registry
+@functools.cache
+def _game_env(game: str, options: tuple) -> Any:
+    return get_game(game).make_env(**dict(options))
+
+
+def _canonical_leaves(params: Any) -> Any:
+    """The params pytree with int32 / float32 leaves (shared jit caches across instances)."""
+    def canon(x):
+        a = np.asarray(x)
+        return a.astype(np.int32) if a.dtype.kind in "biu" else a.astype(np.float32)
+    return jax.tree.map(canon, params)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _jit_game_reset(game: str, options: tuple, key: jax.Array, params: Any):
+    """(next internal key, state, obs (2, obs_size)) of a new episode."""
+    env = _game_env(game, options)
+    key, episode_key = jax.random.split(key)
+    obs, state = env.reset(episode_key, params)
+    return key, state, jnp.stack([obs[a] for a in env.agents])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _jit_game_step(game: str, options: tuple, state: Any, action_types: jax.Array,
+                   offers: jax.Array, params: Any):
+    """(state, obs (2, obs_size), rewards (2,), info) of one round, no auto-reset."""
+    env = _game_env(game, options)
+    actions = {a: env.make_action(action_types[i], offers[i]) for i, a in enumerate(env.agents)}
+    state, rewards, _, info = env.step_env(state, actions, params)
+    obs = env.get_obs(state, params)
+    return (state, jnp.stack([obs[a] for a in env.agents]),
+            jnp.stack([rewards[a] for a in env.agents]), info)
+
+
+class JaxGameParallelEnv(ParallelEnv):
+    """Any game of :data:`eqx_jax.games.registry.GAMES` as a PettingZoo ``ParallelEnv``.
+
+    Args:
+        game: the game's name (``"price-quantity"``, ...); ``"price"`` has its own adapter,
+            :class:`JaxBargainingParallelEnv`, which :func:`parallel_env` returns for it.
+        params: validated settings of that game, or ``**game_settings`` (its ``make_params``).
+        env_options: the env's static options (``num_history``, a scenario, ...).
+        render_mode: ``None`` or ``"ansi"``.
+
+    Actions: ``{"action_type": 0 ACCEPT | 1 COUNTER | 2 WALK_AWAY, "offer": (D,) array}`` in the
+    game's natural units (``action_space``: the offer box of ``offer_bounds``); a missing offer
+    is all-NaN (a counter then repeats the standing offer: the NaN rule). Only the mover's
+    action is applied. Observations: the env's float32 vectors (unbounded box: some fields,
+    such as a gain, have no fixed range). ``terminations`` after a deal or a walk-away,
+    ``truncations`` after a timeout (or the game's own end, e.g. a chance end); ``infos`` hold
+    the env's info, private values included: do not feed them to agents.
+    """
+
+    metadata = {"name": "eqx_game_v0", "render_modes": ["ansi"]}
+
+    def __init__(self, game: str, params: Any = None, render_mode: str | None = None,
+                 env_options: dict[str, Any] | None = None, **game_settings: Any):
+        spec = get_game(game)
+        if params is not None and game_settings:
+            raise ValueError("give either params or game settings, not both")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of "
+                             f"{self.metadata['render_modes']}, got {render_mode!r}")
+        self.game = game
+        self._options = tuple(sorted((env_options or {}).items()))
+        self.jax_env = _game_env(game, self._options)
+        self.params = params if params is not None else spec.make_params(**game_settings)
+        self._jparams = jax.device_put(_canonical_leaves(self.params))
+        self.render_mode = render_mode
+        self.possible_agents = list(self.jax_env.agents)
+        self.agents: list[str] = []
+        n, d = self.jax_env.obs_size, self.jax_env.offer_size
+        lo, hi = (np.asarray(b, np.float32) for b in self.jax_env.offer_bounds(self.params))
+        self._offer_lo, self._offer_hi = lo, hi
+        box = spaces.Box(-np.inf, np.inf, (n,), np.float32)
+        self.observation_spaces = {a: box for a in self.possible_agents}
+        self.action_spaces = {a: spaces.Dict(action_type=spaces.Discrete(3),
+                                             offer=spaces.Box(lo, hi, (d,), np.float32))
+                              for a in self.possible_agents}
+        self._key: jax.Array | None = None
+        self._state: Any = None
+        self._obs: np.ndarray | None = None
+        self._last_move: str | None = None
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Dict:
+        return self.action_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode; ``seed`` (re)seeds the internal JAX key and the spaces."""
+        if seed is not None:
+            self._key = jax.random.key(seed)
+            for i, a in enumerate(self.possible_agents):
+                self.action_spaces[a].seed(int(seed) + i)
+        elif self._key is None:
+            self._key = jax.random.key(int(np.random.SeedSequence().generate_state(1)[0]))
+        self._key, self._state, obs = _jit_game_reset(self.game, self._options, self._key,
+                                                      self._jparams)
+        self._obs = np.array(obs)
+        self.agents = list(self.possible_agents)
+        self._last_move = None
+        return ({a: self._obs[i].copy() for i, a in enumerate(self.possible_agents)},
+                {a: {} for a in self.possible_agents})
+
+    def _parse(self, agent: str, action: Any) -> tuple[int, np.ndarray]:
+        a_type = _parse_type(agent, action, "offer")
+        d = self.jax_env.offer_size
+        offer = np.asarray(action.get("offer", np.full(d, np.nan)), np.float64).reshape(-1)
+        if offer.size != d:
+            raise ValueError(f"offer for {agent!r} must hold {d} numbers (one per issue), "
+                             f"got shape {np.shape(action.get('offer'))}")
+        return a_type, np.clip(offer, -_F32_MAX, _F32_MAX).astype(np.float32)
+
+    def step(self, actions: dict[str, Any]):
+        """One round (only the mover's action is applied). Returns PettingZoo's 5 dicts."""
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.agents:
+            raise RuntimeError("the episode is over; call reset()")
+        mover = self.possible_agents[int(self.jax_env.mover(self._state))]
+        if mover not in actions:
+            raise ValueError(f"missing the action of {mover!r}, whose move it is")
+        d = self.jax_env.offer_size
+        a_types = np.full(2, COUNTER, np.int32)
+        offers = np.full((2, d), np.nan, np.float32)
+        for i, a in enumerate(self.possible_agents):
+            if a in actions:
+                a_types[i], offers[i] = self._parse(a, actions[a])
+        self._state, obs, rew, info = _jit_game_step(self.game, self._options, self._state,
+                                                     a_types, offers, self._jparams)
+        self._obs = np.array(obs)
+        info = {k: np.asarray(v).item() if np.ndim(v) == 0 else np.asarray(v).tolist()
+                for k, v in info.items()}
+        done = bool(info.get("done", False))
+        truncated = bool(info.get("timeout", False)) or (
+            done and not info.get("deal", False) and not info.get("walk_away", False))
+        terminated = done and not truncated
+        move = ACTION_NAMES[min(max(int(a_types[self.possible_agents.index(mover)]), 0), 2)]
+        outcome = "deal" if info.get("deal") else "over" if done else "open"
+        self._last_move = f"round {info.get('round')}: {mover} {move}; {outcome}"
+        if done:
+            self.agents = []
+        agents = self.possible_agents
+        return ({a: self._obs[i].copy() for i, a in enumerate(agents)},
+                {a: float(rew[i]) for i, a in enumerate(agents)},
+                {a: terminated for a in agents}, {a: truncated for a in agents},
+                {a: dict(info) for a in agents})
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
+            return None
+        if self._state is None:
+            return "no episode (call reset())"
+        return self._last_move or f"round 0: new episode, {self.possible_agents[0]} to move"
+
+    def state(self) -> np.ndarray:
+        if self._obs is None:
+            raise RuntimeError("call reset() before state()")
+        return self._obs.reshape(-1).copy()
+
+    def close(self) -> None:
+        self._state = None
+        self._obs = None
+        self.agents = []
+
+
+def game_parallel_env(game: str = DEFAULT_GAME, **kwargs: Any) -> ParallelEnv:
+    """The PettingZoo env of any registered game (the price game: its own adapter)."""
+    if game == DEFAULT_GAME:
+        return JaxBargainingParallelEnv(**kwargs)
+    return JaxGameParallelEnv(game, **kwargs)

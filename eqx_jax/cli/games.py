@@ -8,6 +8,7 @@ import argparse
 import jax
 
 from eqx_jax import equilibrium, simulate
+from eqx_jax.cli import solve_games
 from eqx_jax.cli.common import (
     GAME_OPTIONS,
     CliError,
@@ -145,7 +146,16 @@ def print_equilibrium(eq: dict) -> None:
 
 
 def cmd_solve(a: argparse.Namespace) -> None:
-    """``eqx solve``: the exact SPE of the complete-information game, explained."""
+    """``eqx solve``: the exact SPE of the complete-information game, explained (``--game
+    price``, the default, here; ``price-quantity`` in :mod:`eqx_jax.cli.solve_games`)."""
+    game_name = getattr(a, "game", "price")
+    if game_name not in solve_games.SOLVE_GAMES:
+        raise CliError(f"eqx solve has no exact solver for --game {game_name} (it solves "
+                       f"{', '.join(solve_games.SOLVE_GAMES)})")
+    if game_name == "price-quantity":
+        solve_games.cmd_solve_price_quantity(a)
+        return
+    solve_games.prepare_price_game(a)
     v_s = 5000.0 if a.supplier_value is None else a.supplier_value
     v_r = 8000.0 if a.retailer_value is None else a.retailer_value
     # The valuations are the solver's input; the game's priors stay as given (for the
@@ -189,4 +199,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "(exact) and print the subgame-perfect equilibrium.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_game_args(p)
+    solve_games.add_solve_game_args(p)
     p.set_defaults(func=cmd_solve)

@@ -1,0 +1,1 @@
+"""Exact game-theoretic solvers of the games (NumPy / SciPy only, independent of the envs)."""

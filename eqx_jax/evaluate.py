@@ -25,6 +25,7 @@ each role (both exist).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 from eqx_jax.checks import check_number
 from eqx_jax.env import AGENTS, OBS_INDEX, BargainingEnv, EnvParams, make_params, spe_kwargs
 from eqx_jax.equilibrium import solve_spe
+from eqx_jax.games.registry import DEFAULT_GAME
 from eqx_jax.metrics import nash_bargaining_solution, summarize
 from eqx_jax.negotiators import NEGOTIATORS, Policy
 from eqx_jax.ppo import (
@@ -45,7 +47,8 @@ from eqx_jax.ppo import (
     make_train,
     resolve_policy,
 )
-from eqx_jax.simulate import play_batch, records_to_numpy, switch_policy
+from eqx_jax.references import pq_mean_surplus, pq_spe_distance
+from eqx_jax.simulate import play_batch, records_to_numpy, summarize_game, switch_policy
 
 #: z-value of a two-sided 95 % normal confidence interval.
 Z95 = 1.96
@@ -126,6 +129,12 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
     reward units), and ``nbs_price_error``. ``nan`` where undefined (no deal, or no SPE price).
     """
     n = _check_episodes(num_episodes)
+    if config.game != DEFAULT_GAME:
+        if supplier_value is not None or retailer_value is not None:
+            raise ValueError(f"supplier_value / retailer_value are settings of the "
+                             f"{DEFAULT_GAME!r} game; fix the {config.game!r} game's private "
+                             "values in its settings (low = high)")
+        return evaluate_game_policies(config, params, key, n, opponent_policy=opponent_policy)
     env_over = dict(config.env)
     max_price = float(config.env_params.max_price)
     fixed = {}
@@ -176,6 +185,41 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
     return out
 
 
+def _game_reference(config: PPOConfig) -> tuple[bool, float]:
+    """(complete information?, mean available surplus) of a game beyond one price."""
+    p = config.env_params
+    if config.game == "price-quantity":
+        return (p.cost_low == p.cost_high and p.demand_low == p.demand_high,
+                pq_mean_surplus(p))
+    return False, math.nan
+
+
+def evaluate_game_policies(config: PPOConfig, params: dict, key: jax.Array, n: int, *,
+                           opponent_policy: Policy | None = None) -> dict[str, Any]:
+    """:func:`evaluate_policies` for the games beyond one price: the trained pair over ``n``
+    episodes, greedy and stochastic (same episodes), each mode's
+    :func:`eqx_jax.simulate.summarize_game` plus, in the price-quantity game, the distances
+    from the SPE of each episode's complete-information game
+    (:func:`eqx_jax.references.pq_spe_distance`)."""
+    env_params, env = config.env_params, config.make_env()
+    names = default_sides(config)
+    complete, surplus = _game_reference(config)
+    out: dict[str, Any] = {"game": config.game, "supplier": names[0], "retailer": names[1],
+                           "num_episodes": n, "complete_information": complete,
+                           "mean_available_surplus": surplus}
+    matches = [[resolve_policy(config, params, name, role, deterministic, opponent_policy)
+                for name, role in zip(names, AGENTS, strict=True)]
+               for deterministic in _MODES.values()]
+    records = jax.jit(lambda k: [play_batch(k, env_params, sup, ret, n, env)
+                                 for sup, ret in matches])(key)
+    for mode, record in zip(_MODES, records, strict=True):
+        out[mode] = summarize_game(record, env)
+        if config.game == "price-quantity":
+            out[mode].update(pq_spe_distance({k: np.asarray(v) for k, v in record.items()},
+                                             env_params))
+    return out
+
+
 # ================================================================ tournament_vs_negotiators
 def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
     """Mean and 95 % normal-approximation confidence interval ``mean ± 1.96 std / sqrt(n)``.
@@ -205,6 +249,9 @@ def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
     ``deal_rate``, ``mean_price`` (over deals; nan without any), ``mean_rounds``.
     """
     n = _check_episodes(num_episodes)
+    if config.game != DEFAULT_GAME:
+        raise ValueError(f"the classic negotiators play the {DEFAULT_GAME!r} game; this run "
+                         f"plays {config.game!r} (drop --tournament)")
     env_params = config.env_params
     env = BargainingEnv(config.num_history)
     names = list(NEGOTIATORS)
@@ -306,9 +353,17 @@ def _play_best_responses(br_cfg: PPOConfig, all_br_params: dict, frozen: dict[st
     return run_eval(all_br_params, key)
 
 
+def _summary(config: PPOConfig, env, record: dict, env_params) -> dict[str, Any]:
+    """The summary of one match's record in ``config``'s game (the price game's
+    :func:`eqx_jax.metrics.summarize`, else :func:`eqx_jax.simulate.summarize_game`)."""
+    if config.game == DEFAULT_GAME:
+        return summarize(records_to_numpy(record, env_params))
+    return summarize_game(record, env)
+
+
 def _side_exploitability(side: str, br_record: dict, trained: dict[str, Any], metrics: dict,
                          num_seeds: int, names: dict[str, str], surplus: float,
-                         env_params: EnvParams) -> dict[str, Any]:
+                         summary) -> dict[str, Any]:
     """One side's entry of :func:`exploitability`'s result.
 
     ``br_record``: that side's best-response episode records, fields (num_seeds, n);
@@ -318,8 +373,7 @@ def _side_exploitability(side: str, br_record: dict, trained: dict[str, Any], me
     evaluates best is kept; rewards and gains in reward units, ``gain_share`` per currency unit
     of surplus (nan if it is 0).
     """
-    br = [summarize(records_to_numpy({k: v[i] for k, v in br_record.items()}, env_params))
-          for i in range(num_seeds)]
+    br = [summary({k: v[i] for k, v in br_record.items()}) for i in range(num_seeds)]
     rewards = [r[f"{side}_reward"] for r in br]
     best = int(np.argmax(rewards))
     curve = np.asarray(metrics[f"return_{side}"][best])
@@ -333,8 +387,8 @@ def _side_exploitability(side: str, br_record: dict, trained: dict[str, Any], me
         "gain_share": gain / surplus if surplus > 0 else math.nan,
         "best_response_deal_rate": br[best]["deal_rate"],
         "trained_deal_rate": trained["deal_rate"],
-        "best_response_mean_price": br[best]["mean_price"],
-        "trained_mean_price": trained["mean_price"],
+        "best_response_mean_price": br[best].get("mean_price", math.nan),
+        "trained_mean_price": trained.get("mean_price", math.nan),
         "best_response_seed_rewards": [float(r) for r in rewards],
         "best_response_train_return": float(curve[-max(1, curve.size // 10):].mean()),
     }
@@ -385,8 +439,9 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
     """
     n = _check_episodes(num_episodes)
     env_params = config.env_params
-    env = BargainingEnv(config.num_history)
-    surplus = mean_available_surplus(env_params)
+    env = config.make_env()
+    surplus = (mean_available_surplus(env_params) if config.game == DEFAULT_GAME
+               else _game_reference(config)[1])
     names = {role: config.player(role) for role in AGENTS}
     frozen = {role: resolve_policy(config, params, names[role], role, deterministic,
                                    opponent_policy)
@@ -397,13 +452,14 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
         frozen[AGENTS[0]], frozen[AGENTS[1]]))(k_train)
     br_records, trained_record = _play_best_responses(br_cfg, runner.params, frozen,
                                                       env_params, env, n, k_eval)
-    trained = summarize(records_to_numpy(trained_record, env_params))
+    summary = functools.partial(_summary, config, env, env_params=env_params)
+    trained = summary(trained_record)
     out: dict[str, Any] = {"total_timesteps": br_cfg.total_timesteps // 2, "num_episodes": n,
                            "num_seeds": num_seeds, "deterministic": bool(deterministic),
                            "mean_available_surplus": surplus}
     for j, side in enumerate(AGENTS):
         out[side] = _side_exploitability(side, br_records[j], trained, metrics, num_seeds,
-                                         names, surplus, env_params)
+                                         names, surplus, summary)
     out["max_gain"] = max(out[s]["gain"] for s in AGENTS)
     out["max_gain_share"] = out["max_gain"] / surplus if surplus > 0 else math.nan
     return out

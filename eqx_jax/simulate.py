@@ -39,13 +39,14 @@ def play_batch(
     retailer_value, supplier_reward, retailer_reward``.
     """
     env = env or BargainingEnv()
+    keys = record_keys(env)
     horizon = int(params.max_rounds)
     k_reset, k_play = jax.random.split(key)
     obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(k_reset, num_episodes), params)
     act_s = jax.vmap(supplier_policy, (0, 0, None))
     act_r = jax.vmap(retailer_policy, (0, 0, None))
     step = jax.vmap(env.step_env, (0, 0, None))
-    zeros = {k: jnp.zeros((num_episodes,), jnp.float32) for k in _RECORD}
+    zeros = {k: jnp.zeros((num_episodes,), jnp.float32) for k in keys}
     zeros.update({f"{a}_reward": jnp.zeros((num_episodes,), jnp.float32) for a in AGENTS})
 
     def body(carry, key_t):
@@ -59,7 +60,7 @@ def play_batch(
         # Record only the step on which each episode ends; later steps of a finished episode
         # are ignored (no auto-reset here, so each lane plays exactly one episode).
         new = done & ~finished
-        fresh = {k: info[k] for k in _RECORD}
+        fresh = {k: info[k] for k in keys}
         fresh.update({f"{a}_reward": rewards[a] for a in AGENTS})
         record = {k: jnp.where(new, fresh[k].astype(jnp.float32), record[k]) for k in record}
         obs = jax.vmap(env.get_obs, (0, None))(state, params)
@@ -68,6 +69,36 @@ def play_batch(
     init = (obs, state, zeros, jnp.zeros((num_episodes,), bool))
     (_, _, record, _), _ = jax.lax.scan(body, init, jax.random.split(k_play, horizon))
     return record
+
+
+def record_keys(env) -> tuple[str, ...]:
+    """The per-episode fields :func:`play_batch` records for ``env``'s game (besides the
+    rewards): the price game's :data:`_RECORD`, else the env's ``record_keys`` (or its
+    ``info_keys``)."""
+    if isinstance(env, BargainingEnv):
+        return _RECORD
+    return tuple(getattr(env, "record_keys", env.info_keys))
+
+
+def summarize_game(record: dict[str, jax.Array], env) -> dict[str, float]:
+    """Means over a :func:`play_batch` record of any game: ``episodes``, ``deal_rate``,
+    ``mean_rounds``, ``walk_rate`` / ``timeout_rate`` (where the game has them), the per-deal
+    means of the env's ``deal_keys`` (``mean_price``, ``mean_quantity``, ``efficiency``, ...;
+    nan without deals) and ``<agent>_reward`` (mean episode reward, reward units)."""
+    r = {k: np.asarray(v, np.float64) for k, v in record.items()}
+    deal = r["deal"] > 0.5
+    n, n_deal = deal.size, int(deal.sum())
+    out = {"episodes": float(n), "deal_rate": n_deal / max(n, 1),
+           "mean_rounds": float(r["round"].mean())}
+    for k, name in (("walk_away", "walk_rate"), ("timeout", "timeout_rate")):
+        if k in r:
+            out[name] = float(r[k].mean())
+    for k in env.deal_keys:
+        name = f"mean_{k}" if k in ("price", "quantity") else k
+        out[name] = float(r[k][deal].mean()) if n_deal else float("nan")
+    for a in env.agents:
+        out[f"{a}_reward"] = float(r[f"{a}_reward"].mean())
+    return out
 
 
 def records_to_numpy(record: dict[str, jax.Array], params: EnvParams) -> dict[str, np.ndarray]:

@@ -36,7 +36,8 @@ from flax import serialization
 from tqdm import tqdm
 
 from eqx_jax import __version__
-from eqx_jax.env import params_to_dict, spe_kwargs
+from eqx_jax.env import spe_kwargs
+from eqx_jax.games.registry import DEFAULT_GAME, get_game
 from eqx_jax.ppo import PPOConfig, RunnerState, make_train_chunked, seed_params
 
 POLICY_FORMAT = "eqx-policy-v1"
@@ -142,7 +143,7 @@ def export_policy(config: PPOConfig, params: dict, path: str | Path) -> Path:
     payload = {
         "format": POLICY_FORMAT,
         "config": json.dumps(config.to_dict()),
-        "env_params": json.dumps(params_to_dict(config.env_params)),
+        "env_params": json.dumps(get_game(config.game).params_to_dict(config.env_params)),
         "params": jax.tree.map(np.asarray, params),
     }
     path = Path(path)
@@ -379,15 +380,26 @@ def train_run(
 
 # ------------------------------------------------------------------------------------ plot
 def equilibrium_price_band(config: PPOConfig, samples: int = 2000) -> tuple[float, float, float]:
-    """SPE prices of the complete-information game over valuations drawn from the priors:
-    (5th percentile, median, 95th percentile). A point when both valuations are fixed."""
+    """SPE prices of the complete-information game over private values drawn from the priors:
+    (5th percentile, median, 95th percentile). A point when the values are fixed; nan for a
+    game without an SPE solver."""
     from eqx_jax.equilibrium import spe_price_batch
 
     p = config.env_params
     rng = np.random.default_rng(0)
-    vs = rng.uniform(p.supplier_low, p.supplier_high, samples)
-    vr = rng.uniform(p.retailer_low, p.retailer_high, samples)
-    out = spe_price_batch(vs, vr, p.max_rounds, **spe_kwargs(p))
+    if config.game == "price-quantity":
+        from eqx_jax.references import pq_spe_kwargs
+        from eqx_jax.solvers.price_quantity import spe_pq_batch
+
+        c = rng.uniform(p.cost_low, p.cost_high, samples)
+        a = rng.uniform(p.demand_low, p.demand_high, samples)
+        out = spe_pq_batch(c, a, float(p.demand_slope), int(p.max_rounds), **pq_spe_kwargs(p))
+    elif config.game == DEFAULT_GAME:
+        vs = rng.uniform(p.supplier_low, p.supplier_high, samples)
+        vr = rng.uniform(p.retailer_low, p.retailer_high, samples)
+        out = spe_price_batch(vs, vr, p.max_rounds, **spe_kwargs(p))
+    else:
+        return (float("nan"),) * 3
     prices = np.asarray(out["price"], np.float64)
     prices = prices[np.isfinite(prices)]
     if prices.size == 0:
@@ -415,7 +427,8 @@ def plot_training(config: PPOConfig, rows: list[dict], path: Path) -> Path | Non
     axes[0].legend()
     axes[1].plot(steps, [r["deal_rate"] for r in rows], color="tab:green")
     axes[1].set(title="Deal rate", xlabel="env steps", ylim=(0, 1.02))
-    axes[2].plot(steps, [r["mean_price"] for r in rows], label="mean deal price")
+    axes[2].plot(steps, [r.get("mean_price", float("nan")) for r in rows],
+                 label="mean deal price")
     lo, mid, hi = equilibrium_price_band(config)
     if np.isfinite(mid):
         axes[2].axhspan(lo, hi, color="tab:orange", alpha=0.2,

@@ -12,6 +12,7 @@ from typing import Any
 import jax
 
 from eqx_jax.cli.common import CliError, fmt, option_error, positive_int, print_json
+from eqx_jax.games.registry import DEFAULT_GAME, GAMES
 from eqx_jax.negotiators import NEGOTIATORS
 
 #: PPOConfig fields as the command line spells them.
@@ -58,8 +59,8 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     try:
         if a.resume:
-            overrides = [f for f in ("config", "total_steps", "seed", "opponent", "num_envs",
-                                     "rounds", "supplier_value", "retailer_value")
+            overrides = [f for f in ("config", "game", "total_steps", "seed", "opponent",
+                                     "num_envs", "rounds", "supplier_value", "retailer_value")
                          if getattr(a, f) is not None]
             if overrides:
                 raise CliError("--resume continues the run's saved config; drop "
@@ -67,6 +68,13 @@ def cmd_train(a: argparse.Namespace) -> None:
             config = None
         else:
             d = load_config_file(a.config) if a.config else {}
+            if a.game is not None:
+                d["game"] = a.game
+            if d.get("game", DEFAULT_GAME) != DEFAULT_GAME and (
+                    a.supplier_value is not None or a.retailer_value is not None):
+                raise CliError(f"--supplier-value / --retailer-value are settings of the "
+                               f"{DEFAULT_GAME!r} game; set the {d['game']!r} game's private "
+                               "values under env: in --config (low = high fixes a value)")
             if a.total_steps is not None:
                 d["total_timesteps"] = a.total_steps
             if a.seed is not None:
@@ -140,9 +148,27 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     _print_evaluation(result)
 
 
+def _print_game_evaluation(result: dict) -> None:
+    """The text form of ``eqx evaluate`` for a game beyond one price: every metric, both
+    modes."""
+    e = result["evaluation"]
+    print(f"Evaluation of {result['run']} ({e['game']}): {e['supplier']} (supplier) vs "
+          f"{e['retailer']} (retailer), {e['num_episodes']:,} episodes")
+    print(f"  {'metric':28s} {'greedy':>12s} {'stochastic':>12s}")
+    for k in e["greedy"]:
+        print(f"  {k:28s} {fmt(e['greedy'][k]):>12s} {fmt(e['stochastic'].get(k)):>12s}")
+    if e["game"] == "price-quantity":
+        print("  (spe_*: the subgame-perfect equilibrium of each episode's complete-information "
+              "game; with private values, the full-information benchmark)")
+
+
 def _print_evaluation(result: dict) -> None:
     """The text form of ``eqx evaluate``'s result."""
     e = result["evaluation"]
+    if "game" in e:
+        _print_game_evaluation(result)
+        _print_exploitability(result)
+        return
     print(f"Evaluation of {result['run']}: {e['supplier']} (supplier) vs {e['retailer']} "
           f"(retailer), {e['num_episodes']:,} episodes")
     keys = ["deal_rate", "mean_rounds", "mean_price", "nash_distance", "pareto_score",
@@ -173,6 +199,10 @@ def _print_evaluation(result: dict) -> None:
                   f"{r['supplier_reward_ci_high']:,.1f}]  retailer "
                   f"{r['retailer_reward']:9,.1f} [{r['retailer_reward_ci_low']:,.1f}, "
                   f"{r['retailer_reward_ci_high']:,.1f}]")
+    _print_exploitability(result)
+
+
+def _print_exploitability(result: dict) -> None:
     if "exploitability" in result:
         x = result["exploitability"]
         print(f"\nExploitability (PPO best response, {x['total_timesteps']:,} steps; "
@@ -225,6 +255,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "jitted end to end, into a run directory (config, metrics "
                                    "log, Orbax checkpoint, plot, policy file).")
     p.add_argument("--config", default=None, help="YAML or JSON file of PPOConfig fields")
+    p.add_argument("--game", default=None, choices=sorted(GAMES),
+                   help=f"the game (default {DEFAULT_GAME}; or the config's game:)")
     p.add_argument("--total-steps", type=int, default=None,
                    help="env steps per seed (default 4000000)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")

@@ -162,6 +162,9 @@ class PriceQuantityEnv:
     info_keys: tuple[str, ...] = ("deal", "walk_away", "timeout", "round", "price", "quantity",
                                   "efficiency", "supplier_share")
     deal_keys: tuple[str, ...] = ("price", "quantity", "efficiency", "supplier_share")
+    #: What a played match records per episode (evaluation: the private values for the SPE).
+    record_keys: tuple[str, ...] = info_keys + ("illegal_accept", "surplus", "unit_cost",
+                                                "demand_intercept")
 
     def __init__(self, num_history: int = 2):
         n = int(num_history) if _is_integral(num_history) else num_history

@@ -10,6 +10,7 @@ import os
 
 from eqx_jax.checks import FieldError, check_number
 from eqx_jax.cli import CliError, positive_int, print_json
+from eqx_jax.games.registry import DEFAULT_GAME, GAMES
 
 
 def cmd_bench(a: argparse.Namespace) -> None:
@@ -36,6 +37,12 @@ def cmd_bench(a: argparse.Namespace) -> None:
         _bench_train(a)
         return
     sizes = a.sizes or ([1, 1024, 16384] if a.quick else list(bench.DEFAULT_SIZES))
+    if a.game != DEFAULT_GAME:
+        from baselines import bench_games
+
+        result = bench_games.bench_game(a.game, sizes, a.seconds, a.quick)
+        print_json(result) if a.json else bench_games.print_game_report(result)
+        return
     result = bench.bench_env(sizes=sizes, quick=a.quick, seconds=a.seconds)
     if a.json:
         print_json(result)
@@ -86,6 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and PNG to --out.")
     p.add_argument("what", nargs="?", default="env",
                    help="env (default) or train")
+    p.add_argument("--game", default=DEFAULT_GAME, choices=sorted(GAMES),
+                   help=f"env: the game (default {DEFAULT_GAME})")
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="parallel episode counts (env default 1 1024 16384 131072; train: "
                         "trainer sizes, default 1 16 256 2048 16384 131072)")

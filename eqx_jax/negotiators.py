@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from eqx_jax.checks import check_number
-from eqx_jax.env import ACCEPT, COUNTER, MASK_SLICE, OBS_INDEX, EnvParams
+from eqx_jax.env import ACCEPT, COUNTER, MASK_SLICE, OBS_INDEX, BargainingEnv, EnvParams
 
 Policy = Callable[[jax.Array, jax.Array, EnvParams], dict[str, jax.Array]]
 
@@ -136,6 +136,63 @@ def get_negotiator(name: str) -> Policy:
         raise ValueError(
             f"unknown negotiator {name!r}; choose one of {', '.join(NEGOTIATORS)}"
         ) from None
+
+
+# ------------------------------------------------------------------------------------------
+# The games beyond one price: the same negotiators in utility space.
+#
+# A game's env provides ``negotiator_view(obs, params)`` (the move's round, the own gain of the
+# standing offer, the own gain of the best offer) and ``offer_for_gain(obs, params, gain)`` (the
+# offer at that own gain that is best for the opponent's estimated utility). The time-dependent
+# negotiators aim at a gain that falls from the best to 0 (the reservation: no gain) as
+# ``best * (1 - tau ** (1 / e))`` with Faratin's exponents (as :func:`time_dependent`, whose
+# price target is this rule in the price game), accept a standing offer worth at least that
+# (AC-next), and never walk away.
+
+#: The negotiators every game has (the price game has all of :data:`NEGOTIATORS`).
+GAME_NEGOTIATORS: dict[str, float | None] = {"random": None, "boulware": 0.2, "linear": 1.0,
+                                             "conceder": 5.0}
+
+
+def game_time_dependent(env, exponent: float) -> Policy:
+    """Faratin's time-dependent tactic in utility space for ``env``'s game (see above)."""
+    check_number("exponent", exponent, 0.0, low_open=True)
+    power = 1.0 / exponent
+
+    def policy(key, obs, params):
+        del key
+        view = env.negotiator_view(obs, params)
+        tau = jnp.clip(view["t_next"] / view["horizon"], 0.0, 1.0)
+        target = view["best_gain"] * (1.0 - tau ** power)
+        accept = view["has_offer"] & (view["standing_gain"] >= target)
+        offer = env.offer_for_gain(obs, params, target)
+        return env.make_action(jnp.where(accept, ACCEPT, COUNTER), offer)
+
+    return policy
+
+
+def game_random(env) -> Policy:
+    """A uniformly random legal action type and a uniform offer inside the game's bounds."""
+    def policy(key, obs, params):
+        k_type, k_offer = jax.random.split(key)
+        mask = obs[env.mask_slice] > 0.5
+        action_type = jax.random.categorical(k_type, jnp.where(mask, 0.0, -jnp.inf))
+        lo, hi = env.offer_bounds(params)
+        return env.make_action(action_type, lo + jax.random.uniform(k_offer, lo.shape) * (hi - lo))
+
+    return policy
+
+
+def get_game_negotiator(name: str, env) -> Policy:
+    """The negotiator ``name`` playing ``env``'s game (the price game: :func:`get_negotiator`;
+    another game: :data:`GAME_NEGOTIATORS`, built for its env)."""
+    if isinstance(env, BargainingEnv):
+        return get_negotiator(name)
+    if name not in GAME_NEGOTIATORS:
+        raise ValueError(f"unknown negotiator {name!r} for this game; choose one of "
+                         f"{', '.join(GAME_NEGOTIATORS)}")
+    e = GAME_NEGOTIATORS[name]
+    return game_random(env) if e is None else game_time_dependent(env, e)
 
 
 # ------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 
 from eqx_jax.env import AGENTS, BargainingEnv, EnvParams
 from eqx_jax.metrics import summarize
-from eqx_jax.negotiators import NEGOTIATORS, Policy, get_negotiator
+from eqx_jax.negotiators import GAME_NEGOTIATORS, NEGOTIATORS, Policy, get_game_negotiator
 
 # Per-episode fields recorded at the final step (info keys plus the two rewards).
 _RECORD = ("deal", "walk_away", "timeout", "illegal_accept", "price", "round",
@@ -115,43 +115,57 @@ def records_to_numpy(record: dict[str, jax.Array], params: EnvParams) -> dict[st
 
 def play(
     key: jax.Array,
-    params: EnvParams,
+    params,
     supplier: str | Policy,
     retailer: str | Policy,
     num_episodes: int = 10_000,
+    env=None,
 ) -> dict[str, np.ndarray]:
-    """Play two negotiators (by name or as policies); per-episode NumPy arrays."""
-    sup = get_negotiator(supplier) if isinstance(supplier, str) else supplier
-    ret = get_negotiator(retailer) if isinstance(retailer, str) else retailer
-    return records_to_numpy(_compiled_play(params, sup, ret, num_episodes)(key), params)
+    """Play two negotiators (by name or as policies); per-episode NumPy arrays.
+
+    ``env``: the game's env (default the price game's ``BargainingEnv()``); names are resolved
+    for its game (:func:`eqx_jax.negotiators.get_game_negotiator`)."""
+    env = env or BargainingEnv()
+    sup = get_game_negotiator(supplier, env) if isinstance(supplier, str) else supplier
+    ret = get_game_negotiator(retailer, env) if isinstance(retailer, str) else retailer
+    record = _compiled_play(params, sup, ret, num_episodes, env)(key)
+    if isinstance(env, BargainingEnv):
+        return records_to_numpy(record, params)
+    return {k: np.asarray(v) for k, v in record.items()}
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_play(params: EnvParams, sup: Policy, ret: Policy, num_episodes: int):
+def _compiled_play(params, sup: Policy, ret: Policy, num_episodes: int, env):
     # params are closed over: max_rounds is the scan length and must stay a Python int.
     # Cached so that playing the same match again (same settings) reuses the compiled program.
-    return jax.jit(lambda k: play_batch(k, params, sup, ret, num_episodes))
+    return jax.jit(lambda k: play_batch(k, params, sup, ret, num_episodes, env))
 
 
 def tournament(
     key: jax.Array,
-    params: EnvParams,
-    names: Sequence[str] = tuple(NEGOTIATORS),
+    params,
+    names: Sequence[str] | None = None,
     num_episodes: int = 10_000,
+    env=None,
 ) -> list[dict]:
     """Every supplier negotiator against every retailer negotiator, ``num_episodes`` each.
 
-    Returns one row per pairing: ``{"supplier": name, "retailer": name, **summarize(...)}``.
-    All pairings run in a single compiled call.
+    Returns one row per pairing: ``{"supplier": name, "retailer": name, **summary}`` (the price
+    game's :func:`eqx_jax.metrics.summarize`, another game's :func:`summarize_game`). All
+    pairings run in a single compiled call. ``names`` default: every negotiator of the game.
     """
-    names = tuple(names)
+    env = env or BargainingEnv()
+    price_game = isinstance(env, BargainingEnv)
+    names = tuple(names or (NEGOTIATORS if price_game else GAME_NEGOTIATORS))
     pairs = [(i, j) for i in range(len(names)) for j in range(len(names))]
-    records = _compiled_tournament(params, names, num_episodes)(
+    records = _compiled_tournament(params, names, num_episodes, env)(
         jax.random.split(key, len(pairs)), jnp.array(pairs, jnp.int32))
     rows = []
     for n, (i, j) in enumerate(pairs):
-        rec = records_to_numpy({k: v[n] for k, v in records.items()}, params)
-        rows.append({"supplier": names[i], "retailer": names[j], **summarize(rec)})
+        one = {k: v[n] for k, v in records.items()}
+        summary = (summarize(records_to_numpy(one, params)) if price_game
+                   else summarize_game(one, env))
+        rows.append({"supplier": names[i], "retailer": names[j], **summary})
     return rows
 
 
@@ -167,12 +181,12 @@ def switch_policy(policies: Sequence[Policy], index: jax.Array) -> Policy:
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_tournament(params: EnvParams, names: tuple[str, ...], num_episodes: int):
+def _compiled_tournament(params, names: tuple[str, ...], num_episodes: int, env):
     """One jitted ``(keys, pairs) -> records`` for all pairings (cached per settings)."""
-    policies = [get_negotiator(n) for n in names]
+    policies = [get_game_negotiator(n, env) for n in names]
 
     def one_pair(k, pair):
         return play_batch(k, params, switch_policy(policies, pair[0]),
-                          switch_policy(policies, pair[1]), num_episodes)
+                          switch_policy(policies, pair[1]), num_episodes, env)
 
     return jax.jit(jax.vmap(one_pair))

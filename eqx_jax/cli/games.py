@@ -4,8 +4,10 @@ game's exact equilibrium with its plain-English explanation."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import jax
+import yaml
 
 from eqx_jax import equilibrium, simulate
 from eqx_jax.cli import solve_games
@@ -21,12 +23,91 @@ from eqx_jax.cli.common import (
     print_table,
 )
 from eqx_jax.env import EnvParams, params_to_dict, spe_kwargs
+from eqx_jax.games.registry import DEFAULT_GAME, GAMES, get_game
 from eqx_jax.metrics import nash_bargaining_solution, summarize
-from eqx_jax.negotiators import NEGOTIATORS
+from eqx_jax.negotiators import GAME_NEGOTIATORS, NEGOTIATORS
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as a settings dict (values parsed as YAML scalars/lists:
+    ``--set discount=[0.9,0.8]``); a malformed one is a :class:`CliError`."""
+    out: dict[str, Any] = {}
+    for item in pairs or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--set takes KEY=VALUE (a game setting), got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def game_params_from_args(a: argparse.Namespace) -> Any:
+    """Validated settings of a game beyond one price: ``--rounds``, ``--reward``,
+    ``--discount`` and every ``--set KEY=VALUE`` (the price game's valuation options are
+    refused: the other games have their own private values, set with ``--set``)."""
+    price_only = {"--max-price": (a.max_price, 10000.0), "--supplier-low": (a.supplier_low, 4000.0),
+                  "--supplier-high": (a.supplier_high, 6000.0),
+                  "--retailer-low": (a.retailer_low, 7000.0),
+                  "--retailer-high": (a.retailer_high, 9000.0),
+                  "--supplier-value": (a.supplier_value, None),
+                  "--retailer-value": (a.retailer_value, None)}
+    for option, (value, default) in price_only.items():
+        if value != default:
+            raise CliError(f"{option} is a setting of the price game; with --game {a.game} use "
+                           "--set KEY=VALUE with the game's settings (docs/games.md)")
+    settings = {"max_rounds": a.rounds, "reward_model": a.reward,
+                "discount": tuple(a.discount), **parse_settings(a.set)}
+    try:
+        return get_game(a.game).make_params(**settings)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+def _simulate_game(a: argparse.Namespace) -> None:
+    """``eqx simulate --game NAME`` for the games beyond one price."""
+    params = game_params_from_args(a)
+    env = get_game(a.game).make_env()
+    key = jax.random.key(a.seed)
+    for side in ("supplier", "retailer"):
+        if getattr(a, side) not in GAME_NEGOTIATORS:
+            raise CliError(f"--{side} must be one of {', '.join(GAME_NEGOTIATORS)} in the "
+                           f"{a.game} game, got {getattr(a, side)!r}")
+    settings = get_game(a.game).params_to_dict(params)
+    if a.tournament:
+        rows = simulate.tournament(key, params, num_episodes=a.episodes, env=env)
+        if a.json:
+            print_json({"game": a.game, "settings": settings, "episodes_per_pair": a.episodes,
+                        "tournament": rows})
+            return
+        print(f"Tournament of classic negotiators in the {a.game} game: {a.episodes:,} "
+              f"episodes per pairing")
+        cols = [("supplier", "supplier", 11), ("retailer", "retailer", 11),
+                ("deal_rate", "deal", 6), ("mean_rounds", "rounds", 6)]
+        cols += [(k, k.replace("mean_", "")[:8], 8) for k in rows[0]
+                 if k.startswith("mean_") and k != "mean_rounds" or k == "efficiency"]
+        cols += [("supplier_reward", "R_sup", 8), ("retailer_reward", "R_ret", 8)]
+        print_table(rows, cols)
+        return
+    summary = simulate.summarize_game(
+        simulate.play(key, params, a.supplier, a.retailer, a.episodes, env), env)
+    if a.json:
+        print_json({"game": a.game, "settings": settings, "supplier": a.supplier,
+                    "retailer": a.retailer, "metrics": summary})
+        return
+    print(f"{a.supplier} (supplier) vs {a.retailer} (retailer) in the {a.game} game, "
+          f"{a.episodes:,} episodes")
+    for k, v in summary.items():
+        print(f"  {k:24s} {fmt(v)}")
 
 
 def cmd_simulate(a: argparse.Namespace) -> None:
     """``eqx simulate``: one pairing, or every pairing (``--tournament``) and the equilibrium."""
+    positive_int("--episodes", a.episodes, 10_000_000)
+    if a.game != DEFAULT_GAME:
+        _simulate_game(a)
+        return
+    if a.set:
+        raise CliError("--set KEY=VALUE sets a setting of the games beyond one price; the price "
+                       "game has its own options (--rounds, --supplier-low, ...)")
     params = params_from_args(a)
     positive_int("--episodes", a.episodes, 10_000_000)
     key = jax.random.key(a.seed)
@@ -191,6 +272,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="every negotiator against every other, plus the game's equilibrium")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--game", default=DEFAULT_GAME, choices=sorted(GAMES),
+                   help=f"the game (default {DEFAULT_GAME}; docs/games.md)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a setting of the --game (repeatable), e.g. --set cost_low=40")
     add_game_args(p)
     p.set_defaults(func=cmd_simulate)
 

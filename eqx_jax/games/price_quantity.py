@@ -210,6 +210,51 @@ class PriceQuantityEnv:
         return (jnp.stack([jnp.maximum(lo_p - pad, 0.0), _f32(0.0)]),
                 jnp.stack([jnp.minimum(hi_p + pad, params.max_price), _f32(q_hi)]))
 
+    # --------------------------------------------------- what a classic negotiator reads
+    def negotiator_view(self, obs: jax.Array, params: PQParams) -> dict[str, jax.Array]:
+        """Decode one agent's observation for the utility-space negotiators
+        (:mod:`eqx_jax.negotiators`): ``t_next`` (the round of the move, f32), ``horizon``,
+        ``has_offer``, ``standing_gain`` (own gain of accepting the standing offer) and
+        ``best_gain`` (own gain of the best offer in the box), currency units."""
+        i, p_max, q_max = PQ_OBS_INDEX, _f32(params.max_price), _f32(params.max_quantity)
+        horizon = _f32(params.max_rounds)
+        value = obs[i["own_value"]] * p_max
+        supplier = obs[i["role"]] < 0.5
+        b = _f32(params.demand_slope)
+        q_top = jnp.clip(value / b, 0.0, q_max)  # the retailer's value is largest at a / b
+        best = jnp.where(supplier, (p_max - value) * q_max,
+                         value * q_top - 0.5 * b * q_top * q_top)
+        gain_scale = p_max * q_max / GAIN_SCALE_DIV
+        return {"t_next": jnp.round(obs[i["round"]] * horizon) + 1.0, "horizon": horizon,
+                "has_offer": obs[i["has_offer"]] > 0.5,
+                "standing_gain": obs[i["accept_gain"]] * gain_scale,
+                "best_gain": jnp.maximum(best, 0.0)}
+
+    def offer_for_gain(self, obs: jax.Array, params: PQParams, gain: jax.Array) -> jax.Array:
+        """(2,) the offer (p, q) that gives this agent ``gain`` and is best for the opponent
+        by its *estimated* value (the prior mean in the observation): the estimated efficient
+        quantity, priced to leave the agent ``gain`` (NegMAS's time-based negotiators: the
+        outcome at the aspiration level best for the opponent). Where the price bounds bind,
+        the quantity moves to keep the gain: the supplier sells more at max_price, the
+        retailer buys up to a / b at price 0."""
+        i, p_max, q_max = PQ_OBS_INDEX, _f32(params.max_price), _f32(params.max_quantity)
+        value = obs[i["own_value"]] * p_max
+        supplier = obs[i["role"]] < 0.5
+        b = _f32(params.demand_slope)
+        q_est = obs[i["est_quantity"]] * q_max
+        # supplier: (p - c) q = gain, p <= max_price  =>  q >= gain / (max_price - c)
+        q_s = jnp.clip(jnp.maximum(q_est, gain / jnp.maximum(p_max - value, 1e-6)), 1e-6, q_max)
+        p_s = value + gain / q_s
+        # retailer: a q - b q^2 / 2 - p q = gain, p >= 0: q where V(q) >= gain, nearest q_est
+        q_top = jnp.clip(value / b, 1e-6, q_max)
+        v_top = value * q_top - 0.5 * b * q_top * q_top
+        disc = jnp.maximum(value * value - 2.0 * b * jnp.minimum(gain, v_top), 0.0)
+        q_low = (value - jnp.sqrt(disc)) / b  # smallest q with V(q) = gain
+        q_r = jnp.clip(jnp.maximum(q_est, q_low), 1e-6, q_top)
+        p_r = (value * q_r - 0.5 * b * q_r * q_r - gain) / q_r
+        offer = jnp.where(supplier, jnp.stack([p_s, q_s]), jnp.stack([p_r, q_r]))
+        return jnp.clip(offer, 0.0, jnp.stack([p_max, q_max]))
+
     # ------------------------------------------------------------------------------ reset
     def reset(self, key: chex.PRNGKey, params: PQParams) -> tuple[dict[str, jax.Array], PQState]:
         """Start an episode: draw c and a from their priors."""

@@ -13,7 +13,7 @@ from eqx_jax.checks import FieldError, check_bool, check_choice, check_number
 from eqx_jax.env import AGENTS
 from eqx_jax.games.registry import DEFAULT_GAME, GAMES, get_game
 from eqx_jax.games.spec import NegotiationEnv
-from eqx_jax.negotiators import NEGOTIATORS
+from eqx_jax.negotiators import GAME_NEGOTIATORS, NEGOTIATORS
 
 PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
 PPO_ROLES: tuple[str, ...] = ("both", "supplier", "retailer")
@@ -133,10 +133,11 @@ class PPOConfig:
         self.env_params  # noqa: B018 - raises ValueError naming the game setting
 
     def _validate_players(self) -> None:
-        if self.game != DEFAULT_GAME and self.opponent not in ("self", POLICY_OPPONENT):
-            raise ValueError(f"opponent must be 'self' or '{POLICY_OPPONENT}' in the "
-                             f"{self.game!r} game (the classic negotiators play the "
-                             f"{DEFAULT_GAME!r} game), got {self.opponent!r}")
+        if self.game != DEFAULT_GAME and self.opponent not in (
+                "self", POLICY_OPPONENT, *GAME_NEGOTIATORS):
+            raise ValueError(f"opponent must be 'self', '{POLICY_OPPONENT}' or one of "
+                             f"{list(GAME_NEGOTIATORS)} in the {self.game!r} game, got "
+                             f"{self.opponent!r}")
         if self.opponent not in ("self", POLICY_OPPONENT) and self.opponent not in NEGOTIATORS:
             raise ValueError(f"opponent must be 'self' or one of {list(NEGOTIATORS)}, or "
                              f"'{POLICY_OPPONENT}' (with an opponent_policy passed to "

@@ -37,7 +37,7 @@ from jax.sharding import Mesh
 from eqx_jax.env import AGENTS, COUNTER
 from eqx_jax.games.registry import DEFAULT_GAME
 from eqx_jax.games.spec import NegotiationEnv
-from eqx_jax.negotiators import Policy, get_negotiator
+from eqx_jax.negotiators import Policy, get_game_negotiator
 from eqx_jax.ppo.advantages import turn_based_gae
 from eqx_jax.ppo.batching import masked_mean, mine_first, permutation
 from eqx_jax.ppo.config import NETWORK_BATCH_SHARE, POLICY_OPPONENT, PPOConfig
@@ -118,7 +118,8 @@ def _fixed_opponent(config: PPOConfig, opponent_policy: Policy | None) -> Policy
         raise ValueError(f"opponent='{POLICY_OPPONENT}' needs an opponent_policy "
                          "(key, obs, env_params) -> action passed to make_train / "
                          "make_train_chunked")
-    return None if config.opponent == "self" else get_negotiator(config.opponent)
+    return (None if config.opponent == "self"
+            else get_game_negotiator(config.opponent, config.make_env()))
 
 
 def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from eqx_jax.env import AGENTS
 from eqx_jax.games.registry import DEFAULT_GAME
 from eqx_jax.metrics import summarize
-from eqx_jax.negotiators import Policy, get_negotiator
+from eqx_jax.negotiators import Policy, get_game_negotiator
 from eqx_jax.ppo.config import POLICY_OPPONENT, PPOConfig, default_sides
 from eqx_jax.ppo.distributions import greedy_price, sample_action, unit_price
 from eqx_jax.ppo.networks import ActorCritic
@@ -68,7 +68,7 @@ def resolve_policy(config: PPOConfig, params: dict, name: str, role: str, determ
             raise ValueError(f"the {role} is the config's fixed opponent "
                              f"{POLICY_OPPONENT!r}: pass opponent_policy")
         return opponent_policy
-    return get_negotiator(name)
+    return get_game_negotiator(name, config.make_env())
 
 
 def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int = 10_000,

@@ -58,10 +58,11 @@ def make_game_rollout(env, params, num_envs: int, num_steps: int):
     return rollout
 
 
-def bench_game_jax(game: str, num_envs: int, seconds: float) -> dict[str, Any]:
+def bench_game_jax(game: str, num_envs: int, seconds: float,
+                   scenario: str | None = None) -> dict[str, Any]:
     """Env steps/s of ``num_envs`` parallel episodes (and the XLA program's bytes)."""
     spec = get_game(game)
-    env, params = spec.make_env(), spec.make_params()
+    env, params = spec.env(scenario), spec.params(scenario)
     num_steps = int(min(20_000, max(64, 4_000_000 // num_envs)))
     num_steps -= num_steps % SCAN_UNROLL
     rollout = make_game_rollout(env, params, num_envs, num_steps)
@@ -83,9 +84,13 @@ def bench_game_jax(game: str, num_envs: int, seconds: float) -> dict[str, Any]:
                              + m.temp_size_in_bytes) if m is not None else 0}
 
 
-def bench_game_adapter(game: str, seconds: float) -> dict[str, Any]:
+def bench_game_adapter(game: str, seconds: float, scenario: str | None = None
+                       ) -> dict[str, Any]:
     """Steps/s of the game's PettingZoo adapter in a plain Python loop (random actions)."""
-    env = game_parallel_env(game)
+    spec = get_game(game)
+    env = (game_parallel_env(game, params=spec.params(scenario),
+                             env_options={"scenario": scenario})
+           if scenario is not None else game_parallel_env(game))
     rng = np.random.default_rng(0)
     lo, hi = env._offer_lo, env._offer_hi
     env.reset(seed=0)
@@ -102,9 +107,10 @@ def bench_game_adapter(game: str, seconds: float) -> dict[str, Any]:
     return {"steps_per_s": steps / (time.perf_counter() - t0), "steps": steps}
 
 
-def bench_game_train(game: str, total_timesteps: int = 1_048_576) -> dict[str, Any]:
+def bench_game_train(game: str, total_timesteps: int = 1_048_576,
+                     scenario: str | None = None) -> dict[str, Any]:
     """PPO env steps/s with default settings, learning included, after compilation."""
-    config = PPOConfig(game=game, total_timesteps=total_timesteps)
+    config = PPOConfig(game=game, scenario=scenario, total_timesteps=total_timesteps)
     train = jax.jit(make_train(config)).lower(jax.random.key(0)).compile()
     jax.block_until_ready(train(jax.random.key(0)))
     best = _time_best(lambda: jax.block_until_ready(train(jax.random.key(1))), 2)
@@ -113,18 +119,18 @@ def bench_game_train(game: str, total_timesteps: int = 1_048_576) -> dict[str, A
 
 
 def bench_game(game: str, sizes: Sequence[int], seconds: float = 2.0,
-               quick: bool = False) -> dict[str, Any]:
+               quick: bool = False, scenario: str | None = None) -> dict[str, Any]:
     """The whole benchmark of one game; the JSON-able result."""
     if quick:
         seconds = min(seconds, 0.3)
     rss_before = _peak_rss_mb()
-    runs = {str(n): bench_game_jax(game, n, seconds) for n in sizes}
+    runs = {str(n): bench_game_jax(game, n, seconds, scenario) for n in sizes}
     rss = _peak_rss_mb()
     largest = str(max(sizes))
-    adapter = bench_game_adapter(game, min(seconds, 1.0))
-    train = bench_game_train(game, 131_072 if quick else 1_048_576)
+    adapter = bench_game_adapter(game, min(seconds, 1.0), scenario)
+    train = bench_game_train(game, 131_072 if quick else 1_048_576, scenario)
     return {
-        "game": game,
+        "game": game, "scenario": scenario,
         "jax_steps_per_s": {n: r["steps_per_s"] for n, r in runs.items()},
         "adapter_steps_per_s": adapter["steps_per_s"],
         "speedup_vs_adapter": max(r["steps_per_s"] for r in runs.values())

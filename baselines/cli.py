@@ -40,7 +40,7 @@ def cmd_bench(a: argparse.Namespace) -> None:
     if a.game != DEFAULT_GAME:
         from baselines import bench_games
 
-        result = bench_games.bench_game(a.game, sizes, a.seconds, a.quick)
+        result = bench_games.bench_game(a.game, sizes, a.seconds, a.quick, a.scenario)
         print_json(result) if a.json else bench_games.print_game_report(result)
         return
     result = bench.bench_env(sizes=sizes, quick=a.quick, seconds=a.seconds)
@@ -95,6 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="env (default) or train")
     p.add_argument("--game", default=DEFAULT_GAME, choices=sorted(GAMES),
                    help=f"env: the game (default {DEFAULT_GAME})")
+    p.add_argument("--scenario", default=None,
+                   help="env --game multi-issue: a scenario file or name (configs/scenarios/)")
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="parallel episode counts (env default 1 1024 16384 131072; train: "
                         "trainer sizes, default 1 16 256 2048 16384 131072)")

@@ -432,7 +432,8 @@ class JaxGameParallelEnv(ParallelEnv):
         self.game = game
         self._options = tuple(sorted((env_options or {}).items()))
         self.jax_env = _game_env(game, self._options)
-        self.params = params if params is not None else spec.make_params(**game_settings)
+        self.params = (params if params is not None else
+                       spec.params((env_options or {}).get("scenario"), **game_settings))
         self._jparams = jax.device_put(_canonical_leaves(self.params))
         self.render_mode = render_mode
         self.possible_agents = list(self.jax_env.agents)

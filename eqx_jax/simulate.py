@@ -128,10 +128,20 @@ def play(
     env = env or BargainingEnv()
     sup = get_game_negotiator(supplier, env) if isinstance(supplier, str) else supplier
     ret = get_game_negotiator(retailer, env) if isinstance(retailer, str) else retailer
-    record = _compiled_play(params, sup, ret, num_episodes, env)(key)
+    record = _cached(_compiled_play, params, sup, ret, num_episodes, env)(key)
     if isinstance(env, BargainingEnv):
         return records_to_numpy(record, params)
     return {k: np.asarray(v) for k, v in record.items()}
+
+
+def _cached(compiled, params, *args):
+    """``compiled(params, *args)`` from its cache where ``params`` is hashable (plain settings);
+    params holding arrays (a scenario's) compile afresh."""
+    try:
+        hash(params)
+    except TypeError:
+        return compiled.__wrapped__(params, *args)
+    return compiled(params, *args)
 
 
 @functools.lru_cache(maxsize=64)
@@ -158,7 +168,7 @@ def tournament(
     price_game = isinstance(env, BargainingEnv)
     names = tuple(names or (NEGOTIATORS if price_game else GAME_NEGOTIATORS))
     pairs = [(i, j) for i in range(len(names)) for j in range(len(names))]
-    records = _compiled_tournament(params, names, num_episodes, env)(
+    records = _cached(_compiled_tournament, params, names, num_episodes, env)(
         jax.random.split(key, len(pairs)), jnp.array(pairs, jnp.int32))
     rows = []
     for n, (i, j) in enumerate(pairs):

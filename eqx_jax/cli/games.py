@@ -57,7 +57,7 @@ def game_params_from_args(a: argparse.Namespace) -> Any:
     settings = {"max_rounds": a.rounds, "reward_model": a.reward,
                 "discount": tuple(a.discount), **parse_settings(a.set)}
     try:
-        return get_game(a.game).make_params(**settings)
+        return get_game(a.game).params(a.scenario, **settings)
     except ValueError as e:
         raise CliError(str(e)) from None
 
@@ -65,7 +65,7 @@ def game_params_from_args(a: argparse.Namespace) -> Any:
 def _simulate_game(a: argparse.Namespace) -> None:
     """``eqx simulate --game NAME`` for the games beyond one price."""
     params = game_params_from_args(a)
-    env = get_game(a.game).make_env()
+    env = get_game(a.game).env(a.scenario)
     key = jax.random.key(a.seed)
     for side in ("supplier", "retailer"):
         if getattr(a, side) not in GAME_NEGOTIATORS:
@@ -105,9 +105,10 @@ def cmd_simulate(a: argparse.Namespace) -> None:
     if a.game != DEFAULT_GAME:
         _simulate_game(a)
         return
-    if a.set:
-        raise CliError("--set KEY=VALUE sets a setting of the games beyond one price; the price "
-                       "game has its own options (--rounds, --supplier-low, ...)")
+    if a.set or a.scenario:
+        raise CliError("--set KEY=VALUE and --scenario are settings of the games beyond one "
+                       "price; the price game has its own options (--rounds, --supplier-low, "
+                       "...)")
     params = params_from_args(a)
     positive_int("--episodes", a.episodes, 10_000_000)
     key = jax.random.key(a.seed)
@@ -276,6 +277,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help=f"the game (default {DEFAULT_GAME}; docs/games.md)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a setting of the --game (repeatable), e.g. --set cost_low=40")
+    p.add_argument("--scenario", default=None,
+                   help="multi-issue: a scenario file or a name in configs/scenarios/")
     add_game_args(p)
     p.set_defaults(func=cmd_simulate)
 

@@ -59,7 +59,8 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     try:
         if a.resume:
-            overrides = [f for f in ("config", "game", "total_steps", "seed", "opponent",
+            overrides = [f for f in ("config", "game", "scenario", "total_steps", "seed",
+                                     "opponent",
                                      "num_envs", "rounds", "supplier_value", "retailer_value")
                          if getattr(a, f) is not None]
             if overrides:
@@ -70,6 +71,8 @@ def cmd_train(a: argparse.Namespace) -> None:
             d = load_config_file(a.config) if a.config else {}
             if a.game is not None:
                 d["game"] = a.game
+            if a.scenario is not None:
+                d["scenario"] = a.scenario
             if d.get("game", DEFAULT_GAME) != DEFAULT_GAME and (
                     a.supplier_value is not None or a.retailer_value is not None):
                 raise CliError(f"--supplier-value / --retailer-value are settings of the "
@@ -257,6 +260,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="YAML or JSON file of PPOConfig fields")
     p.add_argument("--game", default=None, choices=sorted(GAMES),
                    help=f"the game (default {DEFAULT_GAME}; or the config's game:)")
+    p.add_argument("--scenario", default=None,
+                   help="multi-issue: a scenario file or a name in configs/scenarios/")
     p.add_argument("--total-steps", type=int, default=None,
                    help="env steps per seed (default 4000000)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")

@@ -7,6 +7,11 @@
 from __future__ import annotations
 
 from eqx_jax.env import BargainingEnv, make_params, params_to_dict
+from eqx_jax.games.multi_issue import (
+    MultiIssueEnv,
+    make_multi_issue_params,
+    multi_issue_params_to_dict,
+)
 from eqx_jax.games.price_quantity import PriceQuantityEnv, make_pq_params, pq_params_to_dict
 from eqx_jax.games.spec import GameSpec
 
@@ -21,6 +26,13 @@ GAMES: dict[str, GameSpec] = {
         summary="unit price x quantity; private unit cost and demand intercept",
         make_env=PriceQuantityEnv, make_params=make_pq_params,
         params_to_dict=pq_params_to_dict),
+    "multi-issue": GameSpec(
+        name="multi-issue",
+        summary="2-8 issues, linear-additive utilities; private weights and reservation values "
+                "(NegMAS style; --scenario)",
+        make_env=MultiIssueEnv, make_params=make_multi_issue_params,
+        params_to_dict=multi_issue_params_to_dict,
+        env_options=("num_history", "scenario", "outcome_metrics"), scenario=True),
 }
 
 

@@ -84,7 +84,8 @@ class GameSpec:
     ``make_env(**options)`` builds the env (options: ``num_history`` and, for a game that has
     them, its static options such as ``scenario``); ``make_params(**overrides)`` validated
     params (``ValueError`` naming the field and its range); ``params_to_dict(params)`` plain
-    JSON-able settings; ``summary`` one line for ``--help`` and the README.
+    JSON-able settings; ``summary`` one line for ``--help`` and the README. Callers that may
+    hold a scenario use :meth:`env` / :meth:`params`.
     """
 
     name: str
@@ -93,3 +94,18 @@ class GameSpec:
     make_params: Callable[..., Any]
     params_to_dict: Callable[[Any], dict[str, Any]]
     env_options: tuple[str, ...] = ("num_history",)
+    #: The game is played on a scenario (a file or a shipped name): ``make_env(scenario=...)``
+    #: and ``make_params(scenario=..., **overrides)`` take it.
+    scenario: bool = False
+
+    def env(self, scenario: str | None = None, **options: Any) -> NegotiationEnv:
+        """The env, with ``scenario`` where the game takes one."""
+        if self.scenario and scenario is not None:
+            options["scenario"] = scenario
+        return self.make_env(**options)
+
+    def params(self, scenario: str | None = None, **overrides: Any) -> Any:
+        """Validated params, with ``scenario`` where the game takes one."""
+        if self.scenario and scenario is not None:
+            return self.make_params(scenario, **overrides)
+        return self.make_params(**overrides)

@@ -78,6 +78,7 @@ class PPOConfig:
     # the game (a name of eqx_jax.games.registry.GAMES) and its settings: overrides passed to
     # the game's make_params, e.g. {"max_rounds": 6}
     game: str = DEFAULT_GAME
+    scenario: str | None = None  # the scenario of a game played on one (multi-issue): name/file
     env: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     num_history: int = 4  # offers in the observation (the env's num_history)
 
@@ -128,6 +129,10 @@ class PPOConfig:
         check_bool("shared_network", self.shared_network)
         self._validate_players()
         check_choice("game", self.game, tuple(GAMES))
+        if self.scenario is not None and not get_game(self.game).scenario:
+            raise ValueError(f"scenario is a setting of the games played on a scenario "
+                             f"({[n for n, g in GAMES.items() if g.scenario]}); the "
+                             f"{self.game!r} game has none")
         if not isinstance(self.env, dict):
             raise ValueError(f"env must be a dict of game settings, got {self.env!r}")
         self.env_params  # noqa: B018 - raises ValueError naming the game setting
@@ -181,11 +186,11 @@ class PPOConfig:
     @property
     def env_params(self) -> Any:
         """The game's validated params (``EnvParams`` for the price game)."""
-        return get_game(self.game).make_params(**self.env)
+        return get_game(self.game).params(self.scenario, **self.env)
 
     def make_env(self) -> NegotiationEnv:
-        """The game's env with this config's ``num_history``."""
-        return get_game(self.game).make_env(num_history=self.num_history)
+        """The game's env with this config's ``num_history`` (and scenario)."""
+        return get_game(self.game).env(self.scenario, num_history=self.num_history)
 
     @property
     def reward_scale_value(self) -> float:

@@ -254,6 +254,11 @@ class BargainingEnv:
 
     # ---------------------------------------------------------- the game protocol's pieces
     @staticmethod
+    def rounds_played(state) -> jax.Array:
+        """() i32: rounds played in the episode (the game protocol)."""
+        return state.t
+
+    @staticmethod
     def mover(state: EnvState) -> jax.Array:
         """() i32: 0 when the supplier moves next (odd rounds), 1 for the retailer."""
         return (state.t & 1).astype(jnp.int32)

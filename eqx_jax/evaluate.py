@@ -47,7 +47,7 @@ from eqx_jax.ppo import (
     make_train,
     resolve_policy,
 )
-from eqx_jax.references import pq_mean_surplus, pq_spe_distance
+from eqx_jax.references import mi_mean_surplus, pq_mean_surplus, pq_spe_distance
 from eqx_jax.simulate import play_batch, records_to_numpy, summarize_game, switch_policy
 
 #: z-value of a two-sided 95 % normal confidence interval.
@@ -191,6 +191,11 @@ def _game_reference(config: PPOConfig) -> tuple[bool, float]:
     if config.game == "price-quantity":
         return (p.cost_low == p.cost_high and p.demand_low == p.demand_high,
                 pq_mean_surplus(p))
+    if config.game == "multi-issue":
+        scenario = config.scenario or "integrative-4"
+        fixed = bool(np.all(p.weight_low == p.weight_high)
+                     and np.all(p.reservation_low == p.reservation_high))
+        return fixed, mi_mean_surplus(scenario, float(p.utility_scale))
     return False, math.nan
 
 

@@ -14,6 +14,11 @@ from typing import Any
 import numpy as np
 
 from eqx_jax.games.price_quantity import PQParams, pq_params_to_dict
+from eqx_jax.games.scenario import (
+    load_scenario,
+    sample_weights_and_reservations,
+    value_tables,
+)
 from eqx_jax.solvers.price_quantity import spe_pq_batch
 
 #: Relative tolerance of the "within" shares (the issue's quality bar: 2 % of the SPE).
@@ -94,3 +99,16 @@ def pq_spe_distance(record: dict[str, np.ndarray], p: PQParams) -> dict[str, flo
         reward = np.asarray(record[f"{side}_reward"], np.float64).mean()
         out[f"spe_{side}_payoff_error"] = float(abs(reward - out[f"spe_{side}_payoff"]))
     return out
+
+
+def mi_mean_surplus(scenario: str, utility_scale: float, samples: int = 20_000) -> float:
+    """E[largest joint gain] of a multi-issue scenario under its priors, reward units before
+    the reward model: ``utility_scale * max(0, max_x (u_s(x) + u_r(x)) - r_s - r_r)``, exact per
+    draw (utilities are separable: each issue at its best table point; a continuous issue's
+    value functions are linear, so an end point), averaged over ``samples`` prior draws (fixed
+    seed)."""
+    sc = load_scenario(scenario)
+    tables = value_tables(sc)  # (2, K, V)
+    w, r = sample_weights_and_reservations(sc, np.random.default_rng(0), samples)
+    joint = np.einsum("nak,akv->nkv", w, tables).max(axis=2).sum(axis=1)  # (n,)
+    return float(utility_scale * np.maximum(joint - r.sum(axis=1), 0.0).mean())

@@ -339,6 +339,11 @@ class MultiIssueEnv:
 
     # --------------------------------------------------------------------- protocol pieces
     @staticmethod
+    def rounds_played(state) -> jax.Array:
+        """() i32: rounds played in the episode (the game protocol)."""
+        return state.t
+
+    @staticmethod
     def mover(state: MIState) -> jax.Array:
         return (state.t & 1).astype(jnp.int32)
 

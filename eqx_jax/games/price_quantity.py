@@ -181,6 +181,11 @@ class PriceQuantityEnv:
 
     # --------------------------------------------------------------------- protocol pieces
     @staticmethod
+    def rounds_played(state) -> jax.Array:
+        """() i32: rounds played in the episode (the game protocol)."""
+        return state.t
+
+    @staticmethod
     def mover(state: PQState) -> jax.Array:
         return (state.t & 1).astype(jnp.int32)
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from eqx_jax.env import BargainingEnv, make_params, params_to_dict
+from eqx_jax.games.bundles import BundlesEnv, bundles_params_to_dict, make_bundles_params
 from eqx_jax.games.multi_issue import (
     MultiIssueEnv,
     make_multi_issue_params,
@@ -33,6 +34,11 @@ GAMES: dict[str, GameSpec] = {
         make_env=MultiIssueEnv, make_params=make_multi_issue_params,
         params_to_dict=multi_issue_params_to_dict,
         env_options=("num_history", "scenario", "outcome_metrics"), scenario=True),
+    "bundles": GameSpec(
+        name="bundles",
+        summary="a pool of items, private values (OpenSpiel's bargaining, Deal or No Deal)",
+        make_env=BundlesEnv, make_params=make_bundles_params,
+        params_to_dict=bundles_params_to_dict),
 }
 
 

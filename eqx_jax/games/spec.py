@@ -62,6 +62,9 @@ class NegotiationEnv(Protocol):
     def mover(self, state: Any) -> jax.Array:
         """() int32: the index of the agent whose action the next step applies."""
 
+    def rounds_played(self, state: Any) -> jax.Array:
+        """() int32: rounds (turns) played in the episode, 0 after a reset."""
+
     def make_action(self, action_type: jax.Array, offer: jax.Array) -> dict[str, jax.Array]:
         """The env action from a type (...) i32 and an offer (..., D) in natural units."""
 

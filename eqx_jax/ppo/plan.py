@@ -287,7 +287,8 @@ def env_step(plan: TrainPlan, params_l, carry, i: jax.Array):
     """
     env_state, obs, explore_round, saved, key = carry
     key, k_act, k_env, k_explore = jax.random.split(key, 4)
-    exploring = env_state.t < explore_round  # this move (round t + 1) is random
+    # this move (round t + 1) is random
+    exploring = jax.vmap(plan.env.rounds_played)(env_state) < explore_round
     explored_episode = explore_round > 0  # left out of the metrics
     actions, sample = act(plan, params_l, env_state, obs, k_act, exploring)
     obs, env_state, rewards, dones, info = jax.vmap(plan.env.step, (0, 0, 0, None))(

@@ -58,30 +58,39 @@ def make_game_rollout(env, params, num_envs: int, num_steps: int):
     return rollout
 
 
-def bench_game_jax(game: str, num_envs: int, seconds: float,
-                   scenario: str | None = None) -> dict[str, Any]:
-    """Env steps/s of ``num_envs`` parallel episodes (and the XLA program's bytes)."""
+def bench_game_jax(game: str, num_envs: int, seconds: float, scenario: str | None = None,
+                   num_devices: int = 1) -> dict[str, Any]:
+    """Env steps/s of ``num_envs`` parallel episodes (and the XLA program's bytes); with
+    ``num_devices > 1`` the episodes are split over that many local devices (``pmap``; on a
+    CPU the XLA host devices of ``eqx bench``, one per core)."""
     spec = get_game(game)
     env, params = spec.env(scenario), spec.params(scenario)
     num_steps = int(min(20_000, max(64, 4_000_000 // num_envs)))
     num_steps -= num_steps % SCAN_UNROLL
-    rollout = make_game_rollout(env, params, num_envs, num_steps)
-    obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(jax.random.key(0), num_envs),
-                                                params)
-    args = (jax.random.key(1), obs, state)
-    compiled = rollout.lower(*args).compile()
+    per_device = num_envs // num_devices
+    rollout = make_game_rollout(env, params, per_device, num_steps)
+    keys = jax.random.split(jax.random.key(0), (num_devices, per_device))
+    obs, state = jax.vmap(jax.vmap(env.reset, (0, None)), (0, None))(keys, params)
+    step_keys = jax.random.split(jax.random.key(1), num_devices)
+    memory = None
+    if num_devices == 1:
+        args = (step_keys[0], *jax.tree.map(lambda x: x[0], (obs, state)))
+        compiled = rollout.lower(*args).compile()
+        memory = compiled.memory_analysis()
+    else:
+        args = (step_keys, obs, state)
+        compiled = jax.pmap(rollout, devices=jax.local_devices()[:num_devices])
     out = jax.block_until_ready(compiled(*args))
 
     def call():
         jax.block_until_ready(compiled(*args))
 
     repeats = max(2, min(20, int(seconds / max(_time_best(call, 1), 1e-6))))
-    m = compiled.memory_analysis()
-    return {"num_envs": num_envs, "steps_per_call": num_steps,
+    return {"num_envs": num_envs, "num_devices": num_devices, "steps_per_call": num_steps,
             "steps_per_s": num_envs * num_steps / _time_best(call, repeats),
-            "episodes_per_call": int(out[3]),
-            "xla_bytes": int(m.argument_size_in_bytes + m.output_size_in_bytes
-                             + m.temp_size_in_bytes) if m is not None else 0}
+            "episodes_per_call": int(jnp.sum(out[3])),
+            "xla_bytes": int(memory.argument_size_in_bytes + memory.output_size_in_bytes
+                             + memory.temp_size_in_bytes) if memory is not None else 0}
 
 
 def bench_game_adapter(game: str, seconds: float, scenario: str | None = None
@@ -126,12 +135,17 @@ def bench_game(game: str, sizes: Sequence[int], seconds: float = 2.0,
     rss_before = _peak_rss_mb()
     runs = {str(n): bench_game_jax(game, n, seconds, scenario) for n in sizes}
     rss = _peak_rss_mb()
+    devices = jax.local_device_count()
+    multi = {str(n): bench_game_jax(game, n, seconds, scenario, devices)
+             for n in sizes if devices > 1 and n % devices == 0 and n >= 1024}
     largest = str(max(sizes))
     adapter = bench_game_adapter(game, min(seconds, 1.0), scenario)
     train = bench_game_train(game, 131_072 if quick else 1_048_576, scenario)
     return {
         "game": game, "scenario": scenario,
         "jax_steps_per_s": {n: r["steps_per_s"] for n, r in runs.items()},
+        "jax_all_devices_steps_per_s": {n: r["steps_per_s"] for n, r in multi.items()},
+        "num_devices": devices,
         "adapter_steps_per_s": adapter["steps_per_s"],
         "speedup_vs_adapter": max(r["steps_per_s"] for r in runs.values())
         / adapter["steps_per_s"],
@@ -141,7 +155,8 @@ def bench_game(game: str, sizes: Sequence[int], seconds: float = 2.0,
                         "process_peak_rss_mb": rss, "process_peak_rss_before_jax_mb": rss_before},
         "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
         "machine": {"cpu": cpu_name(), "cores": cpu_cores(), "jax": jax.__version__},
-        "details": {"jax": runs, "adapter_loop": adapter, "train": train},
+        "details": {"jax": runs, "jax_all_devices": multi, "adapter_loop": adapter,
+                    "train": train},
         "policy": "random action types (25/70/5 %) and uniform offers",
         "quick": quick,
     }
@@ -153,6 +168,9 @@ def print_game_report(r: dict[str, Any]) -> None:
           f"{r['machine']['cores']} cores, JAX {r['machine']['jax']}), {r['policy']}:")
     for n, sps in r["jax_steps_per_s"].items():
         print(f"  JAX env, {int(n):>7,} parallel episodes: {sps:>15,.0f} steps/s")
+    for n, sps in r["jax_all_devices_steps_per_s"].items():
+        print(f"  JAX env, {int(n):>7,} episodes, {r['num_devices']} devices: "
+              f"{sps:>11,.0f} steps/s")
     print(f"  PettingZoo adapter loop:            {r['adapter_steps_per_s']:>15,.0f} steps/s")
     print(f"  PPO training (default settings):    {r['train_steps_per_s']:>15,.0f} "
           "env steps/s, learning included")

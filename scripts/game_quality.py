@@ -90,10 +90,12 @@ def main() -> None:
     p.add_argument("--out", default="docs/bench/game_quality")
     p.add_argument("--quick", action="store_true", help="300k training steps per setting")
     p.add_argument("--only", default=None, help="run only settings containing this text")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps per setting (default: the config's 8,000,000)")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    steps = 300_000 if a.quick else None
+    steps = 300_000 if a.quick else a.steps
     br = 200_000 if a.quick else 4_000_000
     rows = [run_setting(name, env, out, steps, br, 10_000)
             for name, env in SETTINGS.items() if a.only is None or a.only in name]

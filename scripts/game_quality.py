@@ -5,6 +5,8 @@ episode's SPE, measure exploitability with a PPO best response; JSON and a Markd
     python -m scripts.game_quality --out docs/bench/game_quality     # ~20 min on 2 cores
     python -m scripts.game_quality --quick --out /tmp/q               # a smoke run
 
+The run directories go to runs/game_quality/ (not committed); the tables to --out.
+
 Settings: the price-quantity game of configs/price-quantity.yaml (c = 50, a = 160, b = 1,
 T = 10, seed reward), two more complete-information settings (a discounted game and a short
 seed game with a steep demand curve), and the game with private values (c ~ U[40, 60],
@@ -53,7 +55,7 @@ def run_setting(name: str, env: dict[str, Any], out: Path, steps: int | None,
     if steps:
         d["total_timesteps"] = steps
     config = PPOConfig.from_dict(d)
-    run_dir = out / ("run-" + "".join(ch if ch.isalnum() else "-" for ch in name))
+    run_dir = Path("runs/game_quality") / "".join(ch if ch.isalnum() else "-" for ch in name)
     t0 = time.perf_counter()
     summary = train_run(config, run_dir, progress=False)
     train_s = time.perf_counter() - t0

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from eqx_jax.checks import check_number
+from eqx_jax.payoffs import AGENTS, REWARD_MODELS, check_pair, deal_factors, reward_model_name
 
 __all__ = [
     "AGENTS",
@@ -42,8 +42,6 @@ __all__ = [
     "myerson_satterthwaite",
 ]
 
-AGENTS: tuple[str, str] = ("supplier", "retailer")
-REWARD_MODELS: tuple[str, str] = ("seed", "discounted")
 #: Integer codes of ``spe_price_batch(...)["end"]``.
 END_CODES: dict[str, int] = {"deal": 0, "walk_away": 1, "timeout": 2}
 
@@ -84,41 +82,21 @@ class _Game:
         return _RTOL * max(1.0, self.max_price)
 
     def slopes(self, t: int) -> tuple[float, float, float, float]:
-        """(D_s, B_s, D_r, B_r) of round t: R_s = (p - V_s) D_s + B_s, R_r = (V_r - p) D_r + B_r."""
-        if self.model == "seed":
-            d = (1.0 - t / self.T) ** 2
-            # Exact rational comparison on the decimal the user wrote (0.3 means 3/10), so that
-            # "t < 0.3 T" is decided as written and not by float rounding of 0.3 * T.
-            b = self.speed_bonus if t < Fraction(repr(self.bonus_fraction)) * self.T else 0.0
-            return d, b, d, b
-        return self.discount[0] ** t, 0.0, self.discount[1] ** t, 0.0
+        """(D_s, B_s, D_r, B_r) of round t: R_s = (p - V_s) D_s + B_s, R_r = (V_r - p) D_r + B_r
+        (the reward model of :func:`eqx_jax.payoffs.deal_factors`)."""
+        d_s, d_r, b = deal_factors(self.model, t, self.T, self.speed_bonus, self.bonus_fraction,
+                                   self.discount)
+        return d_s, b, d_r, b
 
 
 def _is_real(x: Any) -> bool:
     return isinstance(x, Real) and not isinstance(x, bool)
 
 
-def _check_pair(name: str, pair: Any, low: float, high: float, *, open_low=False):
-    try:
-        items = tuple(pair)
-    except TypeError:
-        items = ()
-    if len(items) != 2:
-        raise ValueError(f"{name} must be a pair (supplier, retailer), got {pair!r}")
-    return tuple(
-        float(check_number(f"{name}[{who}]", x, low, high, low_open=open_low))
-        for who, x in zip(AGENTS, items, strict=True)
-    )
-
-
 def _make_game(max_rounds, reward_model, max_price, speed_bonus, bonus_fraction, discount,
                walk_payoff, timeout_payoff) -> _Game:
     check_number("max_rounds", max_rounds, 1, integer=True)
-    if isinstance(reward_model, Integral) and not isinstance(reward_model, bool) \
-            and 0 <= reward_model < len(REWARD_MODELS):
-        reward_model = REWARD_MODELS[int(reward_model)]  # the env's integer codes 0 / 1
-    if reward_model not in REWARD_MODELS:
-        raise ValueError(f"reward_model must be one of {list(REWARD_MODELS)}, got {reward_model!r}")
+    reward_model = reward_model_name(reward_model)  # a name or the env's integer codes 0 / 1
     inf = math.inf
     return _Game(
         T=int(max_rounds),
@@ -126,9 +104,9 @@ def _make_game(max_rounds, reward_model, max_price, speed_bonus, bonus_fraction,
         max_price=float(check_number("max_price", max_price, 0.0, inf, low_open=True)),
         speed_bonus=float(check_number("speed_bonus", speed_bonus, -inf, inf)),
         bonus_fraction=float(check_number("bonus_fraction", bonus_fraction, 0.0, 1.0)),
-        discount=_check_pair("discount", discount, 0.0, 1.0, open_low=True),
-        walk=_check_pair("walk_payoff", walk_payoff, -inf, inf),
-        timeout=_check_pair("timeout_payoff", timeout_payoff, -inf, inf),
+        discount=check_pair("discount", discount, 0.0, 1.0, low_open=True),
+        walk=check_pair("walk_payoff", walk_payoff, -inf, inf),
+        timeout=check_pair("timeout_payoff", timeout_payoff, -inf, inf),
     )
 
 

@@ -30,6 +30,7 @@ from flax import struct
 from eqx_jax.checks import check_number
 from eqx_jax.env import ACCEPT, AGENTS, COUNTER, WALK_AWAY, _fmix32, _is_integral
 from eqx_jax.games.scenario import Scenario, load_scenario, value_tables
+from eqx_jax.games.spec import AlternatingOffers
 from eqx_jax.outcomes import METRICS, frontier_optimality, hull_frontier, issue_chains
 from eqx_jax.rewards import (
     REWARD_FIELDS,
@@ -293,7 +294,7 @@ def _uniforms(key: chex.PRNGKey, n: int) -> tuple[jax.Array, ...]:
     return tuple(out)
 
 
-class MultiIssueEnv:
+class MultiIssueEnv(AlternatingOffers):
     """Alternating offers over K issues with linear-additive utilities (``docs/games.md``).
 
     ``scenario``: a :class:`Scenario`, a file or a shipped name (its issues fix K and which
@@ -338,19 +339,6 @@ class MultiIssueEnv:
         return make_multi_issue_params(self.scenario)
 
     # --------------------------------------------------------------------- protocol pieces
-    @staticmethod
-    def rounds_played(state) -> jax.Array:
-        """() i32: rounds played in the episode (the game protocol)."""
-        return state.t
-
-    @staticmethod
-    def mover(state: MIState) -> jax.Array:
-        return (state.t & 1).astype(jnp.int32)
-
-    @staticmethod
-    def make_action(action_type: jax.Array, offer: jax.Array) -> dict[str, jax.Array]:
-        return {"action_type": action_type.astype(jnp.int32), "offer": offer.astype(jnp.float32)}
-
     @staticmethod
     def offer_bounds(params: MultiIssueParams) -> tuple[jax.Array, jax.Array]:
         """Continuous issues: [low, high]; discrete: [-0.5, n - 0.5], so that a uniform draw

@@ -22,6 +22,7 @@ from flax import struct
 
 from eqx_jax.checks import check_number
 from eqx_jax.env import ACCEPT, AGENTS, COUNTER, WALK_AWAY, _is_integral, _uniform2
+from eqx_jax.games.spec import AlternatingOffers
 from eqx_jax.rewards import (
     PAIR_FIELDS,
     SEED,
@@ -147,7 +148,7 @@ def efficient_quantity(cost, intercept, params: PQParams) -> jax.Array:
     return jnp.clip((intercept - cost) / params.demand_slope, 0.0, params.max_quantity)
 
 
-class PriceQuantityEnv:
+class PriceQuantityEnv(AlternatingOffers):
     """Alternating offers over (unit price, quantity); see ``docs/games.md``.
 
     ``num_history`` (static): offers in each observation. Observation per agent: float32
@@ -180,19 +181,6 @@ class PriceQuantityEnv:
         return PQParams()
 
     # --------------------------------------------------------------------- protocol pieces
-    @staticmethod
-    def rounds_played(state) -> jax.Array:
-        """() i32: rounds played in the episode (the game protocol)."""
-        return state.t
-
-    @staticmethod
-    def mover(state: PQState) -> jax.Array:
-        return (state.t & 1).astype(jnp.int32)
-
-    @staticmethod
-    def make_action(action_type: jax.Array, offer: jax.Array) -> dict[str, jax.Array]:
-        return {"action_type": action_type.astype(jnp.int32), "offer": offer.astype(jnp.float32)}
-
     @staticmethod
     def offer_bounds(params: PQParams) -> tuple[jax.Array, jax.Array]:
         return jnp.zeros(2, jnp.float32), jnp.stack([_f32(params.max_price),

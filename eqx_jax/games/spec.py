@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import chex
 import jax
+import jax.numpy as jnp
 
 ACCEPT, COUNTER, WALK_AWAY = 0, 1, 2
 
@@ -78,6 +79,26 @@ class NegotiationEnv(Protocol):
     def explore_bounds(self, params: Any) -> tuple[jax.Array, jax.Array]:
         """(low (D,), high (D,)): the range of the exploring starts' random counter-offers
         (the trainer opens some episodes with random counters to visit every subgame)."""
+
+
+class AlternatingOffers:
+    """The protocol pieces of a game whose state counts rounds in ``t`` and whose action is
+    ``{"action_type", "offer"}``: the first agent moves in odd rounds."""
+
+    @staticmethod
+    def rounds_played(state: Any) -> jax.Array:
+        """() i32: rounds played in the episode."""
+        return state.t
+
+    @staticmethod
+    def mover(state: Any) -> jax.Array:
+        """() i32: 0 when the first agent moves next (odd rounds), else 1."""
+        return (state.t & 1).astype(jnp.int32)
+
+    @staticmethod
+    def make_action(action_type: jax.Array, offer: jax.Array) -> dict[str, jax.Array]:
+        """The env action from a type (...) and an offer (..., D) in natural units."""
+        return {"action_type": action_type.astype(jnp.int32), "offer": offer.astype(jnp.float32)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,10 +36,10 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from eqx_jax.checks import check_choice, check_number
+from eqx_jax.payoffs import deal_factors as payoff_factors
 
 AGENTS: tuple[str, str] = ("supplier", "retailer")
 REWARD_MODELS: tuple[str, str] = ("seed", "discounted")
-BONUS_EPS = 1e-3  # rounds are integers: t < f T is evaluated as t + eps < f T
 _TOL = 1e-9
 MAX_ENUMERATION = 2_000_000  # outcomes enumerated when every issue is discrete
 
@@ -118,12 +118,11 @@ class MISPE:
 
 # -------------------------------------------------------------------------- reward model
 def deal_factors(g: MultiIssueGame, t: int) -> tuple[np.ndarray, float]:
-    """(D (2,), B) of a deal in round t: R_i = scale (u_i - r_i) D_i + B."""
-    if g.reward_model == "seed":
-        d = (1.0 - t / g.max_rounds) ** 2
-        bonus = g.speed_bonus if t + BONUS_EPS < g.bonus_fraction * g.max_rounds else 0.0
-        return np.array([d, d]), float(bonus)
-    return np.array([g.discount[0] ** t, g.discount[1] ** t]), 0.0
+    """(D (2,), B) of a deal in round t: R_i = scale (u_i - r_i) D_i + B (the reward model of
+    :func:`eqx_jax.payoffs.deal_factors`)."""
+    d_s, d_r, bonus = payoff_factors(g.reward_model, t, g.max_rounds, g.speed_bonus,
+                                     g.bonus_fraction, g.discount)
+    return np.array([d_s, d_r]), bonus
 
 
 def deal_payoffs(g: MultiIssueGame, u: np.ndarray, t: int) -> np.ndarray:

@@ -30,19 +30,16 @@ independent check of them. Payoffs are reward units; prices currency units per u
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from fractions import Fraction
-from numbers import Integral
 from typing import Any
 
 import numpy as np
 
-from eqx_jax.checks import FieldError, check_number
+from eqx_jax.checks import check_number
+from eqx_jax.payoffs import AGENTS, REWARD_MODELS, check_pair, deal_factors, reward_model_name
 
 __all__ = ["AGENTS", "REWARD_MODELS", "END_CODES", "PQRoundPlan", "PQSPE", "solve_pq_spe",
            "spe_pq_batch"]
 
-AGENTS: tuple[str, str] = ("supplier", "retailer")
-REWARD_MODELS: tuple[str, str] = ("seed", "discounted")
 #: Integer codes of ``spe_pq_batch(...)["end"]`` (the same codes as the price game's solver).
 END_CODES: dict[str, int] = {"deal": 0, "walk_away": 1, "timeout": 2}
 #: The largest max_rounds accepted (the env's range).
@@ -80,36 +77,16 @@ class _Game:
         return _RTOL * scale
 
     def factors(self, t: int) -> tuple[float, float, float]:
-        """(D_s, D_r, B) of a deal in round t: payoff_i = gain_i D_i + B."""
-        if self.model == "seed":
-            d = (1.0 - t / self.T) ** 2
-            # Exact rational comparison on the decimal as written (0.3 means 3/10): round 15 of
-            # T = 50 gets no bonus, as in the env's t + 0.001 < bonus_fraction * T.
-            bonus = self.speed_bonus if t < Fraction(repr(self.bonus_fraction)) * self.T else 0.0
-            return d, d, bonus
-        return self.discount[0] ** t, self.discount[1] ** t, 0.0
-
-
-def _pair(name: str, pair: Any, low: float, high: float, *, low_open: bool = False
-          ) -> tuple[float, float]:
-    try:
-        items = tuple(pair)
-    except TypeError:
-        items = ()
-    if len(items) != 2:
-        raise FieldError(name, "a pair (supplier, retailer)", pair)
-    return tuple(float(check_number(f"{name}[{who}]", x, low, high, low_open=low_open))
-                 for who, x in zip(AGENTS, items, strict=True))
+        """(D_s, D_r, B) of a deal in round t: payoff_i = gain_i D_i + B
+        (:func:`eqx_jax.payoffs.deal_factors`)."""
+        return deal_factors(self.model, t, self.T, self.speed_bonus, self.bonus_fraction,
+                            self.discount)
 
 
 def _make_game(max_rounds, reward_model, max_price, max_quantity, speed_bonus, bonus_fraction,
                discount, walk_payoff, timeout_payoff) -> _Game:
     check_number("max_rounds", max_rounds, 1, MAX_ROUNDS, integer=True)
-    if isinstance(reward_model, Integral) and not isinstance(reward_model, bool) \
-            and 0 <= reward_model < len(REWARD_MODELS):
-        reward_model = REWARD_MODELS[int(reward_model)]  # the env's integer codes 0 / 1
-    if reward_model not in REWARD_MODELS:
-        raise FieldError("reward_model", f"one of {list(REWARD_MODELS)}", reward_model)
+    reward_model = reward_model_name(reward_model)  # a name or the env's integer codes 0 / 1
     big = 1e9
     return _Game(
         T=int(max_rounds), model=str(reward_model),
@@ -117,9 +94,9 @@ def _make_game(max_rounds, reward_model, max_price, max_quantity, speed_bonus, b
         max_quantity=float(check_number("max_quantity", max_quantity, 0.0, big, low_open=True)),
         speed_bonus=float(check_number("speed_bonus", speed_bonus, -big, big)),
         bonus_fraction=float(check_number("bonus_fraction", bonus_fraction, 0.0, 1.0)),
-        discount=_pair("discount", discount, 0.0, 1.0, low_open=True),
-        walk=_pair("walk_payoff", walk_payoff, -big, big),
-        timeout=_pair("timeout_payoff", timeout_payoff, -big, big),
+        discount=check_pair("discount", discount, 0.0, 1.0, low_open=True),
+        walk=check_pair("walk_payoff", walk_payoff, -big, big),
+        timeout=check_pair("timeout_payoff", timeout_payoff, -big, big),
     )
 
 

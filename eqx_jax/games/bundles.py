@@ -73,6 +73,8 @@ BUNDLES_OBS_FIELDS: tuple[str, ...] = (
     "mask_walk",  # always 0: OpenSpiel's game has no walk-away
 )
 BUNDLES_OBS_INDEX: dict[str, int] = {name: i for i, name in enumerate(BUNDLES_OBS_FIELDS)}
+#: Every split (a, b, c) with item counts 0..7, (512, 3): the classic negotiators' candidates.
+_SPLIT_GRID = np.stack(np.meshgrid(*[np.arange(8.0)] * 3, indexing="ij"), -1).reshape(-1, 3)
 
 
 # ----------------------------------------------------------------------------------- instances
@@ -401,6 +403,39 @@ class BundlesEnv:
     def make_action(action_type: jax.Array, offer: jax.Array) -> dict[str, jax.Array]:
         return {"action_type": jnp.asarray(action_type).astype(jnp.int32),
                 "offer": jnp.asarray(offer).astype(jnp.float32)}
+
+    # --------------------------------------------------- what a classic negotiator reads
+    @staticmethod
+    def negotiator_view(obs: jax.Array, params: BundlesParams) -> dict[str, jax.Array]:
+        """Decode one agent's observation for the utility-space negotiators: ``t_next``,
+        ``horizon`` (max_turns), ``has_offer``, ``standing_gain`` (own value of accepting the
+        standing offer, undiscounted) and ``best_gain`` (own value of the whole pool), value
+        points."""
+        i = BUNDLES_OBS_INDEX
+        horizon = jnp.asarray(params.max_rounds, jnp.float32)
+        values = jnp.stack([obs[i[f"own_value_{k}"]] for k in range(NUM_ITEMS)]) * 10.0
+        pool = jnp.round(jnp.stack([obs[i[f"pool_{k}"]] for k in range(NUM_ITEMS)]) * 7.0)
+        return {"t_next": jnp.round(obs[i["round"]] * horizon) + 1.0, "horizon": horizon,
+                "has_offer": obs[i["has_offer"]] > 0.5,
+                "standing_gain": obs[i["accept_value"]] * 10.0,
+                "best_gain": jnp.sum(values * pool)}
+
+    @staticmethod
+    def offer_for_gain(obs: jax.Array, params: BundlesParams, gain: jax.Array) -> jax.Array:
+        """(3,) the items to keep: among the splits of the pool worth at least ``gain`` to
+        this agent, the one leaving the opponent the most by its *estimated* values (unknown:
+        every item worth the same, the pool worth 10), then the one worth most to this agent;
+        the whole pool when none is worth ``gain``."""
+        i = BUNDLES_OBS_INDEX
+        values = jnp.stack([obs[i[f"own_value_{k}"]] for k in range(NUM_ITEMS)]) * 10.0
+        pool = jnp.round(jnp.stack([obs[i[f"pool_{k}"]] for k in range(NUM_ITEMS)]) * 7.0)
+        shares = jnp.asarray(_SPLIT_GRID)  # (512, 3): every (a, b, c) with counts 0..7
+        valid = jnp.all(shares <= pool, axis=1)
+        mine = shares @ values
+        left = jnp.sum(pool - shares, axis=1)  # items the opponent gets
+        score = jnp.where(valid & (mine >= gain - 1e-6), left * 64.0 + mine, -jnp.inf)
+        pick = jnp.argmax(score)
+        return jnp.where(jnp.isfinite(score[pick]), shares[pick], pool).astype(jnp.float32)
 
     @staticmethod
     def offer_bounds(params: BundlesParams) -> tuple[jax.Array, jax.Array]:

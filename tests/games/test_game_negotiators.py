@@ -14,6 +14,7 @@ import pytest
 
 from eqx_jax import simulate
 from eqx_jax.games.price_quantity import PQ_OBS_INDEX, PriceQuantityEnv, gains, make_pq_params
+from eqx_jax.games.registry import GAMES
 from eqx_jax.negotiators import GAME_NEGOTIATORS, game_time_dependent, get_game_negotiator
 from eqx_jax.ppo import PPOConfig, make_train
 
@@ -88,3 +89,15 @@ def test_eqx_simulate_game_json_and_errors():
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
     bad = _eqx("simulate", "--game", "price-quantity", "--supplier", "midpoint")
     assert bad.returncode == 2 and "--supplier" in bad.stderr
+
+
+@pytest.mark.parametrize("name", sorted(set(GAMES) - {"price"}))
+def test_classic_negotiators_play_every_game(name):
+    spec = GAMES[name]
+    env, params = spec.make_env(), spec.make_params()
+    rows = simulate.tournament(jax.random.key(3), params, num_episodes=200, env=env)
+    assert {(r["supplier"], r["retailer"]) for r in rows} == {
+        (a, b) for a in GAME_NEGOTIATORS for b in GAME_NEGOTIATORS}
+    by = {(r["supplier"], r["retailer"]): r for r in rows}
+    assert by["linear", "linear"]["deal_rate"] >= 0.9
+    assert by["conceder", "conceder"]["mean_rounds"] <= by["boulware", "boulware"]["mean_rounds"]

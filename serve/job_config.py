@@ -209,6 +209,11 @@ class TrainingConfig(BaseModel):
     num_seeds: _bounded("num_seeds", int) = None
     env: GameSettings | None = None
     num_history: _bounded("num_history", int) = None
+    # The server's engine plays the single-price game, so its jobs train that game: the
+    # PPOConfig keys are accepted (a saved config round-trips) with only its values.
+    game: Literal["price"] | None = Field(
+        None, description="the game to train: the live server plays the price game")
+    scenario: None = Field(None, description="no scenario: the price game has none")
 
     @model_validator(mode="before")
     @classmethod

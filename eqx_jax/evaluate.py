@@ -162,27 +162,33 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
         out[mode] = summarize(records_to_numpy(record, env_params))
 
     if complete:
-        v_s, v_r = float(env_params.supplier_low), float(env_params.retailer_low)
-        game = spe_kwargs(env_params)
-        spe = solve_spe(v_s, v_r, int(env_params.max_rounds), **game)
-        out["spe"] = {k: spe.to_dict()[k] for k in
-                      ("price", "round", "supplier_payoff", "retailer_payoff", "outcome", "end")}
-        nbs = nash_bargaining_solution(
-            v_s, v_r, int(env_params.max_rounds),
-            **{k: v for k, v in game.items() if k not in ("walk_payoff", "timeout_payoff")},
-            disagreement=game["timeout_payoff"])
-        out["nbs"] = dict(nbs)
-        spe_price, nbs_price = _float(spe.price), _float(nbs["price"])
-        for mode in _MODES:
-            m = out[mode]
-            price_err = abs(m["mean_price"] - spe_price)
-            m["spe_price_error"] = price_err
-            m["spe_price_rel_error"] = price_err / spe_price if spe_price else math.nan
-            m["spe_round_error"] = abs(m["mean_rounds"] - spe.round)
-            m["spe_supplier_payoff_error"] = abs(m["supplier_reward"] - spe.supplier_payoff)
-            m["spe_retailer_payoff_error"] = abs(m["retailer_reward"] - spe.retailer_payoff)
-            m["nbs_price_error"] = abs(m["mean_price"] - nbs_price)
+        _add_spe_distances(out, env_params)
     return out
+
+
+def _add_spe_distances(out: dict[str, Any], env_params: EnvParams) -> None:
+    """``out["spe"]``, ``out["nbs"]`` and each mode's distances from them (see
+    :func:`evaluate_policies`), for a complete-information price game."""
+    v_s, v_r = float(env_params.supplier_low), float(env_params.retailer_low)
+    game = spe_kwargs(env_params)
+    spe = solve_spe(v_s, v_r, int(env_params.max_rounds), **game)
+    out["spe"] = {k: spe.to_dict()[k] for k in
+                  ("price", "round", "supplier_payoff", "retailer_payoff", "outcome", "end")}
+    nbs = nash_bargaining_solution(
+        v_s, v_r, int(env_params.max_rounds),
+        **{k: v for k, v in game.items() if k not in ("walk_payoff", "timeout_payoff")},
+        disagreement=game["timeout_payoff"])
+    out["nbs"] = dict(nbs)
+    spe_price, nbs_price = _float(spe.price), _float(nbs["price"])
+    for mode in _MODES:
+        m = out[mode]
+        price_err = abs(m["mean_price"] - spe_price)
+        m["spe_price_error"] = price_err
+        m["spe_price_rel_error"] = price_err / spe_price if spe_price else math.nan
+        m["spe_round_error"] = abs(m["mean_rounds"] - spe.round)
+        m["spe_supplier_payoff_error"] = abs(m["supplier_reward"] - spe.supplier_payoff)
+        m["spe_retailer_payoff_error"] = abs(m["retailer_reward"] - spe.retailer_payoff)
+        m["nbs_price_error"] = abs(m["mean_price"] - nbs_price)
 
 
 def _game_reference(config: PPOConfig) -> tuple[bool, float]:

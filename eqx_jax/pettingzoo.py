@@ -169,7 +169,28 @@ def _parse_action(agent: str, action: Any) -> tuple[int, float]:
     return a_type, price
 
 
-class JaxBargainingParallelEnv(ParallelEnv):
+class _JaxParallelEnv(ParallelEnv):
+    """What both adapters share: the spaces by agent, the global state, closing."""
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Dict:
+        return self.action_spaces[agent]
+
+    def state(self) -> np.ndarray:
+        """Global state: both observations concatenated, shape ``(2 * obs_size,)`` float32."""
+        if self._obs is None:
+            raise RuntimeError("call reset() before state()")
+        return self._obs.reshape(-1).copy()
+
+    def close(self) -> None:
+        self._state = None
+        self._obs = None
+        self.agents = []
+
+
+class JaxBargainingParallelEnv(_JaxParallelEnv):
     """The bargaining game (``docs/rules.md``) as a PettingZoo ``ParallelEnv``.
 
     Args:
@@ -238,13 +259,6 @@ class JaxBargainingParallelEnv(ParallelEnv):
         self._last_move: str | None = None
         self._standing: float | None = None
         self._t = 0  # rounds played in the current episode
-
-    # ------------------------------------------------------------------------------ spaces
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self.observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Dict:
-        return self.action_spaces[agent]
 
     # ------------------------------------------------------------------------------- reset
     def reset(
@@ -347,16 +361,6 @@ class JaxBargainingParallelEnv(ParallelEnv):
             return "round 0: new episode, supplier to move, no standing offer"
         return self._last_move
 
-    def state(self) -> np.ndarray:
-        """Global state: both observations concatenated, shape ``(2 * obs_size,)`` float32."""
-        if self._obs is None:
-            raise RuntimeError("call reset() before state()")
-        return self._obs.reshape(-1).copy()
-
-    def close(self) -> None:
-        self._state = None
-        self._obs = None
-        self.agents = []
 
 
 def parallel_env(**kwargs: Any) -> JaxBargainingParallelEnv:
@@ -400,7 +404,7 @@ def _jit_game_step(game: str, options: tuple, state: Any, action_types: jax.Arra
             jnp.stack([rewards[a] for a in env.agents]), info)
 
 
-class JaxGameParallelEnv(ParallelEnv):
+class JaxGameParallelEnv(_JaxParallelEnv):
     """Any game of :data:`eqx_jax.games.registry.GAMES` as a PettingZoo ``ParallelEnv``.
 
     Args:
@@ -450,12 +454,6 @@ class JaxGameParallelEnv(ParallelEnv):
         self._state: Any = None
         self._obs: np.ndarray | None = None
         self._last_move: str | None = None
-
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self.observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Dict:
-        return self.action_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start an episode; ``seed`` (re)seeds the internal JAX key and the spaces."""
@@ -525,15 +523,6 @@ class JaxGameParallelEnv(ParallelEnv):
             return "no episode (call reset())"
         return self._last_move or f"round 0: new episode, {self.possible_agents[0]} to move"
 
-    def state(self) -> np.ndarray:
-        if self._obs is None:
-            raise RuntimeError("call reset() before state()")
-        return self._obs.reshape(-1).copy()
-
-    def close(self) -> None:
-        self._state = None
-        self._obs = None
-        self.agents = []
 
 
 def game_parallel_env(game: str = DEFAULT_GAME, **kwargs: Any) -> ParallelEnv:

@@ -34,6 +34,7 @@ from flax import struct
 
 from eqx_jax.checks import FieldError, check_number
 from eqx_jax.env import ACCEPT, AGENTS, COUNTER, WALK_AWAY, _fmix32, _is_integral
+from eqx_jax.games.spec import AutoReset
 from eqx_jax.solvers.bundles import (
     NUM_ITEM_TYPES,
     POOL_MAX_ITEMS,
@@ -357,7 +358,7 @@ def _dot(a, b) -> jax.Array:
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
 
-class BundlesEnv:
+class BundlesEnv(AutoReset):
     """OpenSpiel's bargaining game over item bundles (see the module docstring, docs/games.md).
 
     ``num_history`` (static): past offers in each observation. Observation per agent: float32
@@ -489,16 +490,6 @@ class BundlesEnv:
             offers=(none,) * self.num_history, seed=seed)
 
     # ------------------------------------------------------------------------------- step
-    def step(self, key: chex.PRNGKey, state: BundlesState, actions: dict[str, dict],
-             params: BundlesParams):
-        """One turn with auto-reset (with ``key``); returns ``(obs, state, rewards, dones,
-        info)``, ``info`` describing the episode that just ended on its final step."""
-        state_next, rewards, done, info = self.step_env(state, actions, params)
-        state_reset = self._initial_state(key, params)
-        state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_reset, state_next)
-        dones = {AGENTS[0]: done, AGENTS[1]: done, "__all__": done}
-        return self.get_obs(state, params), state, rewards, dones, info
-
     @staticmethod
     def _mover_move(state: BundlesState, actions: dict[str, dict]):
         """(counter, illegal accept, illegal walk, offer (3 () f32)) of the mover's action."""

@@ -433,15 +433,6 @@ class MultiIssueEnv(AlternatingOffers):
             history=(jnp.float32(NO_OFFER),) * (self.num_history * k_num))
 
     # ------------------------------------------------------------------------------- step
-    def step(self, key: chex.PRNGKey, state: MIState, actions: dict[str, dict],
-             params: MultiIssueParams):
-        """One round with auto-reset; returns ``(obs, state, rewards, dones, info)``."""
-        state_next, rewards, done, info = self.step_env(state, actions, params)
-        state_reset = self._initial_state(key, params)
-        state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_reset, state_next)
-        dones = {AGENTS[0]: done, AGENTS[1]: done, "__all__": done}
-        return self.get_obs(state, params), state, rewards, dones, info
-
     def _mover_offer(self, state: MIState, actions, params: MultiIssueParams):
         """(action type, illegal accept, offer (K scalars, natural units)) of the mover, after
         the special rules: illegal accept -> counter; a NaN component repeats the standing

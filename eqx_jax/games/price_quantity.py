@@ -263,15 +263,6 @@ class PriceQuantityEnv(AlternatingOffers):
             t=jnp.zeros((), jnp.int32), prices=none, quantities=none)
 
     # ------------------------------------------------------------------------------- step
-    def step(self, key: chex.PRNGKey, state: PQState, actions: dict[str, dict],
-             params: PQParams):
-        """One round with auto-reset; returns ``(obs, state, rewards, dones, info)``."""
-        state_next, rewards, done, info = self.step_env(state, actions, params)
-        state_reset = self._initial_state(key, params)
-        state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_reset, state_next)
-        dones = {AGENTS[0]: done, AGENTS[1]: done, "__all__": done}
-        return self.get_obs(state, params), state, rewards, dones, info
-
     def _mover_offer(self, state: PQState, actions, params: PQParams):
         """(action type, price, quantity) of the mover, after the special rules."""
         by_s = (state.t & 1) == 0

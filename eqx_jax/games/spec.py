@@ -81,7 +81,22 @@ class NegotiationEnv(Protocol):
         (the trainer opens some episodes with random counters to visit every subgame)."""
 
 
-class AlternatingOffers:
+class AutoReset:
+    """``step`` for a game with ``step_env``, ``_initial_state(key, params)`` and ``get_obs``:
+    the step, then (where it ended the episode) a fresh episode drawn with ``key``, selected on
+    the whole state once so that one observation is built."""
+
+    def step(self, key: chex.PRNGKey, state: Any, actions: dict[str, Any], params: Any):
+        """One round with auto-reset; returns ``(obs, state, rewards, dones, info)``, ``info``
+        describing the episode that just ended on its final step."""
+        state_next, rewards, done, info = self.step_env(state, actions, params)
+        state_reset = self._initial_state(key, params)
+        state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_reset, state_next)
+        dones = {self.agents[0]: done, self.agents[1]: done, "__all__": done}
+        return self.get_obs(state, params), state, rewards, dones, info
+
+
+class AlternatingOffers(AutoReset):
     """The protocol pieces of a game whose state counts rounds in ``t`` and whose action is
     ``{"action_type", "offer"}``: the first agent moves in odd rounds."""
 

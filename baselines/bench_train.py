@@ -14,7 +14,9 @@ Everything runs in one command, on one machine, on the same game (the default ga
 3. scaling: trainer throughput against the number of parallel envs, and against the device
    count (XLA host devices on a CPU, one per core; GPUs on a GPU machine);
 4. NegMAS: negotiations per second of NegMAS's time-based negotiators and of ours on the same
-   2,000 random-valuation negotiations (``baselines/negmas_tournament.py``).
+   2,000 random-valuation negotiations (``baselines/negmas_tournament.py``), and on 2,000
+   random-weight negotiations of each multi-issue scenario (``baselines/negmas_multi_issue.py``:
+   the share of identical agreements and the throughput ratio, ours at a large batch).
 
 Output: a JSON object (``rllib_env_steps_per_s``, ``eqx_env_steps_per_s``, ``train_speedup``,
 ``time_to_quality_s`` for both, ...), a Markdown table and a PNG plot in ``--out``.
@@ -366,6 +368,12 @@ def bench_train(*, quick: bool = False, rllib_seconds: float = 600.0,
         neg = run_negmas_benchmark(n=2000, quick=quick)
         result["negmas"] = neg
         result["negotiation_speedup"] = neg["negotiation_speedup"]
+        _say(log, "NegMAS vs ours on the multi-issue scenarios")
+        from baselines.negmas_multi_issue import SCENARIOS, run_benchmark
+
+        result["negmas_multi_issue"] = {  # quick: integrative-4 only (27 negotiations)
+            sc: run_benchmark(sc, n=2000, quick=quick)
+            for sc in (SCENARIOS[:1] if quick else SCENARIOS)}
     return result
 
 
@@ -457,6 +465,17 @@ def markdown_table(r: dict[str, Any]) -> str:
                      f"{TARGETS['negotiation_speedup']:,.0f}x |")
         lines.append(f"| same agreement as NegMAS (price and step) | "
                      f"{n['agreement_match_rate']:.1%} of negotiations | | | |")
+    for name, m in r.get("negmas_multi_issue", {}).items():
+        big = m["eqx_large_batch"] or {"n": m["n"], "negotiations_per_s":
+                                       m["eqx_negotiations_per_s"]}
+        lines.append(f"| multi-issue `{name}` negotiations/s ({m['n']:,} random weights; ours "
+                     f"{big['n']:,} at once) | {_fmt(big['negotiations_per_s'])} | "
+                     f"{_fmt(m['negmas_negotiations_per_s'], '', 1)} (NegMAS) | "
+                     f"{m['negotiation_speedup']:,.0f}x | >= "
+                     f"{TARGETS['negotiation_speedup']:,.0f}x |")
+        lines.append(f"| same agreement as NegMAS (outcome and step), `{name}` | "
+                     f"{m['agreement_match_rate']:.1%} (exact-utility ties "
+                     f"{m['counts']['tie']}, unexplained {m['counts']['unexplained']}) | | | |")
     lines += ["", "Training throughput against parallel envs (1 device) and devices:", "",
               "| parallel envs | " + " | ".join(r["scaling"]["trainer_env_steps_per_s"]) + " |",
               "|---|" + "---|" * len(r["scaling"]["trainer_env_steps_per_s"]),

@@ -37,6 +37,7 @@ from eqx_jax.checks import check_number
 from eqx_jax.env import AGENTS, OBS_INDEX, BargainingEnv, EnvParams, make_params, spe_kwargs
 from eqx_jax.equilibrium import solve_spe
 from eqx_jax.games.registry import DEFAULT_GAME
+from eqx_jax.games.scenario import load_scenario
 from eqx_jax.metrics import nash_bargaining_solution, summarize
 from eqx_jax.negotiators import NEGOTIATORS, Policy
 from eqx_jax.ppo import (
@@ -47,7 +48,19 @@ from eqx_jax.ppo import (
     make_train,
     resolve_policy,
 )
-from eqx_jax.references import mi_mean_surplus, pq_mean_surplus, pq_spe_distance
+from eqx_jax.references import (
+    MI_SPE_EPISODES,
+    MIRecordingEnv,
+    bundles_mean_surplus,
+    bundles_spe_distance,
+    mi_episode_spes,
+    mi_mean_surplus,
+    mi_record_draws,
+    mi_spe_distance,
+    mi_spe_summary,
+    pq_mean_surplus,
+    pq_spe_distance,
+)
 from eqx_jax.simulate import play_batch, records_to_numpy, summarize_game, switch_policy
 
 #: z-value of a two-sided 95 % normal confidence interval.
@@ -202,6 +215,9 @@ def _game_reference(config: PPOConfig) -> tuple[bool, float]:
         fixed = bool(np.all(p.weight_low == p.weight_high)
                      and np.all(p.reservation_low == p.reservation_high))
         return fixed, mi_mean_surplus(scenario, float(p.utility_scale))
+    if config.game == "bundles":
+        return (bool((config.env_options or {}).get("observe_other_values", False)),
+                bundles_mean_surplus(p))
     return False, math.nan
 
 
@@ -211,8 +227,15 @@ def evaluate_game_policies(config: PPOConfig, params: dict, key: jax.Array, n: i
     episodes, greedy and stochastic (same episodes), each mode's
     :func:`eqx_jax.simulate.summarize_game` plus, in the price-quantity game, the distances
     from the SPE of each episode's complete-information game
-    (:func:`eqx_jax.references.pq_spe_distance`)."""
+    (:func:`eqx_jax.references.pq_spe_distance`), in the multi-issue game those of
+    :func:`_mi_spe_distances`, and in the bundles game the comparison of each episode with its
+    instance's SPE, each instance solved once (:func:`eqx_jax.references.
+    bundles_spe_distance`: ``spe_agreement_share`` same split and turn, ``spe_returns_share``
+    same returns, ``spe_turn_match``, the SPE's returns); ``complete_information`` is the
+    bundles env's ``observe_other_values`` option."""
     env_params, env = config.env_params, config.make_env()
+    if config.game == "multi-issue":
+        env = MIRecordingEnv(env)  # records each episode's drawn weights
     names = default_sides(config)
     complete, surplus = _game_reference(config)
     out: dict[str, Any] = {"game": config.game, "supplier": names[0], "retailer": names[1],
@@ -228,7 +251,42 @@ def evaluate_game_policies(config: PPOConfig, params: dict, key: jax.Array, n: i
         if config.game == "price-quantity":
             out[mode].update(pq_spe_distance({k: np.asarray(v) for k, v in record.items()},
                                              env_params))
+        if config.game == "bundles":
+            out[mode].update(bundles_spe_distance(
+                {k: np.asarray(v) for k, v in record.items()}, env_params))
+    if config.game == "multi-issue":
+        _mi_spe_distances(out, config, dict(zip(_MODES, records, strict=True)), env)
     return out
+
+
+def _mi_spe_distances(out: dict[str, Any], config: PPOConfig, records: dict[str, dict],
+                      env: MIRecordingEnv) -> None:
+    """The multi-issue game's distances from the SPE (:func:`eqx_jax.references.
+    mi_spe_distance`), added to each mode of ``out``.
+
+    Complete information: ``out["spe"]`` (the SPE: outcome, round, agreement by issue,
+    utilities, payoffs) and in each mode ``spe_*`` over all episodes (``spe_supplier_utility_
+    rel_error``, ``spe_utility_within_2pct``, ``spe_round_error``, ...). Private weights: in
+    each mode ``full_info_spe_*``, the same distances from the SPE of the complete-information
+    game of each episode's drawn weights and reservations (a benchmark agents that do not know
+    them cannot be expected to reach), over the first :data:`MI_SPE_EPISODES` episodes."""
+    scenario = config.scenario or "integrative-4"
+    first = {k: np.asarray(v) for k, v in records["greedy"].items()}
+    w, r = mi_record_draws(first, env.offer_size)
+    if out["complete_information"]:
+        out["spe"] = mi_spe_summary(scenario, config.env_params)
+        sc = load_scenario(scenario)  # its exact values (the record's are float32)
+        spe = mi_episode_spes(sc, config.env_params, sc.weight_low[None],
+                              sc.reservation_low[None])
+        spes = {k: np.repeat(v, len(w)) for k, v in spe.items()}
+        prefix = "spe_"
+    else:
+        s = min(MI_SPE_EPISODES, len(w))
+        spes = mi_episode_spes(scenario, config.env_params, w[:s], r[:s])
+        prefix = "full_info_spe_"
+    for mode, record in records.items():
+        out[mode].update(mi_spe_distance({k: np.asarray(v) for k, v in record.items()}, spes,
+                                         prefix))
 
 
 # ================================================================ tournament_vs_negotiators

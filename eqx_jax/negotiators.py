@@ -22,13 +22,18 @@ opponent's private valuation.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from eqx_jax.checks import check_number
 from eqx_jax.env import ACCEPT, COUNTER, MASK_SLICE, OBS_INDEX, BargainingEnv, EnvParams
+from eqx_jax.games.multi_issue import MI_OBS_INDEX, MultiIssueEnv
+from eqx_jax.games.scenario import load_scenario, value_function_table
 
 Policy = Callable[[jax.Array, jax.Array, EnvParams], dict[str, jax.Array]]
 
@@ -185,9 +190,13 @@ def game_random(env) -> Policy:
 
 def get_game_negotiator(name: str, env) -> Policy:
     """The negotiator ``name`` playing ``env``'s game (the price game: :func:`get_negotiator`;
-    another game: :data:`GAME_NEGOTIATORS`, built for its env)."""
+    another game: :data:`GAME_NEGOTIATORS`, built for its env; the multi-issue game also has
+    NegMAS's exact ``negmas_boulware`` / ``negmas_linear`` / ``negmas_conceder``,
+    :func:`negmas_game_time_based`)."""
     if isinstance(env, BargainingEnv):
         return get_negotiator(name)
+    if name.startswith("negmas_") and isinstance(env, MultiIssueEnv):
+        return negmas_game_time_based(env, name.removeprefix("negmas_"))
     if name not in GAME_NEGOTIATORS:
         raise ValueError(f"unknown negotiator {name!r} for this game; choose one of "
                          f"{', '.join(GAME_NEGOTIATORS)}")
@@ -300,16 +309,8 @@ def negmas_tb_action(obs: jax.Array, params: EnvParams, exponent: float | jax.Ar
         offer = offer32.astype(f64)
         # NegMAS step k (0-based) is our round k + 1 = t_next; t = (k + 1) / (n_steps + 1).
         t = t_next.astype(f64) / (horizon32.astype(f64) + 1.0)
-        if isinstance(exponent, int | float):
-            t_e = _power(t, float(exponent))
-        elif exponents:
-            # A value not among ``exponents`` gives NaN, not a (costly) general power.
-            t_e = jnp.full_like(t, jnp.nan)
-            for e in exponents:
-                t_e = jnp.where(exponent == e, _power(t, float(e)), t_e)
-        else:
-            t_e = jnp.power(t, jnp.asarray(exponent, f64))
-        aspiration = 1.0 * (1.0 - t_e)  # PolyAspiration: max_aspiration * (1 - t ** e)
+        # PolyAspiration: max_aspiration * (1 - t ** e)
+        aspiration = 1.0 * (1.0 - _time_power(t, exponent, exponents))
         # Utilities, currency units: supplier u(p) = p - V, retailer u(p) = V - p, reserved 0.
         u_max = jnp.where(is_supplier, p_max - value, value)  # u at max_price (s) / at 0 (r)
         u_min = jnp.zeros_like(u_max)  # u(worst price) <= 0, raised to the reserved value 0
@@ -375,3 +376,266 @@ def negmas_time_based(kind: str | float) -> Policy:
 NEGMAS_NEGOTIATORS: dict[str, Policy] = {
     f"negmas_{kind}": negmas_time_based(kind) for kind in NEGMAS_EXPONENTS
 }
+
+
+# ------------------------------------------------------------------------------------------
+# NegMAS's time-based negotiators on the multi-issue game, reproduced exactly
+# (baselines/negmas_multi_issue.py plays the same negotiations in NegMAS's SAOMechanism).
+#
+# The rules are those of the single-price re-implementation above (the aspiration
+# ``1 - t ** e``, ``t = round / (max_rounds + 1)``, the level ``lo`` and AC on ``lo``), applied
+# to a linear-additive utility in [0, 1] over an enumerated outcome space. Found in negmas
+# 0.16.0:
+# * ``negmas/gb/components/inverter.py``: ``make_inverter`` builds
+#   ``DefaultInverseUtilityFunction(ufun, rational_only=True)``, i.e.
+#   ``AdaptiveInverseUtilityFunction``, which (``preferences/inv_ufun/adaptive.py``) delegates
+#   to ``PresortingInverseUtilityFunction`` for up to 10^6 outcomes; ``scale_utilities`` maps
+#   the band ``(a, 1)`` to ``lo = (u_max - u_min) a + u_min - 1e-4`` and
+#   ``hi = (u_max - u_min) + u_min + 1e-4``, both clipped to ``[u_min, u_max]`` (``u_min``: the
+#   worst outcome's utility raised to the reserved value); ``respond`` accepts iff
+#   ``lo <= u(offer) <= hi``.
+# * ``preferences/inv_ufun/presorting.py``: ``init`` enumerates the outcomes (a continuous
+#   issue at ``levels = 10`` evenly spaced values, ends included), keeps the rational ones
+#   (``u >= reserved value``) sorted by utility, then the irrational ones; ``worst_in((lo,
+#   hi))`` takes ``i``, the first sorted rational outcome with ``u >= lo`` (the best one if
+#   none), then ``_common._nearest_around``: an outcome of *any* rationality with ``u`` in
+#   ``[lo - 1e-6, hi + 2e-6]`` strictly nearer to ``lo`` than ``u_i`` wins (so one less than
+#   1e-6 below ``lo`` beats ``i``); it gives None (``propose`` then offers the best outcome)
+#   when there is no rational outcome. ``_cycle_around`` rolls a copy of the array (no effect).
+# * ``preferences/crisp/linear.py``: ``LinearAdditiveUtilityFunction.eval`` sums
+#   ``w_k * v_k(x_k)`` issue by issue from 0.0, in float64; our negotiator sums in the same
+#   order, in float64, from the same value tables, so the utilities are the same floats.
+# The only freedom NegMAS leaves is the order of outcomes of exactly equal utility (NumPy's
+# unstable argsort): ours takes the first in enumeration order (a "tie", counted by the
+# baseline; with continuous random weights exact ties arise only from symmetric value
+# functions, e.g. a peaked issue's two values at the same distance from the peak).
+
+#: ``PresortingInverseUtilityFunction(levels=10)``: values of a continuous issue NegMAS
+#: enumerates (``np.linspace(low, high, 10)``); ours offers the same ones.
+NEGMAS_CONTINUOUS_LEVELS = 10
+#: The enumerated outcome spaces the exact negotiator handles (it evaluates every outcome at
+#: every move); a larger space raises ValueError.
+MAX_NEGMAS_OUTCOMES = 4096
+#: ``_nearest_around``'s window below ``lo`` (``worst_in(eps=EPS)`` passes ``mn - EPS``) and
+#: its acceptance distance (``2 * EPS``), utility units.
+_BELOW, _NEAR = NEGMAS_INVERSE_EPS, 2.0 * NEGMAS_INVERSE_EPS
+# A continuous issue's decoded position within this many grid steps of a grid value is that
+# value (the normalised f32 observation is a few roundings off).
+_GRID_SNAP = 1e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class OutcomeGrid:
+    """A multi-issue scenario's outcome space as NegMAS enumerates it (NumPy, float64).
+
+    ``values``: K arrays, each issue's values in natural units (a discrete issue: its indices
+    0..n-1; a continuous one: :data:`NEGMAS_CONTINUOUS_LEVELS` evenly spaced values, ends
+    included). ``tables``: (2, K) nested tuples, each agent's value function at those values
+    (the env's value functions; in [0, 1]). ``outcomes``: (M, K) int, every outcome as value
+    indices, in ``itertools.product`` order (the first issue varies slowest), NegMAS's
+    enumeration order. ``continuous``: (K,) bool.
+    """
+
+    values: tuple[np.ndarray, ...]
+    tables: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
+    outcomes: np.ndarray
+    continuous: tuple[bool, ...]
+
+    @property
+    def size(self) -> int:
+        """M, the number of outcomes."""
+        return int(self.outcomes.shape[0])
+
+    def outcome_values(self, index: np.ndarray) -> np.ndarray:
+        """(..., K) natural-unit values of outcomes given by value indices (..., K)."""
+        index = np.asarray(index)
+        return np.stack([self.values[k][index[..., k]] for k in range(len(self.values))], -1)
+
+    def agent_matrix(self, agent: int) -> np.ndarray:
+        """(M, K) float64: agent's value of every outcome's value of every issue."""
+        t = self.tables[agent]
+        return np.stack([t[k][self.outcomes[:, k]] for k in range(len(t))], axis=1)
+
+
+def negmas_outcome_grid(scenario) -> OutcomeGrid:
+    """The :class:`OutcomeGrid` of a multi-issue scenario (a ``Scenario``, a file or a name).
+
+    Raises ``ValueError`` (naming ``scenario``) when it has more than
+    :data:`MAX_NEGMAS_OUTCOMES` outcomes."""
+    sc = load_scenario(scenario)
+    values, tables, cont = [], ([], []), []
+    for k, issue in enumerate(sc.issues):
+        if issue.discrete:
+            values.append(np.arange(issue.num_values, dtype=np.float64))
+            for a in range(2):
+                tables[a].append(value_function_table(sc.value_functions[a][k], issue))
+        else:
+            levels = NEGMAS_CONTINUOUS_LEVELS
+            values.append(np.linspace(issue.low, issue.high, levels))
+            z = np.arange(levels, dtype=np.float64) / (levels - 1)
+            for a in range(2):
+                t0, t1 = value_function_table(sc.value_functions[a][k], issue)
+                tables[a].append(t0 + (t1 - t0) * z)
+        cont.append(not issue.discrete)
+    size = int(np.prod([v.size for v in values]))
+    if size > MAX_NEGMAS_OUTCOMES:
+        raise ValueError(f"scenario {sc.name!r} has {size} outcomes (continuous issues at "
+                         f"{NEGMAS_CONTINUOUS_LEVELS} values); NegMAS's exact negotiators "
+                         f"enumerate at most {MAX_NEGMAS_OUTCOMES}")
+    outcomes = np.array(list(itertools.product(*[range(v.size) for v in values])), np.int64)
+    return OutcomeGrid(values=tuple(values), tables=(tuple(tables[0]), tuple(tables[1])),
+                       outcomes=outcomes.reshape(size, len(values)), continuous=tuple(cont))
+
+
+def _weighted_sum(weights: jax.Array, columns: list[jax.Array]) -> jax.Array:
+    """``sum_k w_k * v_k`` from 0.0, one issue at a time (NegMAS's ``eval`` order), float64.
+
+    XLA's CPU backend keeps the products and sums apart (bit-identical to NegMAS's Python
+    floats on 600,000 utilities of integrative-4); other backends may contract them into fused
+    multiply-adds (one rounding instead of two), so there each product is pinned by an
+    optimization barrier."""
+    pin = (lambda x: x) if jax.default_backend() == "cpu" else jax.lax.optimization_barrier
+    total = pin(weights[0] * columns[0])
+    for k in range(1, len(columns)):
+        total = total + pin(weights[k] * columns[k])
+    return total
+
+
+def _standing_values(grid: OutcomeGrid, obs_offer: jax.Array, tables: list[jax.Array],
+                     lows: list[jax.Array], highs: list[jax.Array]) -> list[jax.Array]:
+    """Each issue's own value of the standing offer (f64 scalars), from its normalised
+    observation: the table value at the nearest grid value (off the grid, a continuous issue's
+    value function between its ends, for offers by other negotiators)."""
+    out = []
+    for k, table in enumerate(tables):
+        n = grid.values[k].size
+        pos = obs_offer[k].astype(jnp.float64) * (n - 1)
+        idx = jnp.clip(jnp.round(pos), 0, n - 1).astype(jnp.int32)
+        value = table[idx]
+        if grid.continuous[k]:
+            exact = lows[k] + (highs[k] - lows[k]) * obs_offer[k].astype(jnp.float64)
+            value = jnp.where(jnp.abs(pos - idx) <= _GRID_SNAP, value, exact)
+        out.append(value)
+    return out
+
+
+def _worst_in(u: jax.Array, lo: jax.Array, hi: jax.Array, u_min: jax.Array,
+              u_max: jax.Array, reserved: jax.Array) -> jax.Array:
+    """NegMAS's ``PresortingInverseUtilityFunction.worst_in((lo, hi))`` over utilities ``u``
+    (M,) f64, its None falling back to the best outcome (``UtilBasedNegotiator.propose``).
+
+    ``lo``/``hi``: the band, within ``[u_min, u_max]`` (``u_min`` >= the reserved value, so
+    every outcome with ``u >= lo`` is rational, and the best one has ``u >= lo`` unless no
+    outcome is rational). ``i`` is then the outcome of lowest ``u >= lo``, and the nearest
+    in-window outcome strictly nearer to ``lo`` than ``u_i`` can only lie below ``lo``: the
+    highest ``u`` in ``[lo - 1e-6, lo)``. Returns an (M,) bool mask whose first True is the
+    chosen outcome (the caller takes ``argmax`` outside the float64 scope: an index reduction
+    inside ``jax.enable_x64`` yields int64, which fails to lower once the scope is left)."""
+    u_i = jnp.min(jnp.where(u >= lo, u, jnp.inf))
+    below = (u >= lo - _BELOW) & (u < lo) & (u <= hi + _NEAR)
+    u_j = jnp.max(jnp.where(below, u, -jnp.inf))
+    nearer = jnp.abs(u_j - lo) < jnp.abs(u_i - lo)  # _nearest_around: strictly nearer
+    none = (nearer & (jnp.abs(u_j - lo) > _NEAR)) | (reserved > u_max)
+    return u == jnp.where(none, u_max, jnp.where(nearer, u_j, u_i))
+
+
+def _own_columns(grid: OutcomeGrid, obs: jax.Array, role: int | None):
+    """The mover's (M,) value column of each issue and its K value tables, float64 (call inside
+    ``jax.enable_x64``); ``role`` (static, 0 supplier / 1 retailer) or None: from ``obs``."""
+    f64 = jnp.float64
+    is_retailer = obs[MI_OBS_INDEX["role"]] > 0.5
+    mats = [jnp.asarray(grid.agent_matrix(a), f64) for a in range(2)]
+    tabs = [[jnp.asarray(t, f64) for t in grid.tables[a]] for a in range(2)]
+    if role is not None:
+        return [mats[role][:, k] for k in range(len(grid.values))], tabs[role]
+    cols = [jnp.where(is_retailer, mats[1][:, k], mats[0][:, k]) for k in range(len(tabs[0]))]
+    return cols, [jnp.where(is_retailer, b, a) for a, b in zip(*tabs, strict=True)]
+
+
+def negmas_mi_utilities(env, grid: OutcomeGrid, obs: jax.Array,
+                        role: int | None = None) -> jax.Array:
+    """The observing agent's utility of every outcome of ``grid`` (what
+    :func:`negmas_mi_action` computes at every move), as float64 bits: (M, 2) uint32.
+
+    Its weights do not change during an episode, so a loop may compute this once per episode
+    and pass it to :func:`negmas_mi_action` (``utilities``), which then skips the M x K
+    products; uint32 bits, so that it can be carried outside the float64 scope."""
+    with jax.enable_x64(True):
+        cols, _ = _own_columns(grid, obs, role)
+        w = obs[env.obs_layout["own_weights"]].astype(jnp.float64)
+        return jax.lax.bitcast_convert_type(_weighted_sum(w, cols), jnp.uint32)
+
+
+def negmas_mi_action(env, grid: OutcomeGrid, obs: jax.Array, params,
+                     exponent: float | jax.Array, exponents: tuple[float, ...] | None = None,
+                     utilities: jax.Array | None = None,
+                     role: int | None = None) -> dict[str, jax.Array]:
+    """One move of NegMAS's time-based negotiator (aspiration ``1 - t ** exponent``) in the
+    multi-issue game of ``env`` (a ``MultiIssueEnv``; ``grid`` its :func:`negmas_outcome_grid`).
+
+    Reads only the observation (own weights, own reservation value, the standing offer, the
+    round) and ``params.max_rounds``. ``exponent``/``exponents``: as in
+    :func:`negmas_tb_action`. ``utilities``: :func:`negmas_mi_utilities` of this agent, if
+    already computed; ``role`` (static): the observing agent's, if known. Computed in float64,
+    like NegMAS. Returns the env action (``action_type`` () i32, ``offer`` (K,) f32 natural
+    units, an outcome of ``grid``).
+    """
+    i, layout = MI_OBS_INDEX, env.obs_layout
+    horizon32 = jnp.asarray(params.max_rounds, jnp.float32)
+    t_next = jnp.round(obs[i["round"]] * horizon32) + 1.0
+    has_offer = obs[i["has_offer"]] > 0.5
+    offers = jnp.asarray(grid.outcome_values(grid.outcomes), jnp.float32)  # (M, K)
+    if utilities is None:
+        utilities = negmas_mi_utilities(env, grid, obs, role)
+    with jax.enable_x64(True):
+        f64 = jnp.float64
+        w = obs[layout["own_weights"]].astype(f64)
+        r = obs[i["own_reservation"]].astype(f64)
+        u = jax.lax.bitcast_convert_type(utilities, f64)  # (M,) own utility of every outcome
+        _, tabs = _own_columns(grid, obs, role)
+        u_offer = _weighted_sum(w, _standing_values(
+            grid, obs[layout["standing_offer"]], tabs, [t[0] for t in tabs],
+            [t[-1] for t in tabs]))
+        t = t_next.astype(f64) / (horizon32.astype(f64) + 1.0)
+        aspiration = 1.0 - _time_power(t, exponent, exponents)
+        # The extreme outcomes' utilities (NegMAS evaluates its per-issue best and worst
+        # outcomes; rounding is monotone, so these are also the enumeration's max and min).
+        u_max = _weighted_sum(w, [jnp.max(tab) for tab in tabs])
+        u_min = jnp.maximum(_weighted_sum(w, [jnp.min(tab) for tab in tabs]), r)  # raised to r
+        lo = jnp.maximum(u_min, jnp.minimum(u_max, (u_max - u_min) * aspiration + u_min
+                                            - NEGMAS_UTILITY_EPS))
+        hi = jnp.maximum(u_min, jnp.minimum(u_max, (u_max - u_min) * 1.0 + u_min
+                                            + NEGMAS_UTILITY_EPS))
+        accept = has_offer & (lo <= u_offer) & (u_offer <= hi)
+        chosen = _worst_in(u, lo, hi, u_min, u_max, r)
+    return env.make_action(jnp.where(accept, ACCEPT, COUNTER), offers[jnp.argmax(chosen)])
+
+
+def _time_power(t: jax.Array, exponent: float | jax.Array,
+                exponents: tuple[float, ...] | None) -> jax.Array:
+    """``t ** exponent`` as :func:`negmas_tb_action` computes it (a static exponent, a traced
+    one among the static ``exponents``, or a general power), float64."""
+    if isinstance(exponent, int | float):
+        return _power(t, float(exponent))
+    if exponents:
+        # A value not among ``exponents`` gives NaN, not a (costly) general power.
+        out = jnp.full_like(t, jnp.nan)
+        for e in exponents:
+            out = jnp.where(exponent == e, _power(t, float(e)), out)
+        return out
+    return jnp.power(t, jnp.asarray(exponent, t.dtype))
+
+
+def negmas_game_time_based(env, kind: str | float) -> Policy:
+    """NegMAS's ``BoulwareTBNegotiator`` / ``LinearTBNegotiator`` / ``ConcederTBNegotiator``
+    (``kind``: "boulware", "linear", "conceder" or an exponent > 0) playing ``env``'s
+    multi-issue game: the policy ``(key, obs, params) -> action`` of :func:`negmas_mi_action`.
+    """
+    exponent = _negmas_exponent(kind)
+    grid = negmas_outcome_grid(env.scenario)
+
+    def policy(key, obs, params):
+        del key
+        return negmas_mi_action(env, grid, obs, params, exponent)
+
+    return policy

@@ -8,9 +8,11 @@ episode's SPE, measure exploitability with a PPO best response; JSON and a Markd
 The run directories go to runs/game_quality/ (not committed); the tables to --out.
 
 Settings: the price-quantity game of configs/price-quantity.yaml (c = 50, a = 160, b = 1,
-T = 10, seed reward), two more complete-information settings (a discounted game and a short
-seed game with a steep demand curve), and the game with private values (c ~ U[40, 60],
-a ~ U[140, 180]).
+T = 10, seed reward), four more complete-information settings (two seed games with T = 8, a
+short seed game with a steep demand curve, a discounted game), and the game with private values
+(c ~ U[40, 60], a ~ U[140, 180]). Each setting trains for the config's 8,000,000 steps or for
+its own ``STEPS`` (the settings with T < 10 or another reward model need 24M-48M: at 8M their
+agents still agreed two rounds late).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +41,21 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "seed c=60 a=180 b=2 T=6": {
         "max_rounds": 6, "cost_low": 60, "cost_high": 60, "demand_low": 180,
         "demand_high": 180, "demand_slope": 2.0},
+    "seed c=30 a=170 b=1 T=8": {
+        "max_rounds": 8, "cost_low": 30, "cost_high": 30, "demand_low": 170,
+        "demand_high": 170},
+    "seed c=40 a=200 b=1.5 T=8": {
+        "max_rounds": 8, "cost_low": 40, "cost_high": 40, "demand_low": 200,
+        "demand_high": 200, "demand_slope": 1.5},
     "private c~U[40,60] a~U[140,180] T=10": {
         "cost_low": 40, "cost_high": 60, "demand_low": 140, "demand_high": 180},
+}
+#: Training steps of the settings that need more than the config's 8,000,000.
+STEPS: dict[str, int] = {
+    "discounted (0.9, 0.9) c=40 a=140 b=1.25 T=8": 24_000_000,
+    "seed c=60 a=180 b=2 T=6": 24_000_000,
+    "seed c=30 a=170 b=1 T=8": 48_000_000,
+    "seed c=40 a=200 b=1.5 T=8": 24_000_000,
 }
 KEEP = ("deal_rate", "mean_rounds", "mean_price", "spe_price", "spe_price_rel_error",
         "mean_quantity", "spe_quantity", "spe_quantity_rel_error", "efficient_quantity_rel_error",
@@ -56,6 +72,7 @@ def run_setting(name: str, env: dict[str, Any], out: Path, steps: int | None,
         d["total_timesteps"] = steps
     config = PPOConfig.from_dict(d)
     run_dir = Path("runs/game_quality") / "".join(ch if ch.isalnum() else "-" for ch in name)
+    shutil.rmtree(run_dir, ignore_errors=True)  # the script's own scratch runs: retrain
     t0 = time.perf_counter()
     summary = train_run(config, run_dir, progress=False)
     train_s = time.perf_counter() - t0
@@ -73,13 +90,14 @@ def run_setting(name: str, env: dict[str, Any], out: Path, steps: int | None,
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The table of the README."""
-    head = ("| setting | deal rate | round (SPE) | unit price (SPE) | quantity (SPE) | "
-            "efficiency | exploitability |\n|---|---|---|---|---|---|---|\n")
+    head = ("| setting | training steps | deal rate | round (SPE) | unit price (SPE) | "
+            "quantity (SPE) | efficiency | exploitability |\n|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         g = r["greedy"]
         lines.append(
-            f"| {r['setting']} | {g['deal_rate']:.3f} | {g['mean_rounds']:.2f} "
+            f"| {r['setting']} | {r['train_steps'] / 1e6:.0f}M | {g['deal_rate']:.3f} | "
+            f"{g['mean_rounds']:.2f} "
             f"({g['spe_round']:.2f}) | {g['mean_price']:.2f} ({g['spe_price']:.2f}; "
             f"{100 * g['spe_price_rel_error']:.1f} %) | {g['mean_quantity']:.1f} "
             f"({g['spe_quantity']:.1f}; {100 * g['spe_quantity_rel_error']:.1f} %) | "
@@ -93,13 +111,14 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="300k training steps per setting")
     p.add_argument("--only", default=None, help="run only settings containing this text")
     p.add_argument("--steps", type=int, default=None,
-                   help="training steps per setting (default: the config's 8,000,000)")
+                   help="training steps per setting (default: STEPS, else the config's "
+                        "8,000,000)")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     steps = 300_000 if a.quick else a.steps
     br = 200_000 if a.quick else 4_000_000
-    rows = [run_setting(name, env, out, steps, br, 10_000)
+    rows = [run_setting(name, env, out, steps or STEPS.get(name), br, 10_000)
             for name, env in SETTINGS.items() if a.only is None or a.only in name]
     machine = {"device": str(jax.devices()[0]), "cores": len(os.sched_getaffinity(0))}
     (out / "game_quality.json").write_text(json.dumps({"machine": machine, "rows": rows},

@@ -201,6 +201,8 @@ class TrainingConfig(BaseModel):
         None, min_length=int(JOB_LIMITS["hidden.depth"][0]),
         max_length=int(JOB_LIMITS["hidden.depth"][1]), description="MLP widths, e.g. [64, 64]")
     price_head: Literal["tanh_normal", "beta"] | None = None
+    # the price game has no discrete issue: either value trains it the same
+    discrete_head: Literal["categorical", "rounded"] | None = None
     shared_network: bool | None = None
     opponent: Literal[("self", *NEGOTIATORS)] | None = Field(  # type: ignore[valid-type]
         None, description="self (self-play) or a classic negotiator")
@@ -214,6 +216,7 @@ class TrainingConfig(BaseModel):
     game: Literal["price"] | None = Field(
         None, description="the game to train: the live server plays the price game")
     scenario: None = Field(None, description="no scenario: the price game has none")
+    env_options: None = Field(None, description="no env options: the price game has none")
 
     @model_validator(mode="before")
     @classmethod

@@ -229,13 +229,13 @@ def print_equilibrium(eq: dict) -> None:
 
 def cmd_solve(a: argparse.Namespace) -> None:
     """``eqx solve``: the exact SPE of the complete-information game, explained (``--game
-    price``, the default, here; ``price-quantity`` in :mod:`eqx_jax.cli.solve_games`)."""
+    price``, the default, here; the other games in :mod:`eqx_jax.cli.solve_games`)."""
     game_name = getattr(a, "game", "price")
     if game_name not in solve_games.SOLVE_GAMES:
         raise CliError(f"eqx solve has no exact solver for --game {game_name} (it solves "
                        f"{', '.join(solve_games.SOLVE_GAMES)})")
-    if game_name == "price-quantity":
-        solve_games.cmd_solve_price_quantity(a)
+    if game_name != "price":
+        solve_games.cmd_solve_game(a)
         return
     solve_games.prepare_price_game(a)
     v_s = 5000.0 if a.supplier_value is None else a.supplier_value

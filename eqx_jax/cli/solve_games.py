@@ -1,8 +1,10 @@
 """``eqx solve --game NAME``: the options and the output of the games other than the single-price
-game (today ``price-quantity``), whose exact equilibria live in :mod:`eqx_jax.solvers`.
+game (``price-quantity``, ``multi-issue``, ``bundles``), whose exact equilibria live in
+:mod:`eqx_jax.solvers`.
 
 ``--game price`` (the default) is the single-price game and keeps its own options and output
 (:func:`eqx_jax.cli.games.cmd_solve`); the options of one game are refused with the other.
+:func:`cmd_solve_game` runs the solver of any other game (:data:`GAME_SOLVERS`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import argparse
 from typing import Any
 
 from eqx_jax.cli.common import CliError, fmt, option_error, print_json
+from eqx_jax.cli.solve_bundles import BUNDLES_ONLY, add_bundles_args, cmd_solve_bundles
+from eqx_jax.cli.solve_multi_issue import add_multi_issue_args, cmd_solve_multi_issue
 from eqx_jax.solvers.price_quantity import solve_pq_spe
 
 #: The games ``eqx solve`` can solve, the first the default.
-SOLVE_GAMES: tuple[str, ...] = ("price", "price-quantity")
+SOLVE_GAMES: tuple[str, ...] = ("price", "price-quantity", "multi-issue", "bundles")
 #: The single-price game's price cap when ``--max-price`` is not given.
 PRICE_GAME_MAX_PRICE = 10000.0
 #: price-quantity defaults: the env's prior means (c ~ U[40, 60], a ~ U[140, 180]), its slope and
@@ -34,6 +38,9 @@ _PRICE_ONLY = {"supplier_low": "--supplier-low", "supplier_high": "--supplier-hi
                "supplier_value": "--supplier-value", "retailer_value": "--retailer-value"}
 _PQ_ONLY = {"unit_cost": "--unit-cost", "demand_intercept": "--demand-intercept",
             "demand_slope": "--demand-slope", "max_quantity": "--max-quantity"}
+# The multi-issue options (dest -> option); refused with another game (False/None: not given).
+_MI_ONLY = {"scenario": "--scenario", "at_prior_mean": "--at-prior-mean"}
+_MI_DEFAULTS = {"scenario": None, "at_prior_mean": False}
 
 
 def add_solve_game_args(p: argparse.ArgumentParser) -> None:
@@ -57,6 +64,8 @@ def add_solve_game_args(p: argparse.ArgumentParser) -> None:
             act.default = None
             act.help = (f"price cap (default {PRICE_GAME_MAX_PRICE:g} for --game price, "
                         f"{PQ_DEFAULTS['max_price']:g} per unit for price-quantity)")
+    add_multi_issue_args(p)
+    add_bundles_args(p)
     p.set_defaults(_price_only_defaults={k: p.get_default(k) for k in _PRICE_ONLY})
 
 
@@ -68,8 +77,11 @@ def _refuse(a: argparse.Namespace, options: dict[str, str], defaults: dict[str, 
 
 
 def prepare_price_game(a: argparse.Namespace) -> None:
-    """For ``--game price``: refuse the price-quantity options, fill in the price cap."""
+    """For ``--game price``: refuse the price-quantity and multi-issue options, fill in the
+    price cap."""
     _refuse(a, _PQ_ONLY, {}, "price")
+    _refuse(a, _MI_ONLY, _MI_DEFAULTS, "price")
+    _refuse(a, BUNDLES_ONLY, {}, "price")
     if a.max_price is None:
         a.max_price = PRICE_GAME_MAX_PRICE
 
@@ -99,6 +111,27 @@ def cmd_solve_price_quantity(a: argparse.Namespace) -> None:
         print_json({"game": "price-quantity", "settings": _pq_settings(a), **spe.to_dict()})
         return
     print_pq_spe(spe.to_dict(), _pq_settings(a))
+
+
+def _solve_multi_issue(a: argparse.Namespace) -> None:
+    """``eqx solve --game multi-issue`` (:mod:`eqx_jax.cli.solve_multi_issue`)."""
+    _refuse(a, _PRICE_ONLY, a._price_only_defaults, "multi-issue")
+    _refuse(a, {**_PQ_ONLY, "max_price": "--max-price"}, {}, "multi-issue")
+    cmd_solve_multi_issue(a)
+
+
+#: ``eqx solve --game NAME`` for every game but ``price``: the handler of each.
+GAME_SOLVERS = {"price-quantity": cmd_solve_price_quantity, "multi-issue": _solve_multi_issue,
+                "bundles": cmd_solve_bundles}
+
+
+def cmd_solve_game(a: argparse.Namespace) -> None:
+    """``eqx solve`` for a game other than ``price`` (:data:`GAME_SOLVERS`)."""
+    if a.game != "bundles":
+        _refuse(a, BUNDLES_ONLY, {}, a.game)
+    if a.game != "multi-issue":
+        _refuse(a, _MI_ONLY, _MI_DEFAULTS, a.game)
+    GAME_SOLVERS[a.game](a)
 
 
 def _pair(v: list[float] | None) -> str:

@@ -13,7 +13,8 @@ its share times ``discount ** max(0, k - 2)``. After an offer at turn ``k >= 2``
 with no deal with probability ``prob_end``; an offer at turn ``max_turns`` ends it with no deal.
 No deal pays 0. WALK_AWAY is never legal (masked out); see :meth:`BundlesEnv.step_env`.
 
-Gymnax style: :class:`BundlesEnv` holds only static settings (``num_history``),
+Gymnax style: :class:`BundlesEnv` holds only static settings (``num_history``,
+``observe_other_values`` for complete information),
 :class:`BundlesState` / :class:`BundlesParams` are ``flax.struct`` pytrees, every method is pure
 and jit- / vmap-able over episodes and settings. Units: item counts, integer values, returns in
 value points (0 to 10); ``turn`` counts turns (env steps) of the episode. Shapes are for one
@@ -32,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from eqx_jax.checks import FieldError, check_number
+from eqx_jax.checks import FieldError, check_bool, check_number
 from eqx_jax.env import ACCEPT, AGENTS, COUNTER, WALK_AWAY, _fmix32, _is_integral
 from eqx_jax.games.spec import AutoReset
 from eqx_jax.solvers.bundles import (
@@ -74,6 +75,9 @@ BUNDLES_OBS_FIELDS: tuple[str, ...] = (
     "mask_walk",  # always 0: OpenSpiel's game has no walk-away
 )
 BUNDLES_OBS_INDEX: dict[str, int] = {name: i for i, name in enumerate(BUNDLES_OBS_FIELDS)}
+#: With ``observe_other_values`` (complete information), these follow BUNDLES_OBS_FIELDS: the
+#: other player's value per item / 10.
+OTHER_VALUE_FIELDS: tuple[str, ...] = ("other_value_0", "other_value_1", "other_value_2")
 #: Every split (a, b, c) with item counts 0..7, (512, 3): the classic negotiators' candidates.
 _SPLIT_GRID = np.stack(np.meshgrid(*[np.arange(8.0)] * 3, indexing="ij"), -1).reshape(-1, 3)
 
@@ -361,11 +365,15 @@ def _dot(a, b) -> jax.Array:
 class BundlesEnv(AutoReset):
     """OpenSpiel's bargaining game over item bundles (see the module docstring, docs/games.md).
 
-    ``num_history`` (static): past offers in each observation. Observation per agent: float32
-    ``(obs_size,)``, the fields of :data:`BUNDLES_OBS_FIELDS`, then ``3 * num_history`` history
-    entries: the observer's own items under each past offer / 7, most recent first, 0 where
-    fewer offers were made. Actions: ``{"action_type": () i32, "offer": (3,) f32}``, the offer
-    being the item counts the mover keeps (OpenSpiel's offer).
+    Static options: ``num_history``, past offers in each observation; ``observe_other_values``
+    (default False, OpenSpiel's game): complete information, each observation also holds the
+    other player's values (:data:`OTHER_VALUE_FIELDS`), the game whose subgame-perfect
+    equilibrium :func:`eqx_jax.solvers.bundles.solve_spe` computes. Observation per agent:
+    float32 ``(obs_size,)``, the fields of :attr:`obs_fields` (:data:`BUNDLES_OBS_FIELDS`, then
+    the other's values with the option), then ``3 * num_history`` history entries: the
+    observer's own items under each past offer / 7, most recent first, 0 where fewer offers
+    were made. Actions: ``{"action_type": () i32, "offer": (3,) f32}``, the offer being the item
+    counts the mover keeps (OpenSpiel's offer).
     """
 
     agents: tuple[str, str] = AGENTS
@@ -375,15 +383,26 @@ class BundlesEnv(AutoReset):
     info_keys: tuple[str, ...] = ("deal", "timeout", "chance_end", "round", "supplier_return",
                                   "retailer_return", "welfare", "efficiency", "pareto_optimal")
     deal_keys: tuple[str, ...] = ("welfare", "efficiency", "pareto_optimal")
+    #: What eqx_jax.simulate.play_batch records per episode: the info keys, the instance and
+    #: the deal's split (what eqx evaluate compares with each instance's SPE).
+    record_keys: tuple[str, ...] = info_keys + ("instance",) + tuple(
+        f"supplier_items_{k}" for k in range(NUM_ITEMS))
+    #: Each issue is an item count 0..7 (eqx_jax.games.spec.offer_levels); the legal ones are
+    #: those up to the episode's pool of that item type (:meth:`offer_value_mask`).
+    offer_levels: tuple[int, ...] = (POOL_MAX_ITEMS + 1,) * NUM_ITEMS
 
-    def __init__(self, num_history: int = 2):
+    def __init__(self, num_history: int = 2, observe_other_values: bool = False):
         n = int(num_history) if _is_integral(num_history) else num_history
         check_number("num_history", n, 1, 64, integer=True)
         self.num_history = int(n)
+        self.observe_other_values = check_bool("observe_other_values", observe_other_values)
+        #: The named observation fields, in order (the offer history follows them).
+        self.obs_fields: tuple[str, ...] = BUNDLES_OBS_FIELDS + (
+            OTHER_VALUE_FIELDS if self.observe_other_values else ())
 
     @property
     def obs_size(self) -> int:
-        return len(BUNDLES_OBS_FIELDS) + NUM_ITEMS * self.num_history
+        return len(self.obs_fields) + NUM_ITEMS * self.num_history
 
     @staticmethod
     def default_params() -> BundlesParams:
@@ -443,6 +462,16 @@ class BundlesEnv(AutoReset):
         """(zeros (3,), the largest pool count of each item type over the instances)."""
         high = jnp.max(params.table[..., :NUM_ITEMS], axis=-2).astype(jnp.float32)
         return jnp.zeros(NUM_ITEMS, jnp.float32), high
+
+    @staticmethod
+    def offer_value_mask(obs: jax.Array) -> jax.Array:
+        """(..., 3, 8) bool: keeping k items of type j is a legal offer iff k <= pool_j, the
+        pool read from the observation(s) ``(..., obs_size)`` (every other count is clipped to
+        the pool by the env)."""
+        pool = jnp.stack([obs[..., BUNDLES_OBS_INDEX[f"pool_{j}"]] for j in range(NUM_ITEMS)],
+                         axis=-1)
+        counts = jnp.arange(POOL_MAX_ITEMS + 1, dtype=jnp.float32)
+        return counts <= jnp.round(pool * POOL_MAX_ITEMS)[..., None]
 
     @staticmethod
     def gain_scale(params: BundlesParams) -> float:
@@ -574,6 +603,9 @@ class BundlesEnv(AutoReset):
         def agent_obs(player: int, values, my_turn):
             own = shares(0, player)
             hist = [x * inv_n for j in range(self.num_history) for x in shares(j, player)]
+            if self.observe_other_values:  # complete information: the other's values first
+                other = state.values1 if player == 0 else state.values0
+                hist = [v * inv_v for v in other] + hist
             return jnp.stack([
                 *(v * inv_v for v in values), *(p * inv_n for p in pool),
                 *(x * inv_n for x in own), hasf, _dot(values, own) * inv_v, tf / horizon,

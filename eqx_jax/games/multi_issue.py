@@ -323,6 +323,10 @@ class MultiIssueEnv(AlternatingOffers):
                                            "supplier_utility", "retailer_utility") + metrics
         self.deal_keys: tuple[str, ...] = ("supplier_utility", "retailer_utility") + metrics
         self.offer_size = self.scenario.num_issues
+        #: The kind of each issue (eqx_jax.games.spec.offer_levels): n values 0..n-1 for a
+        #: discrete issue, 0 for a continuous one; every value of every issue is always legal.
+        self.offer_levels: tuple[int, ...] = tuple(
+            i.num_values if i.discrete else 0 for i in self.scenario.issues)
         k = self.offer_size
         base = len(MI_OBS_FIELDS)
         #: Where each vector part sits in the observation.

@@ -38,7 +38,8 @@ GAMES: dict[str, GameSpec] = {
         name="bundles",
         summary="a pool of items, private values (OpenSpiel's bargaining, Deal or No Deal)",
         make_env=BundlesEnv, make_params=make_bundles_params,
-        params_to_dict=bundles_params_to_dict),
+        params_to_dict=bundles_params_to_dict,
+        env_options=("num_history", "observe_other_values")),
 }
 
 

@@ -14,7 +14,13 @@ the *mover's* action each step (the other agent's is ignored). An action is the 
   :meth:`NegotiationEnv.offer_bounds` (the env clips; a discrete issue is rounded to the
   nearest of its values by the env, which documents how).
 
-so one PPO offer head (one bounded distribution per issue) plays every game.
+so one PPO offer head plays every game. Each issue has a static kind, the env's
+``offer_levels`` (D,) (see :func:`offer_levels`): 0 for a continuous issue (a bounded density over
+its range), ``n >= 2`` for a discrete one whose values are 0..n-1 in natural units (a value
+index, an item count; a categorical over them). Where the legal values of a discrete issue
+depend on the episode (an item count up to that episode's pool), the env's
+``offer_value_mask(obs)`` reads them from the mover's observation (the policy sees only that):
+see :func:`offer_value_mask`. A game with continuous issues only needs neither.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Protocol
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 ACCEPT, COUNTER, WALK_AWAY = 0, 1, 2
 
@@ -37,7 +44,9 @@ class NegotiationEnv(Protocol):
     ``obs_size`` the length of each agent's float32 observation; ``offer_size`` D, the number
     of issues of an offer; ``mask_slice`` where the (3,) legal-action-type mask (1.0 legal)
     sits in the observation; ``info_keys`` the per-episode scalars of ``info`` that the
-    trainer logs (the ones in ``deal_keys`` are averaged over deals only).
+    trainer logs (the ones in ``deal_keys`` are averaged over deals only). Optional (games
+    with discrete issues): ``offer_levels`` (D,) and ``offer_value_mask(obs)``, see
+    :func:`offer_levels` and :func:`offer_value_mask`.
     """
 
     agents: tuple[str, str]
@@ -79,6 +88,33 @@ class NegotiationEnv(Protocol):
     def explore_bounds(self, params: Any) -> tuple[jax.Array, jax.Array]:
         """(low (D,), high (D,)): the range of the exploring starts' random counter-offers
         (the trainer opens some episodes with random counters to visit every subgame)."""
+
+
+def offer_levels(env: Any) -> tuple[int, ...]:
+    """(D,) the kind of each issue of ``env``'s offers: 0 continuous, n >= 2 discrete with the
+    values 0..n-1 (natural units). The env's ``offer_levels`` attribute, all 0 without one."""
+    levels = getattr(env, "offer_levels", None)
+    if levels is None:
+        return (0,) * int(env.offer_size)
+    levels = tuple(int(n) for n in levels)
+    if len(levels) != env.offer_size or any(n == 1 or n < 0 for n in levels):
+        raise ValueError(f"offer_levels must be {env.offer_size} integers, each 0 "
+                         f"(continuous) or >= 2 (discrete), got {levels}")
+    return levels
+
+
+def offer_value_mask(env: Any, obs: jax.Array) -> jax.Array:
+    """(..., D, L) bool, L = max(offer_levels) (at least 1): value v of issue d is a legal
+    offer in the state that ``obs (..., obs_size)`` (the mover's observation) describes.
+
+    Always ``v < n_d``; for a continuous issue (n_d = 0) every entry is False (its offer is not
+    chosen among values). Where the env has ``offer_value_mask(obs) -> (..., D, L) bool`` (the
+    legal values depend on the episode), that mask is applied too."""
+    levels = offer_levels(env)
+    static = np.arange(max(max(levels), 1))[None, :] < np.asarray(levels)[:, None]  # (D, L)
+    mask = jnp.broadcast_to(jnp.asarray(static), obs.shape[:-1] + static.shape)
+    episode_mask = getattr(env, "offer_value_mask", None)
+    return mask if episode_mask is None else mask & episode_mask(obs)
 
 
 class AutoReset:

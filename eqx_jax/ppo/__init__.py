@@ -5,7 +5,8 @@ The modules, from the bottom up (each imports only the ones above it in this lis
 * :mod:`~eqx_jax.ppo.config`: :class:`PPOConfig` (every knob, validated) and who plays which
   side (:meth:`PPOConfig.player`, :func:`default_sides`, :func:`sides_for_agent_type`);
 * :mod:`~eqx_jax.ppo.distributions`: the hybrid action distribution (a masked categorical action
-  type + a bounded continuous price; its comment block explains the price head);
+  type + a bounded continuous price per continuous issue and, with ``discrete_head:
+  categorical``, a masked categorical per discrete issue; its comment blocks explain both);
 * :mod:`~eqx_jax.ppo.networks`: the actor-critic network (:class:`ActorCritic`,
   :func:`init_network`);
 * :mod:`~eqx_jax.ppo.advantages`: the turn-taking advantage estimator :func:`turn_based_gae`
@@ -64,6 +65,7 @@ learning only; the reported returns are in the game's reward units.
 from eqx_jax.ppo.advantages import turn_based_gae
 from eqx_jax.ppo.batching import masked_mean, mine_first, permutation
 from eqx_jax.ppo.config import (
+    DISCRETE_HEADS,
     NETWORK_BATCH_SHARE,
     POLICY_OPPONENT,
     PPO_ROLES,
@@ -75,16 +77,24 @@ from eqx_jax.ppo.config import (
 from eqx_jax.ppo.distributions import (
     MASKED_LOGIT,
     UNIT_EPS,
+    MixedOfferParams,
+    OfferHead,
     action_log_prob,
     digamma_ge1,
+    greedy_offer,
     greedy_price,
     hybrid_log_prob,
     lgamma_ge1,
+    offer_action_log_prob,
+    offer_log_prob_and_entropy,
+    offer_units,
     price_entropy,
     price_log_prob,
     price_log_prob_and_entropy,
     sample_action,
     sample_beta,
+    sample_categorical,
+    sample_offer_action,
     sample_price,
     type_entropy,
     type_log_prob,
@@ -94,7 +104,9 @@ from eqx_jax.ppo.networks import (
     FEATURE_SCALE,
     KERNEL_SCALES,
     ActorCritic,
+    build_network,
     init_network,
+    offer_head,
     role_features,
 )
 from eqx_jax.ppo.plan import TrainPlan, make_plan
@@ -109,14 +121,16 @@ _lgamma_ge1 = lgamma_ge1
 _mine_first = mine_first
 
 __all__ = [
-    "ENV_AXIS", "FEATURE_SCALE", "KERNEL_SCALES", "MASKED_LOGIT", "NETWORK_BATCH_SHARE",
-    "POLICY_OPPONENT", "PPO_ROLES", "PRICE_HEADS", "SEED_AXIS", "UNIT_EPS",
-    "ActorCritic", "PPOConfig", "RunnerState", "TrainPlan",
-    "action_log_prob", "default_sides", "digamma_ge1", "evaluate", "greedy_price",
-    "hybrid_log_prob", "init_network", "lgamma_ge1", "make_mesh", "make_plan", "make_policy",
-    "make_train", "make_train_chunked", "masked_mean", "mine_first", "permutation",
-    "policy_action", "price_entropy", "price_log_prob", "price_log_prob_and_entropy",
-    "resolve_policy", "role_features", "runner_shardings", "sample_action", "sample_beta",
-    "sample_price", "seed_params", "sides_for_agent_type", "turn_based_gae", "type_entropy",
-    "type_log_prob", "unit_price",
+    "DISCRETE_HEADS", "ENV_AXIS", "FEATURE_SCALE", "KERNEL_SCALES", "MASKED_LOGIT",
+    "NETWORK_BATCH_SHARE", "POLICY_OPPONENT", "PPO_ROLES", "PRICE_HEADS", "SEED_AXIS",
+    "UNIT_EPS", "ActorCritic", "MixedOfferParams", "OfferHead", "PPOConfig", "RunnerState",
+    "TrainPlan", "action_log_prob", "build_network", "default_sides", "digamma_ge1",
+    "evaluate", "greedy_offer", "greedy_price", "hybrid_log_prob", "init_network",
+    "lgamma_ge1", "make_mesh", "make_plan", "make_policy", "make_train", "make_train_chunked",
+    "masked_mean", "mine_first", "offer_action_log_prob", "offer_head",
+    "offer_log_prob_and_entropy", "offer_units", "permutation", "policy_action",
+    "price_entropy", "price_log_prob", "price_log_prob_and_entropy", "resolve_policy",
+    "role_features", "runner_shardings", "sample_action", "sample_beta", "sample_categorical",
+    "sample_offer_action", "sample_price", "seed_params", "sides_for_agent_type",
+    "turn_based_gae", "type_entropy", "type_log_prob", "unit_price",
 ]

@@ -16,6 +16,9 @@ from eqx_jax.games.spec import NegotiationEnv
 from eqx_jax.negotiators import GAME_NEGOTIATORS, NEGOTIATORS
 
 PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
+#: How the discrete issues of an offer (the env's offer_levels) are played: a masked
+#: categorical over each issue's legal values, or a continuous sample the env rounds.
+DISCRETE_HEADS: tuple[str, ...] = ("categorical", "rounded")
 PPO_ROLES: tuple[str, ...] = ("both", "supplier", "retailer")
 #: ``PPOConfig.opponent`` value for a fixed opponent given as a callable (``opponent_policy``).
 POLICY_OPPONENT = "policy"
@@ -68,6 +71,10 @@ class PPOConfig:
     # networks
     hidden: tuple[int, ...] = (32,)  # MLP torso widths (tanh), actor and critic each
     price_head: str = "tanh_normal"  # "tanh_normal" or "beta"
+    # discrete issues (multi-issue value indices, bundles item counts): "categorical" (a masked
+    # categorical per issue) or "rounded" (the price_head's sample, rounded by the env); games
+    # without discrete issues (price, price-quantity) are the same either way
+    discrete_head: str = "rounded"
     shared_network: bool = True  # one network for both roles (the obs has a "role" field)
     # who plays: see the eqx_jax.ppo docstring
     opponent: str = "self"  # "self", a negotiator name or "policy" (fixed, untrained opponent)
@@ -81,12 +88,17 @@ class PPOConfig:
     scenario: str | None = None  # the scenario of a game played on one (multi-issue): name/file
     env: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     num_history: int = 4  # offers in the observation (the env's num_history)
+    # the env's other static options (GameSpec.env_options beyond num_history and scenario),
+    # e.g. {"observe_other_values": True} for complete information in bundles; None: none
+    env_options: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list | tuple):
             object.__setattr__(self, "hidden", tuple(self.hidden))
         if isinstance(self.env, Mapping):
             object.__setattr__(self, "env", dict(self.env))
+        if isinstance(self.env_options, Mapping):
+            object.__setattr__(self, "env_options", dict(self.env_options))
         self.validate()
 
     def __hash__(self) -> int:  # the env dict is not hashable; hash the plain-data form
@@ -126,6 +138,7 @@ class PPOConfig:
             raise ValueError(
                 f"hidden must be a non-empty tuple of integers >= 1, got {self.hidden!r}")
         check_choice("price_head", self.price_head, PRICE_HEADS)
+        check_choice("discrete_head", self.discrete_head, DISCRETE_HEADS)
         check_bool("shared_network", self.shared_network)
         self._validate_players()
         check_choice("game", self.game, tuple(GAMES))
@@ -136,6 +149,18 @@ class PPOConfig:
         if not isinstance(self.env, dict):
             raise ValueError(f"env must be a dict of game settings, got {self.env!r}")
         self.env_params  # noqa: B018 - raises ValueError naming the game setting
+        self._validate_env_options()
+
+    def _validate_env_options(self) -> None:
+        if self.env_options is None:
+            return
+        allowed = tuple(o for o in get_game(self.game).env_options
+                        if o not in ("num_history", "scenario"))
+        if not isinstance(self.env_options, dict) or set(self.env_options) - set(allowed):
+            raise ValueError(f"env_options must be a dict with keys among {list(allowed)} "
+                             f"(the {self.game!r} env's static options), got "
+                             f"{self.env_options!r}")
+        self.make_env()  # raises ValueError naming a bad option value
 
     def _validate_players(self) -> None:
         if self.game != DEFAULT_GAME and self.opponent not in (
@@ -189,8 +214,9 @@ class PPOConfig:
         return get_game(self.game).params(self.scenario, **self.env)
 
     def make_env(self) -> NegotiationEnv:
-        """The game's env with this config's ``num_history`` (and scenario)."""
-        return get_game(self.game).env(self.scenario, num_history=self.num_history)
+        """The game's env with this config's ``num_history``, ``env_options`` (and scenario)."""
+        return get_game(self.game).env(self.scenario, num_history=self.num_history,
+                                       **(self.env_options or {}))
 
     @property
     def reward_scale_value(self) -> float:

@@ -27,16 +27,23 @@ pi_new / pi_old: old and new log-probs are always evaluated on the same stored r
 the same formula. Entropies (bonus and metrics) are on the unit interval: the Beta's exact
 entropy of u, and for the tanh-normal the entropy of the pre-squash Gaussian z (the squashed one
 has no closed form).
+
+Discrete issues (the env's ``offer_levels``) are either played by rounding such a sample (the
+"rounded" head) or by a masked categorical over the issue's values (the "categorical" head,
+``PPOConfig.discrete_head``): see the "mixed offer head" section below (:class:`OfferHead`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from typing import NamedTuple
 
 import distrax
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from eqx_jax.env import COUNTER
 
@@ -272,3 +279,191 @@ def sample_action(key, logits, price_params, price_head):
     k_type, k_price = jax.random.split(key)
     action_type = jax.random.categorical(k_type, logits).astype(jnp.int32)
     return action_type, sample_price(k_price, price_params, price_head)
+
+
+# ================================================================== mixed offer head
+# A game's discrete issues (the env's offer_levels, see eqx_jax.games.spec) are played either
+# by rounding a continuous sample (the "rounded" head: every issue a Beta / tanh-normal over
+# its padded range, the env rounds) or by a categorical over the issue's values 0..n-1 (the
+# "categorical" head). The categorical's logits are masked with the legal values of the state
+# (eqx_jax.games.spec.offer_value_mask: the network sets the others to MASKED_LOGIT), so an
+# illegal value has probability exactly 0. Issues are independent given the observation, so
+#   log p(offer) = sum_continuous log p_d(x_d) + sum_discrete log pi_d(v_d),
+# a density with respect to the product of Lebesgue measure (continuous issues) and counting
+# measure (discrete ones): PPO's ratio pi_new / pi_old is a ratio of two densities with respect
+# to the same measure, so it is well defined. The entropy of that product distribution with
+# respect to the same measure is likewise the sum of the continuous issues' differential
+# entropies (on the unit interval, as above) and the discrete issues' Shannon entropies (nats).
+# The two kinds are on different scales (a differential entropy can be negative), but only the
+# bonus's gradient matters and each term's gradient pushes its own issue towards spread; the
+# metrics report the discrete part on its own as well (entropy_values).
+
+
+#: Categoricals up to this many values are written per value column (see
+#: :func:`_categorical_log_prob_and_entropy`); longer ones with vectorised reductions.
+_UNROLL_MAX_VALUES = 16
+
+
+class MixedOfferParams(NamedTuple):
+    """The network's offer-head output for the categorical head: ``cont (..., Dc, 2)`` the
+    continuous issues' (m, s) and ``logits (..., Dd, L)`` the discrete issues' masked logits
+    (in the order of :attr:`OfferHead.cont` / :attr:`OfferHead.disc`)."""
+
+    cont: jax.Array
+    logits: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class OfferHead:
+    """Static description of the offer head: ``price_head`` (the continuous issues' family)
+    and ``levels`` (D,) per issue 0 continuous, n >= 2 a categorical over 0..n-1; ``levels=()``
+    (or all 0) is the all-continuous head whose network output is the plain ``(..., D, 2)``
+    array (the rounded head: the price game's and every game's before the categoricals)."""
+
+    price_head: str
+    levels: tuple[int, ...] = ()
+
+    @property
+    def categorical(self) -> bool:
+        return any(self.levels)
+
+    @property
+    def cont(self) -> tuple[int, ...]:
+        return tuple(d for d, n in enumerate(self.levels) if n == 0)
+
+    @property
+    def disc(self) -> tuple[int, ...]:
+        return tuple(d for d, n in enumerate(self.levels) if n > 0)
+
+    @property
+    def num_values(self) -> int:
+        """L: values of the largest discrete issue."""
+        return max(self.levels, default=0)
+
+    @staticmethod
+    def take(x: jax.Array, index: tuple[int, ...], axis: int = -1) -> jax.Array:
+        """``x``'s entries ``index`` along ``axis`` as static slices (an index-array gather
+        is slow on XLA's CPU backend; the whole axis is ``x`` itself)."""
+        if index == tuple(range(x.shape[axis])):
+            return x
+        if not index:
+            shape = list(x.shape)
+            shape[axis] = 0
+            return jnp.zeros(shape, x.dtype)
+        return jnp.stack([jnp.take(x, i, axis=axis) for i in index], axis=axis)
+
+    def merge(self, cont: jax.Array, disc: jax.Array) -> jax.Array:
+        """(..., D) from the continuous issues' ``(..., Dc)`` and discrete ``(..., Dd)``."""
+        cols = {d: cont[..., i] for i, d in enumerate(self.cont)}
+        cols.update({d: disc[..., i].astype(cont.dtype) for i, d in enumerate(self.disc)})
+        return jnp.stack([cols[d] for d in range(len(self.levels))], axis=-1)
+
+    def split(self, raw: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The inverse of :meth:`merge`: ``(cont (..., Dc), value indices (..., Dd) i32)``."""
+        cont = self.take(raw, self.cont)
+        return cont, jnp.round(self.take(raw, self.disc)).astype(jnp.int32)
+
+
+def _categorical_log_prob_and_entropy(logits: jax.Array, idx: jax.Array
+                                      ) -> tuple[jax.Array, jax.Array]:
+    """(log pi(idx) (..., Dd), entropy (..., Dd)) of masked ``logits (..., Dd, L)``; masked
+    values contribute exactly 0 to the entropy (exp(MASKED_LOGIT) is 0). Written per value
+    column like the action type's (:func:`type_log_prob`, :func:`type_entropy`: XLA's CPU
+    reductions and gathers over a short last axis are slow; a long one is vectorised)."""
+    if logits.shape[-1] > _UNROLL_MAX_VALUES:
+        log_p = jax.nn.log_softmax(logits, axis=-1)
+        chosen = jnp.take_along_axis(log_p, idx[..., None], axis=-1)[..., 0]
+        return chosen, -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)
+    return type_log_prob(logits, idx), type_entropy(logits)
+
+
+def sample_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
+    """(...) int32 samples of masked ``logits (..., L)`` by inverting the CDF with one
+    uniform per distribution (``jax.random.categorical`` draws L Gumbel numbers per sample;
+    random numbers are a large part of a CPU rollout). A masked value has probability exactly
+    0, so its CDF step is empty and it never comes out; the uniform is scaled by the CDF's
+    float total, and the pick is capped at the last legal value (rounding at the top)."""
+    u = jax.random.uniform(key, logits.shape[:-1], logits.dtype)
+    n_values = logits.shape[-1]
+    if n_values > _UNROLL_MAX_VALUES:
+        cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+        idx = jnp.sum(cdf[..., :-1] <= (u * cdf[..., -1])[..., None], axis=-1)
+        legal = logits > 0.5 * MASKED_LOGIT
+        last = n_values - 1 - jnp.argmax(legal[..., ::-1], axis=-1)
+        return jnp.minimum(idx, last).astype(jnp.int32)
+    log_p = _type_log_softmax(logits)
+    cdf = jnp.exp(log_p[0])
+    cdfs = [cdf]
+    for lp in log_p[1:]:
+        cdf = cdf + jnp.exp(lp)
+        cdfs.append(cdf)
+    x = u * cdf
+    idx = sum((c <= x).astype(jnp.int32) for c in cdfs[:-1])
+    last = functools.reduce(jnp.maximum, [jnp.where(logits[..., j] > 0.5 * MASKED_LOGIT, j, 0)
+                                          for j in range(logits.shape[-1])])
+    return jnp.minimum(idx, last).astype(jnp.int32)
+
+
+def offer_log_prob_and_entropy(head: OfferHead, params, raw: jax.Array,
+                               span: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(log-density of the offer (...), offer entropy (...), discrete part of it (...))``.
+
+    ``raw (..., D)``: the stored sample (continuous issues' raw samples, discrete issues' value
+    indices); ``span (D,)`` the issues' ranges (high - low). Sums over issues (see above)."""
+    if not head.categorical:
+        logp, ent = price_log_prob_and_entropy(params, raw, head.price_head, span)
+        return jnp.sum(logp, axis=-1), jnp.sum(ent, axis=-1), jnp.zeros(logp.shape[:-1])
+    cont, idx = head.split(raw)
+    d_logp, d_ent = _categorical_log_prob_and_entropy(params.logits, idx)
+    logp, ent = jnp.sum(d_logp, axis=-1), jnp.sum(d_ent, axis=-1)
+    ent_values = ent
+    if head.cont:
+        c_logp, c_ent = price_log_prob_and_entropy(params.cont, cont, head.price_head,
+                                                   head.take(span, head.cont))
+        logp, ent = logp + jnp.sum(c_logp, axis=-1), ent + jnp.sum(c_ent, axis=-1)
+    return logp, ent, ent_values
+
+
+def offer_action_log_prob(head: OfferHead, logits: jax.Array, params, action_type: jax.Array,
+                          raw: jax.Array, span: jax.Array) -> jax.Array:
+    """Log-probability of the hybrid action (type, offer) under ``head`` (the rounded head:
+    :func:`action_log_prob`, the same numbers)."""
+    if not head.categorical:
+        return action_log_prob(logits, params, action_type, raw, head.price_head, span)
+    return hybrid_log_prob(logits, action_type,
+                           offer_log_prob_and_entropy(head, params, raw, span)[0])
+
+
+def sample_offer_action(key: jax.Array, head: OfferHead, logits: jax.Array, params
+                        ) -> tuple[jax.Array, jax.Array]:
+    """(action_type int32, raw offer (..., D)); a masked type or value never comes out (the
+    rounded head: :func:`sample_action`, the same draws)."""
+    if not head.categorical:
+        return sample_action(key, logits, params, head.price_head)
+    k_type, k_offer = jax.random.split(key)
+    action_type = jax.random.categorical(k_type, logits).astype(jnp.int32)
+    k_cont, k_disc = jax.random.split(k_offer)
+    idx = sample_categorical(k_disc, params.logits)
+    cont = (sample_price(k_cont, params.cont, head.price_head) if head.cont
+            else params.cont[..., 0])
+    return action_type, head.merge(cont, idx)
+
+
+def greedy_offer(head: OfferHead, params) -> jax.Array:
+    """Raw offer ``(..., D)`` of the greedy action: per continuous issue the mode (Beta) /
+    mean (pre-tanh Gaussian), per discrete issue the most likely legal value."""
+    if not head.categorical:
+        return greedy_price(params, head.price_head)
+    cont = greedy_price(params.cont, head.price_head) if head.cont else params.cont[..., 0]
+    return head.merge(cont, jnp.argmax(params.logits, axis=-1))
+
+
+def offer_units(head: OfferHead, raw: jax.Array, low: jax.Array, span: jax.Array) -> jax.Array:
+    """The offer ``(..., D)`` in natural units from a raw sample: a continuous issue
+    ``low + span * unit``, a discrete issue its value index itself (values are 0..n-1)."""
+    scaled = low + unit_price(raw, head.price_head) * span
+    if not head.categorical:
+        return scaled
+    disc = np.zeros(len(head.levels), bool)
+    disc[list(head.disc)] = True
+    return jnp.where(jnp.asarray(disc), raw, scaled)

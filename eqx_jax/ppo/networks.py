@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -10,12 +12,16 @@ import jax.numpy as jnp
 from flax import traverse_util
 
 from eqx_jax.env import MASK_SLICE, OBS_INDEX
-from eqx_jax.ppo.distributions import MASKED_LOGIT
+from eqx_jax.games.registry import DEFAULT_GAME
+from eqx_jax.games.spec import NegotiationEnv, offer_levels, offer_value_mask
+from eqx_jax.ppo.config import PPOConfig
+from eqx_jax.ppo.distributions import MASKED_LOGIT, MixedOfferParams, OfferHead
 
 #: Variance scale of each layer's kernel (variance_scaling, fan_in, normal); default 1.0
 #: (lecun-normal, suited to tanh). The output heads start near zero: uniform legal action types,
 #: a broad price distribution around mid-range.
-KERNEL_SCALES: dict[str, float] = {"type_logits": 1e-4, "price_params": 1e-4}
+KERNEL_SCALES: dict[str, float] = {"type_logits": 1e-4, "price_params": 1e-4,
+                                   "value_logits": 1e-4}
 
 
 def _dense(features: int, name: str) -> nn.Dense:
@@ -61,12 +67,21 @@ class ActorCritic(nn.Module):
     single-price game (``price_features``; the other games carry their accept-gain feature in
     the observation). Layers are named (``actor_i``, ``type_logits``, ``price_params``,
     ``critic_i``, ``value``); see :func:`init_network`.
+
+    With ``offer_levels`` (D,) naming discrete issues (the categorical head, see
+    :class:`~eqx_jax.ppo.distributions.OfferHead`), ``price_params`` is a
+    :class:`~eqx_jax.ppo.distributions.MixedOfferParams`: the continuous issues' ``(..., Dc, 2)``
+    (layer ``price_params``, absent when Dc = 0) and the discrete issues' ``(..., Dd, L)``
+    logits (layer ``value_logits``), the values that ``value_mask(obs)`` (``(..., D, L)`` bool,
+    :func:`eqx_jax.games.spec.offer_value_mask`) calls illegal set to :data:`MASKED_LOGIT`.
     """
 
     hidden: tuple[int, ...] = (64, 64)
     offer_size: int = 1
     price_features: bool = True
     mask_start: int = MASK_SLICE.start
+    offer_levels: tuple[int, ...] = ()  # () or all 0: every issue continuous
+    value_mask: Callable[[jax.Array], jax.Array] | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -77,13 +92,46 @@ class ActorCritic(nn.Module):
         logits = _dense(3, "type_logits")(actor)
         legal = obs[..., self.mask_start:self.mask_start + 3] > 0.5
         logits = jnp.where(legal, logits, MASKED_LOGIT)
-        price_params = _dense(2 * self.offer_size, "price_params")(actor)
-        price_params = price_params.reshape(price_params.shape[:-1] + (self.offer_size, 2))
+        if OfferHead("", self.offer_levels).categorical:
+            price_params = self._mixed_offer(obs, actor)
+        else:
+            price_params = _dense(2 * self.offer_size, "price_params")(actor)
+            price_params = price_params.reshape(price_params.shape[:-1] + (self.offer_size, 2))
         critic = x
         for i, width in enumerate(self.hidden):
             critic = nn.tanh(_dense(width, f"critic_{i}")(critic))
         value = _dense(1, "value")(critic)[..., 0]
         return logits, price_params, value
+
+    def _mixed_offer(self, obs: jax.Array, actor: jax.Array) -> MixedOfferParams:
+        """The categorical head's offer parameters (see the class docstring)."""
+        head = OfferHead("", self.offer_levels)
+        n_cont, n_disc, n_val = len(head.cont), len(head.disc), head.num_values
+        batch = actor.shape[:-1]
+        if n_cont:
+            cont = _dense(2 * n_cont, "price_params")(actor).reshape(batch + (n_cont, 2))
+        else:
+            cont = jnp.zeros(batch + (0, 2), actor.dtype)
+        logits = _dense(n_disc * n_val, "value_logits")(actor).reshape(batch + (n_disc, n_val))
+        legal = head.take(self.value_mask(obs), head.disc, axis=-2)[..., :n_val]
+        return MixedOfferParams(cont, jnp.where(legal, logits, MASKED_LOGIT))
+
+
+def offer_head(config: PPOConfig, env: NegotiationEnv) -> OfferHead:
+    """The offer head of ``config`` on ``env``: categoricals for the env's discrete issues
+    where ``config.discrete_head`` is "categorical", else every issue continuous."""
+    levels = offer_levels(env) if config.discrete_head == "categorical" else ()
+    return OfferHead(config.price_head, levels if any(levels) else ())
+
+
+def build_network(config: PPOConfig, env: NegotiationEnv) -> ActorCritic:
+    """The actor-critic of ``config``'s game on ``env`` (offer size and head, input features,
+    mask position)."""
+    head = offer_head(config, env)
+    return ActorCritic(config.hidden, env.offer_size, price_features=config.game == DEFAULT_GAME,
+                       mask_start=env.mask_slice.start, offer_levels=head.levels,
+                       value_mask=(functools.partial(offer_value_mask, env)
+                                   if head.categorical else None))
 
 
 def init_network(key: jax.Array, hidden: tuple[int, ...], obs_size: int,

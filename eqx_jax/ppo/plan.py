@@ -35,21 +35,23 @@ import optax
 from jax.sharding import Mesh
 
 from eqx_jax.env import AGENTS, COUNTER
-from eqx_jax.games.registry import DEFAULT_GAME
-from eqx_jax.games.spec import NegotiationEnv
+from eqx_jax.games.spec import NegotiationEnv, offer_value_mask
 from eqx_jax.negotiators import Policy, get_game_negotiator
 from eqx_jax.ppo.advantages import turn_based_gae
 from eqx_jax.ppo.batching import masked_mean, mine_first, permutation
 from eqx_jax.ppo.config import NETWORK_BATCH_SHARE, POLICY_OPPONENT, PPOConfig
 from eqx_jax.ppo.distributions import (
-    action_log_prob,
+    MASKED_LOGIT,
+    OfferHead,
     hybrid_log_prob,
-    price_log_prob_and_entropy,
-    sample_action,
+    offer_action_log_prob,
+    offer_log_prob_and_entropy,
+    offer_units,
+    sample_categorical,
+    sample_offer_action,
     type_entropy,
-    unit_price,
 )
-from eqx_jax.ppo.networks import ActorCritic, init_network
+from eqx_jax.ppo.networks import ActorCritic, build_network, init_network, offer_head
 from eqx_jax.ppo.sharding import pin_env_axis
 from eqx_jax.ppo.state import RunnerState
 
@@ -80,6 +82,7 @@ class TrainPlan:
     negotiator: Policy | None  # the fixed opponent (None in self-play)
     net: ActorCritic
     head: str  # price head
+    offer_head: OfferHead  # which issues are continuous, which categorical
     scale: float  # reward scale for learning
     n_updates_total: int
     steps_per_update: int  # Adam steps per update: update_epochs * num_minibatches
@@ -148,8 +151,7 @@ def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
     tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                      optax.adam(learning_rate=functools.partial(lr_at, config), eps=1e-5))
     horizon = int(env_params.max_rounds)
-    net = ActorCritic(config.hidden, env.offer_size, price_features=config.game == DEFAULT_GAME,
-                      mask_start=env.mask_slice.start)
+    net = build_network(config, env)
     return TrainPlan(
         config=config, env=env, env_params=env_params, offer_lo=offer_lo,
         offer_span=offer_hi - offer_lo, n_envs=config.num_envs, n_steps=config.num_steps,
@@ -159,7 +161,8 @@ def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
                                for a in AGENTS], jnp.int32),
         ppo_plays=jnp.asarray(ppo_plays), has_fixed=not ppo_plays.all(),
         negotiator=_fixed_opponent(config, opponent_policy), net=net,
-        head=config.price_head, scale=config.reward_scale_value,
+        head=config.price_head, offer_head=offer_head(config, env),
+        scale=config.reward_scale_value,
         n_updates_total=config.num_updates,
         steps_per_update=config.update_epochs * config.num_minibatches, minibatches=m,
         capacity=capacity, tx=tx, explore=config.explore_starts > 0 and horizon > 1,
@@ -223,6 +226,22 @@ def draw_explore(plan: TrainPlan, key: jax.Array) -> jax.Array:
     return jnp.where(u < p, rounds, 0).astype(jnp.int32)
 
 
+def explore_offer(plan: TrainPlan, key: jax.Array, obs_m: jax.Array) -> jax.Array:
+    """(N, D) random counter-offers of the exploring starts, natural units: each issue
+    ~ U[explore_lo, explore_hi] (the env rounds a discrete one), or with the categorical head
+    a discrete issue uniform over the values legal in the mover's state (``obs_m (N,
+    obs_size)``, :func:`eqx_jax.games.spec.offer_value_mask`)."""
+    shape = (plan.n_envs, plan.env.offer_size)
+    offer = jax.random.uniform(key, shape, jnp.float32, plan.explore_lo, plan.explore_hi)
+    head = plan.offer_head
+    if not head.categorical:
+        return offer
+    legal = head.take(offer_value_mask(plan.env, obs_m), head.disc, axis=-2)
+    values = sample_categorical(jax.random.fold_in(key, 1),
+                                jnp.where(legal[..., :head.num_values], 0.0, MASKED_LOGIT))
+    return head.merge(head.take(offer, head.cont), values)
+
+
 # ====================================================================================== init
 def init_one(plan: TrainPlan, key: jax.Array) -> RunnerState:
     """A fresh runner state for one seed: new networks, Adam states and ``num_envs`` episodes."""
@@ -251,19 +270,19 @@ def act(plan: TrainPlan, params_l, env_state, obs: dict, key: jax.Array,
     k_net, k_fixed, k_explore = jax.random.split(key, 3)
     mover, obs_m = movers(plan, env_state, obs)
     logits, pp, value = forward_movers(plan, params_l, obs_m, mover)
-    a_type, raw = sample_action(k_net, logits, pp, plan.head)
+    a_type, raw = sample_offer_action(k_net, plan.offer_head, logits, pp)
     by_ppo = plan.ppo_plays[mover, jnp.arange(plan.n_envs)]
     sample = {
         "obs": obs_m, "action_type": a_type, "raw": raw, "value": value, "mover": mover,
-        "logp": action_log_prob(logits, pp, a_type, raw, plan.head, plan.offer_span),
+        "logp": offer_action_log_prob(plan.offer_head, logits, pp, a_type, raw,
+                                      plan.offer_span),
         "decision": by_ppo & ~exploring,
     }
     env_type = a_type
-    offer = plan.offer_lo + unit_price(raw, plan.head) * plan.offer_span
+    offer = offer_units(plan.offer_head, raw, plan.offer_lo, plan.offer_span)
     if plan.explore:
         env_type = jnp.where(exploring, COUNTER, env_type)
-        offer = jnp.where(exploring[:, None], jax.random.uniform(
-            k_explore, offer.shape, jnp.float32, plan.explore_lo, plan.explore_hi), offer)
+        offer = jnp.where(exploring[:, None], explore_offer(plan, k_explore, obs_m), offer)
     action = plan.env.make_action(env_type, offer)
     if plan.has_fixed:  # the fixed opponent moves where PPO does not play the mover's role
         fixed = jax.vmap(plan.negotiator, (0, 0, None))(
@@ -399,8 +418,9 @@ def ppo_loss(plan: TrainPlan, params, batch: dict, ent_coef):
     cfg = plan.config
     logits, pp, value = plan.net.apply(params, batch["obs"])
     mask = batch["mask"]
-    p_logp, p_ent = price_log_prob_and_entropy(pp, batch["raw"], plan.head, plan.offer_span)
-    p_logp, p_ent = jnp.sum(p_logp, axis=-1), jnp.sum(p_ent, axis=-1)  # over the D issues
+    # over the D issues (continuous densities and categoricals, see distributions.py)
+    p_logp, p_ent, p_ent_values = offer_log_prob_and_entropy(plan.offer_head, pp, batch["raw"],
+                                                             plan.offer_span)
     logp = hybrid_log_prob(logits, batch["action_type"], p_logp)
     log_ratio = logp - batch["logp"]
     ratio = jnp.exp(log_ratio)
@@ -422,6 +442,8 @@ def ppo_loss(plan: TrainPlan, params, batch: dict, ent_coef):
         "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask),
         "clip_frac": masked_mean((jnp.abs(ratio - 1.0) > cfg.clip_eps), mask),
     }
+    if plan.offer_head.categorical:  # the discrete issues' part of entropy_price
+        stats["entropy_values"] = masked_mean(p_ent_values, mask)
     return total, stats
 
 

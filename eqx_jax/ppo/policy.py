@@ -6,20 +6,18 @@ import jax
 import jax.numpy as jnp
 
 from eqx_jax.env import AGENTS
-from eqx_jax.games.registry import DEFAULT_GAME
 from eqx_jax.metrics import summarize
 from eqx_jax.negotiators import Policy, get_game_negotiator
 from eqx_jax.ppo.config import POLICY_OPPONENT, PPOConfig, default_sides
-from eqx_jax.ppo.distributions import greedy_price, sample_action, unit_price
-from eqx_jax.ppo.networks import ActorCritic
+from eqx_jax.ppo.distributions import greedy_offer, offer_units, sample_offer_action
+from eqx_jax.ppo.networks import ActorCritic, build_network, offer_head
 from eqx_jax.simulate import play_batch, records_to_numpy
 
 
 def network(config: PPOConfig, env=None) -> ActorCritic:
-    """The actor-critic of ``config``'s game (offer size, input features, mask position)."""
-    env = env or config.make_env()
-    return ActorCritic(config.hidden, env.offer_size, price_features=config.game == DEFAULT_GAME,
-                       mask_start=env.mask_slice.start)
+    """The actor-critic of ``config``'s game (offer size and head, input features, mask
+    position)."""
+    return build_network(config, env or config.make_env())
 
 
 def policy_action(params, obs: jax.Array, key: jax.Array, deterministic: bool = False, *,
@@ -27,10 +25,11 @@ def policy_action(params, obs: jax.Array, key: jax.Array, deterministic: bool = 
                   env_params=None) -> dict[str, jax.Array]:
     """Observation(s) ``(..., obs_size)`` -> env action, with one role's network ``params``.
 
-    ``deterministic``: argmax over the legal types and the offer head's mode (Beta) / mean
-    (pre-tanh Gaussian), per issue; else a sample. ``config`` gives the game, the network
-    shape and the head (default: ``PPOConfig()``); the offer bounds come from ``env_params``
-    (default: the config's game; in the price game ``max_price`` alone may be given instead).
+    ``deterministic``: argmax over the legal types and, per issue, the offer head's mode
+    (Beta) / mean (pre-tanh Gaussian), or with the categorical head the most likely legal value
+    of a discrete issue; else a sample. ``config`` gives the game, the network shape and the
+    heads (default: ``PPOConfig()``); the offer bounds come from ``env_params`` (default: the
+    config's game; in the price game ``max_price`` alone may be given instead).
     """
     config = config or PPOConfig()
     env = config.make_env()
@@ -38,14 +37,15 @@ def policy_action(params, obs: jax.Array, key: jax.Array, deterministic: bool = 
         env_params = config.env_params
         if max_price is not None:
             env_params = env_params.replace(max_price=max_price)
-    logits, pp, _ = network(config, env).apply(params, obs)
+    head = offer_head(config, env)
+    logits, pp, _ = build_network(config, env).apply(params, obs)
     if deterministic:
         a_type = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-        raw = greedy_price(pp, config.price_head)
+        raw = greedy_offer(head, pp)
     else:
-        a_type, raw = sample_action(key, logits, pp, config.price_head)
+        a_type, raw = sample_offer_action(key, head, logits, pp)
     lo, hi = env.offer_bounds(env_params)
-    return env.make_action(a_type, lo + unit_price(raw, config.price_head) * (hi - lo))
+    return env.make_action(a_type, offer_units(head, raw, lo, hi - lo))
 
 
 def make_policy(params, config: PPOConfig, deterministic: bool = False) -> Policy:

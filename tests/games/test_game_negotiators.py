@@ -1,5 +1,6 @@
-"""The classic negotiators in utility space (price-quantity), `eqx simulate --game`, and PPO
-against a fixed negotiator in a game beyond one price."""
+"""The classic negotiators in utility space (price-quantity), `eqx simulate --game`, PPO
+against a fixed negotiator in a game beyond one price, and NegMAS's exact negotiators by name in
+the multi-issue game."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from eqx_jax import simulate
+from eqx_jax.games.multi_issue import MultiIssueEnv, make_multi_issue_params
 from eqx_jax.games.price_quantity import PQ_OBS_INDEX, PriceQuantityEnv, gains, make_pq_params
 from eqx_jax.games.registry import GAMES
 from eqx_jax.negotiators import GAME_NEGOTIATORS, game_time_dependent, get_game_negotiator
@@ -89,6 +91,22 @@ def test_eqx_simulate_game_json_and_errors():
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
     bad = _eqx("simulate", "--game", "price-quantity", "--supplier", "midpoint")
     assert bad.returncode == 2 and "--supplier" in bad.stderr
+
+
+def test_negmas_negotiators_by_name_in_the_multi_issue_game_only():
+    env, params = MultiIssueEnv("integrative-4"), make_multi_issue_params("integrative-4")
+    rows = simulate.tournament(jax.random.key(2), params, names=("negmas_linear", "linear"),
+                               num_episodes=200, env=env)
+    by = {(r["supplier"], r["retailer"]): r for r in rows}
+    # NegMAS's negotiators offer their own worst outcome above the aspiration, blind to the
+    # opponent; ours offer the one best for the opponent's estimated utility among those.
+    assert by["negmas_linear", "negmas_linear"]["deal_rate"] > 0.9
+    assert (by["negmas_linear", "negmas_linear"]["pareto_optimality"]
+            < by["linear", "linear"]["pareto_optimality"])
+    with pytest.raises(ValueError, match="unknown negotiator"):
+        get_game_negotiator("negmas_linear", PriceQuantityEnv())
+    with pytest.raises(ValueError, match="NegMAS time-based kind"):
+        get_game_negotiator("negmas_hardball", env)
 
 
 @pytest.mark.parametrize("name", sorted(set(GAMES) - {"price"}))

@@ -160,9 +160,14 @@ def _print_game_evaluation(result: dict) -> None:
     print(f"  {'metric':28s} {'greedy':>12s} {'stochastic':>12s}")
     for k in e["greedy"]:
         print(f"  {k:28s} {fmt(e['greedy'][k]):>12s} {fmt(e['stochastic'].get(k)):>12s}")
-    if e["game"] == "price-quantity":
-        print("  (spe_*: the subgame-perfect equilibrium of each episode's complete-information "
-              "game; with private values, the full-information benchmark)")
+    if "spe" in e and isinstance(e["spe"], dict):
+        shown = {k: v for k, v in e["spe"].items() if isinstance(v, int | float | str)}
+        print("  subgame-perfect equilibrium: "
+              + ", ".join(f"{k} {fmt(v) if not isinstance(v, str) else v}"
+                          for k, v in shown.items()))
+    print("  (spe_*: against the subgame-perfect equilibrium of each episode's "
+          "complete-information game; full_info_spe_* / with private values: the "
+          "full-information benchmark of the drawn values)")
 
 
 def _print_evaluation(result: dict) -> None:

@@ -412,10 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = run_benchmark(args.scenario, args.n, args.seed, args.quick, args.large_batch)
-    except ImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
+    except (ImportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print_report(result)

@@ -63,6 +63,25 @@ KEEP = ("deal_rate", "mean_rounds", "mean_price", "spe_price", "spe_price_rel_er
         "retailer_reward", "spe_retailer_payoff")
 
 
+def run_dir_for(runs: Path, name: str) -> Path:
+    """The run directory of the setting ``name`` under ``runs`` (non-alphanumerics -> "-")."""
+    return runs / "".join(ch if ch.isalnum() else "-" for ch in name)
+
+
+def train_and_evaluate(config: PPOConfig, run_dir: Path, episodes: int
+                       ) -> tuple[dict[str, Any], float, dict, dict[str, Any]]:
+    """Train ``config`` afresh in ``run_dir`` (the quality scripts' own scratch runs: an old
+    run there is removed) and evaluate the trained pair over ``episodes`` episodes (key 1).
+    Returns (the training summary, the training wall time in s, the params, the evaluation)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    summary = train_run(config, run_dir, progress=False)
+    train_s = time.perf_counter() - t0
+    params = load_policy(run_dir)[1]
+    return summary, train_s, params, evaluate_policies(config, params, jax.random.key(1),
+                                                       episodes)
+
+
 def run_setting(name: str, env: dict[str, Any], out: Path, steps: int | None,
                 br_steps: int | None, episodes: int) -> dict[str, Any]:
     """Train, evaluate and measure exploitability of one setting; the JSON-able row."""
@@ -71,13 +90,8 @@ def run_setting(name: str, env: dict[str, Any], out: Path, steps: int | None,
     if steps:
         d["total_timesteps"] = steps
     config = PPOConfig.from_dict(d)
-    run_dir = Path("runs/game_quality") / "".join(ch if ch.isalnum() else "-" for ch in name)
-    shutil.rmtree(run_dir, ignore_errors=True)  # the script's own scratch runs: retrain
-    t0 = time.perf_counter()
-    summary = train_run(config, run_dir, progress=False)
-    train_s = time.perf_counter() - t0
-    params = load_policy(run_dir)[1]
-    ev = evaluate_policies(config, params, jax.random.key(1), episodes)
+    summary, train_s, params, ev = train_and_evaluate(
+        config, run_dir_for(Path("runs/game_quality"), name), episodes)
     ex = exploitability(config, params, jax.random.key(2), br_steps or config.total_timesteps)
     return {"setting": name, "env": config.env, "train_steps": config.total_timesteps,
             "train_wall_s": train_s, "env_steps_per_s": summary["env_steps_per_s"],
@@ -96,7 +110,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         g = r["greedy"]
         lines.append(
-            f"| {r['setting']} | {r['train_steps'] / 1e6:.0f}M | {g['deal_rate']:.3f} | "
+            f"| {r['setting']} | {r['train_steps'] / 1e6:g}M | {g['deal_rate']:.3f} | "
             f"{g['mean_rounds']:.2f} "
             f"({g['spe_round']:.2f}) | {g['mean_price']:.2f} ({g['spe_price']:.2f}; "
             f"{100 * g['spe_price_rel_error']:.1f} %) | {g['mean_quantity']:.1f} "

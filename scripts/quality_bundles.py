@@ -25,19 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from eqx_jax.evaluate import evaluate_policies
 from eqx_jax.ppo import PPOConfig, default_sides, resolve_policy
 from eqx_jax.references import bundles_instance_spes, bundles_spe_distance
 from eqx_jax.simulate import play_batch
 from eqx_jax.solvers.bundles import NUM_ITEM_TYPES, split_values, splits, valid_instances
-from eqx_jax.train import load_config_file, load_policy, train_run
+from eqx_jax.train import load_config_file
+from scripts.game_quality import train_and_evaluate
 
 CONFIG = "configs/bundles-complete-info.yaml"
 #: The quality settings (max_turns, discount) and the size of the instance set.
@@ -144,12 +143,8 @@ def run(out_dir: str | Path, quick: bool = False, steps: int | None = None,
     elif steps:
         d["total_timesteps"] = steps
     config = PPOConfig.from_dict(d)
-    run_dir = Path("runs/quality_bundles") / ("quick" if quick else "full")
-    t0 = time.perf_counter()
-    summary = train_run(config, run_dir, progress=False)
-    train_s = time.perf_counter() - t0
-    params = load_policy(run_dir)[1]
-    ev = evaluate_policies(config, params, jax.random.key(1), episodes)
+    summary, train_s, params, ev = train_and_evaluate(
+        config, Path("runs/quality_bundles") / ("quick" if quick else "full"), episodes)
     per_instance = instance_rows(config, params, episodes)
     row = {"setting": f"max_turns {d['env']['max_turns']}, discount {d['env']['discount']}, "
                       f"prob_end {d['env']['prob_end']}, {len(per_instance)} instances",

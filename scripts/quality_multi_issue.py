@@ -24,15 +24,15 @@ import argparse
 import json
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 
-from eqx_jax.evaluate import evaluate_policies, exploitability
+from eqx_jax.evaluate import exploitability
 from eqx_jax.ppo import PPOConfig
-from eqx_jax.train import load_config_file, load_policy, train_run
+from eqx_jax.train import load_config_file
+from scripts.game_quality import run_dir_for, train_and_evaluate
 
 BASE = "configs/multi-issue.yaml"
 #: Setting name -> scenario (a name in configs/scenarios/).
@@ -81,12 +81,8 @@ def run_setting(name: str, scenario: str, runs: Path, steps: int | None, br_step
                 episodes: int, base: str = BASE) -> dict[str, Any]:
     """Train, evaluate and measure exploitability of one setting; the JSON-able row."""
     config = config_for(scenario, steps, base)
-    run_dir = runs / "".join(ch if ch.isalnum() else "-" for ch in name)
-    t0 = time.perf_counter()
-    summary = train_run(config, run_dir, progress=False)
-    train_s = time.perf_counter() - t0
-    params = load_policy(run_dir)[1]
-    ev = evaluate_policies(config, params, jax.random.key(1), episodes)
+    summary, train_s, params, ev = train_and_evaluate(config, run_dir_for(runs, name),
+                                                      episodes)
     ex = exploitability(config, params, jax.random.key(2), br_steps or config.total_timesteps)
     prefix = "spe_" if ev["complete_information"] else "full_info_spe_"
     greedy = {k: ev["greedy"].get(k) for k in KEEP}

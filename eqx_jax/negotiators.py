@@ -430,14 +430,14 @@ class OutcomeGrid:
 
     ``values``: K arrays, each issue's values in natural units (a discrete issue: its indices
     0..n-1; a continuous one: :data:`NEGMAS_CONTINUOUS_LEVELS` evenly spaced values, ends
-    included). ``tables``: (2, K) nested tuples, each agent's value function at those values
-    (the env's value functions; in [0, 1]). ``outcomes``: (M, K) int, every outcome as value
+    included). ``tables``: (N, K) nested tuples (N parties), each agent's value function at
+    those values (the env's value functions; in [0, 1]). ``outcomes``: (M, K) int, every outcome as value
     indices, in ``itertools.product`` order (the first issue varies slowest), NegMAS's
     enumeration order. ``continuous``: (K,) bool.
     """
 
     values: tuple[np.ndarray, ...]
-    tables: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
+    tables: tuple[tuple[np.ndarray, ...], ...]
     outcomes: np.ndarray
     continuous: tuple[bool, ...]
 
@@ -463,17 +463,18 @@ def negmas_outcome_grid(scenario) -> OutcomeGrid:
     Raises ``ValueError`` (naming ``scenario``) when it has more than
     :data:`MAX_NEGMAS_OUTCOMES` outcomes."""
     sc = load_scenario(scenario)
-    values, tables, cont = [], ([], []), []
+    values, cont = [], []
+    tables: tuple[list, ...] = tuple([] for _ in range(sc.num_parties))
     for k, issue in enumerate(sc.issues):
         if issue.discrete:
             values.append(np.arange(issue.num_values, dtype=np.float64))
-            for a in range(2):
+            for a in range(sc.num_parties):
                 tables[a].append(value_function_table(sc.value_functions[a][k], issue))
         else:
             levels = NEGMAS_CONTINUOUS_LEVELS
             values.append(np.linspace(issue.low, issue.high, levels))
             z = np.arange(levels, dtype=np.float64) / (levels - 1)
-            for a in range(2):
+            for a in range(sc.num_parties):
                 t0, t1 = value_function_table(sc.value_functions[a][k], issue)
                 tables[a].append(t0 + (t1 - t0) * z)
         cont.append(not issue.discrete)
@@ -483,7 +484,7 @@ def negmas_outcome_grid(scenario) -> OutcomeGrid:
                          f"{NEGMAS_CONTINUOUS_LEVELS} values); NegMAS's exact negotiators "
                          f"enumerate at most {MAX_NEGMAS_OUTCOMES}")
     outcomes = np.array(list(itertools.product(*[range(v.size) for v in values])), np.int64)
-    return OutcomeGrid(values=tuple(values), tables=(tuple(tables[0]), tuple(tables[1])),
+    return OutcomeGrid(values=tuple(values), tables=tuple(tuple(t) for t in tables),
                        outcomes=outcomes.reshape(size, len(values)), continuous=tuple(cont))
 
 

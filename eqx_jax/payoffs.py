@@ -43,13 +43,24 @@ def check_pair(name: str, pair: Any, low: float, high: float, *,
 def deal_factors(model: str, t: int, max_rounds: int, speed_bonus: float,
                  bonus_fraction: float, discount: tuple[float, float]
                  ) -> tuple[float, float, float]:
-    """(D_s, D_r, B) of a deal in round ``t``: payoff_i = gain_i D_i + B.
+    """(D_s, D_r, B) of a deal in round ``t``: payoff_i = gain_i D_i + B (see
+    :func:`party_deal_factors`)."""
+    (d_s, d_r), bonus = party_deal_factors(model, t, max_rounds, speed_bonus, bonus_fraction,
+                                           discount)
+    return d_s, d_r, bonus
 
-    seed: D = (1 - t/T)^2 for both, B = speed_bonus if t < bonus_fraction * T (exact rational
-    comparison: 0.3 means 3/10, so round 15 of T = 50 gets no bonus); discounted: D_i =
-    delta_i^t, B = 0."""
+
+def party_deal_factors(model: str, t: int, max_rounds: int, speed_bonus: float,
+                       bonus_fraction: float, discount: tuple[float, ...]
+                       ) -> tuple[tuple[float, ...], float]:
+    """((D_0, ..., D_{n-1}), B) of a deal in round (step) ``t``, one D per entry of
+    ``discount``: payoff_i = gain_i D_i + B.
+
+    seed: D = (1 - t/T)^2 for every party, B = speed_bonus if t < bonus_fraction * T (exact
+    rational comparison: 0.3 means 3/10, so round 15 of T = 50 gets no bonus); discounted:
+    D_i = delta_i^t, B = 0."""
     if model == "seed":
         d = (1.0 - t / max_rounds) ** 2
         bonus = speed_bonus if t < Fraction(repr(float(bonus_fraction))) * max_rounds else 0.0
-        return d, d, float(bonus)
-    return discount[0] ** t, discount[1] ** t, 0.0
+        return (d,) * len(discount), float(bonus)
+    return tuple(x ** t for x in discount), 0.0

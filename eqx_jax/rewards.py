@@ -43,6 +43,14 @@ def _f32(x) -> jax.Array:
 
 def deal_factors(t: jax.Array, params: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(D_s, D_r, B) of a deal closed in round ``t`` (() i32): reward_i = gain_i * D_i + B."""
+    (d_s, d_r), bonus = party_deal_factors(t, params, 2)
+    return d_s, d_r, bonus
+
+
+def party_deal_factors(t: jax.Array, params: Any, n: int
+                       ) -> tuple[tuple[jax.Array, ...], jax.Array]:
+    """((D_0, ..., D_{n-1}), B) of a deal closed in round (step) ``t`` (() i32) among ``n``
+    parties (``params.discount`` has one entry per party): reward_i = gain_i * D_i + B."""
     tf = t.astype(jnp.float32)
     horizon = _f32(params.max_rounds)
 
@@ -50,33 +58,35 @@ def deal_factors(t: jax.Array, params: Any) -> tuple[jax.Array, jax.Array, jax.A
         discount = jnp.square(1.0 - tf / horizon)
         bonus = jnp.where(tf + BONUS_EPS < params.bonus_fraction * horizon,
                           _f32(params.speed_bonus), 0.0)
-        return discount, discount, bonus
+        return (discount,) * n, bonus
 
     def discounted_model():
-        d_s, d_r = _f32(params.discount[0]), _f32(params.discount[1])
-        return jnp.power(d_s, tf), jnp.power(d_r, tf), jnp.zeros_like(tf)
+        return (tuple(jnp.power(_f32(params.discount[i]), tf) for i in range(n)),
+                jnp.zeros_like(tf))
 
     # With unbatched params this is a real branch (the discounted model's powers are only
     # computed when selected); with vmapped game settings it becomes a select.
     return jax.lax.cond(params.reward_model == SEED, seed_model, discounted_model)
 
 
-def outcome_rewards(t: jax.Array, gains: tuple[jax.Array, jax.Array], deal: jax.Array,
+def outcome_rewards(t: jax.Array, gains: tuple[jax.Array, ...], deal: jax.Array,
                     walk: jax.Array, timeout: jax.Array, params: Any) -> tuple[jax.Array, ...]:
-    """(supplier, retailer) rewards of the step ending round ``t``; 0 unless it ends the
-    episode. ``gains``: each agent's gain of the deal (currency units; used where ``deal``)."""
-    disc_s, disc_r, bonus = deal_factors(t, params)
+    """Each party's reward of the step ending round ``t`` (supplier, retailer in the two-party
+    games); 0 unless it ends the episode. ``gains``: each party's gain of the deal (currency
+    units; used where ``deal``), one per party, as are the params' pair fields."""
+    discounts, bonus = party_deal_factors(t, params, len(gains))
 
     def payoff(gain, disc, i):
         return jnp.where(deal, gain * disc + bonus,
                          jnp.where(walk, _f32(params.walk_payoff[i]),
                                    jnp.where(timeout, _f32(params.timeout_payoff[i]), 0.0)))
 
-    return payoff(gains[0], disc_s, 0), payoff(gains[1], disc_r, 1)
+    return tuple(payoff(g, d, i) for i, (g, d) in enumerate(zip(gains, discounts, strict=True)))
 
 
-def normalize_reward_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``reward_model`` by name -> its code, the pair fields -> float pairs (in place, returned).
+def normalize_reward_overrides(overrides: dict[str, Any], n: int = 2) -> dict[str, Any]:
+    """``reward_model`` by name -> its code, the pair fields -> tuples of ``n`` floats (one per
+    party; pairs (supplier, retailer) in the two-party games), in place, returned.
 
     Raises ``ValueError`` naming the field on bad input."""
     rm = overrides.get("reward_model", SEED)
@@ -87,17 +97,18 @@ def normalize_reward_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     for name in PAIR_FIELDS:
         if name in overrides:
             try:
-                pair = tuple(float(x) for x in overrides[name])
+                values = tuple(float(x) for x in overrides[name])
             except (TypeError, ValueError):
-                pair = ()
-            if len(pair) != 2:
-                raise ValueError(f"{name} must be a pair of numbers (supplier, retailer), "
-                                 f"got {overrides[name]!r}")
-            overrides[name] = pair
+                values = ()
+            if len(values) != n:
+                what = ("a pair of numbers (supplier, retailer)" if n == 2
+                        else f"a list of {n} numbers (one per party)")
+                raise ValueError(f"{name} must be {what}, got {overrides[name]!r}")
+            overrides[name] = values
     return overrides
 
 
-def check_reward_settings(p: Any, agents: tuple[str, str] = ("supplier", "retailer")) -> None:
+def check_reward_settings(p: Any, agents: tuple[str, ...] = ("supplier", "retailer")) -> None:
     """Range checks of the reward-model fields of a params dataclass (``max_rounds`` is
     checked by the game, which knows whether it came as 10.0 from a file)."""
     if p.reward_model not in REWARD_MODELS.values():

@@ -105,10 +105,11 @@ class MultiIssueParams:
     timeout_payoff: tuple[float, float] = (0.0, 0.0)
 
 
-def _value_function_terms(sc: Scenario) -> np.ndarray:
-    """(4, 2, K): const, slope, kink, peak of every value function (see MultiIssueParams)."""
-    out = np.zeros((4, 2, sc.num_issues))
-    for a in range(2):
+def value_function_terms(sc: Scenario) -> np.ndarray:
+    """(4, N, K): const, slope, kink, peak of every value function of each of the N parties
+    (see MultiIssueParams)."""
+    out = np.zeros((4, sc.num_parties, sc.num_issues))
+    for a in range(sc.num_parties):
         for k, issue in enumerate(sc.issues):
             top = issue.num_values - 1 if issue.discrete else 1
             vf = sc.value_functions[a][k]
@@ -124,7 +125,7 @@ def _value_function_terms(sc: Scenario) -> np.ndarray:
 
 def _scenario_arrays(sc: Scenario) -> dict[str, np.ndarray]:
     tables = value_tables(sc)
-    const, slope, kink, peak = _value_function_terms(sc)
+    const, slope, kink, peak = value_function_terms(sc)
     start, steps = issue_chains(tables)
     lo = np.array([i.low for i in sc.issues])
     hi = np.array([i.high for i in sc.issues])
@@ -146,7 +147,7 @@ def make_multi_issue_params(scenario: str | Scenario = "integrative-4",
     """Validated params of ``scenario`` (a :class:`Scenario`, a file or a shipped name), its
     ``settings`` then ``overrides`` applied (``utility_scale`` and the reward fields;
     ``reward_model`` by name or code). ``ValueError`` naming the field on bad input."""
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario).require_parties(2, "multi-issue")
     settings = {**sc.settings, **overrides}
     unknown = set(settings) - set(SETTINGS)
     if unknown:
@@ -179,7 +180,7 @@ def complete_information_game(scenario: str | Scenario,
     ``weights`` (2, K) and ``reservation`` (2,) as given, else the scenario's fixed values (the
     prior means where they are drawn); the reward settings of ``params`` (default: the
     scenario's)."""
-    sc = load_scenario(scenario).fixed(weights, reservation)
+    sc = load_scenario(scenario).require_parties(2, "multi-issue").fixed(weights, reservation)
     p = make_multi_issue_params(sc) if params is None else params
     d = multi_issue_params_to_dict(p)
     tables = value_tables(sc)
@@ -277,7 +278,7 @@ def utilities(offer: jax.Array, weights: jax.Array, params: MultiIssueParams) ->
     return jnp.stack(u)
 
 
-def _uniforms(key: chex.PRNGKey, n: int) -> tuple[jax.Array, ...]:
+def uniforms(key: chex.PRNGKey, n: int) -> tuple[jax.Array, ...]:
     """n () U[0, 1) float32 numbers (23 random mantissa bits each) from ``key``.
 
     Why not ``jax.random.uniform``: the reset is drawn for every episode at every step (it is
@@ -314,7 +315,7 @@ class MultiIssueEnv(AlternatingOffers):
                  outcome_metrics: bool = True):
         n = int(num_history) if _is_integral(num_history) else num_history
         check_number("num_history", n, 1, 64, integer=True)
-        self.scenario = load_scenario(scenario)
+        self.scenario = load_scenario(scenario).require_parties(2, "multi-issue")
         self.num_history = int(n)
         self.outcome_metrics = bool(outcome_metrics)
         metrics = METRICS[1:] if self.outcome_metrics else ()
@@ -421,7 +422,7 @@ class MultiIssueEnv(AlternatingOffers):
 
     def _initial_state(self, key: chex.PRNGKey, params: MultiIssueParams) -> MIState:
         k_num = self.offer_size
-        u = _uniforms(key, 2 * k_num + 2)
+        u = uniforms(key, 2 * k_num + 2)
         weights = []
         for a in range(2):
             raw = [params.weight_low[a, k] + u[a * k_num + k]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from eqx_jax.env import BargainingEnv, make_params, params_to_dict
 from eqx_jax.games.bundles import BundlesEnv, bundles_params_to_dict, make_bundles_params
+from eqx_jax.games.group import GroupEnv, group_params_to_dict, make_group_params
 from eqx_jax.games.multi_issue import (
     MultiIssueEnv,
     make_multi_issue_params,
@@ -40,6 +41,13 @@ GAMES: dict[str, GameSpec] = {
         make_env=BundlesEnv, make_params=make_bundles_params,
         params_to_dict=bundles_params_to_dict,
         env_options=("num_history", "observe_other_values")),
+    "group": GameSpec(
+        name="group",
+        summary="2-8 parties at one table (NegMAS's stacked alternating offers) over a "
+                "multi-issue scenario; private weights and reservation values (--scenario, "
+                "--agents)",
+        make_env=GroupEnv, make_params=make_group_params, params_to_dict=group_params_to_dict,
+        env_options=("num_history", "scenario", "agents"), scenario=True),
 }
 
 

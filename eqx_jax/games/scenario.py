@@ -5,7 +5,7 @@ A scenario is a small YAML (or JSON) file in ``configs/scenarios/`` (see ``docs/
 section "multi-issue")::
 
     name: integrative-4
-    parties: [seller, buyer]          # display names of agent 0 / 1 (optional)
+    parties: [seller, buyer]          # names of agents 0, 1, ... (optional; 2 to 8 parties)
     issues:
       - {name: price, type: continuous, low: 0, high: 100}
       - {name: delivery, type: discrete, values: 5}
@@ -14,8 +14,12 @@ section "multi-issue")::
         value_functions: [increasing, "peaked:2"]
         weights: [[0.5, 0.7], 0.3]     # per issue: a fixed number or a prior [low, high]
         reservation: [0.1, 0.3]        # a fixed number or a prior [low, high]
-      retailer: {...}                  # agent 1
+      retailer: {...}                  # agent 1 ("retailer" or parties[1])
+      logistics: {...}                 # agent 2 onwards: keyed by its name in parties
     settings: {max_rounds: 10}         # default game settings (optional)
+
+The two-party games (``multi-issue``) take a scenario of two parties; the group game
+(``group``, :mod:`eqx_jax.games.group`) one of 2 to 8 parties, all over the same issues.
 
 Utilities are linear-additive: ``u_i(x) = sum_k w_ik f_ik(x_k)`` with the per-issue value
 functions ``f_ik`` in [0, 1] (``increasing`` 0 at the issue's low end and 1 at its high end,
@@ -41,6 +45,7 @@ from eqx_jax.checks import FieldError, check_choice, check_number
 
 MIN_ISSUES, MAX_ISSUES = 2, 8
 MIN_VALUES, MAX_VALUES = 2, 100
+MIN_PARTIES, MAX_PARTIES = 2, 8
 ISSUE_TYPES = ("continuous", "discrete")
 AGENT_KEYS = ("supplier", "retailer")
 #: Where :func:`load_scenario` looks for a scenario given by name.
@@ -69,16 +74,17 @@ class Scenario:
     """A validated scenario (plain Python and NumPy; build it with :func:`load_scenario` or
     :func:`scenario_from_dict`).
 
+    N parties (2 to 8; ``parties`` their names, agent i is ``parties[i]``).
     ``value_functions[i][k]``: agent i's value function of issue k ("increasing",
-    "decreasing" or ("peaked", p)). ``weight_low``/``weight_high``: (2, K) raw weight priors;
-    ``reservation_low``/``reservation_high``: (2,) reservation priors, utility units in [0, 1].
+    "decreasing" or ("peaked", p)). ``weight_low``/``weight_high``: (N, K) raw weight priors;
+    ``reservation_low``/``reservation_high``: (N,) reservation priors, utility units in [0, 1].
     ``settings``: default game settings of the scenario (``make_multi_issue_params`` overrides).
     """
 
     name: str
-    parties: tuple[str, str]
+    parties: tuple[str, ...]
     issues: tuple[Issue, ...]
-    value_functions: tuple[tuple[Any, ...], tuple[Any, ...]]
+    value_functions: tuple[tuple[Any, ...], ...]
     weight_low: np.ndarray
     weight_high: np.ndarray
     reservation_low: np.ndarray
@@ -91,6 +97,28 @@ class Scenario:
         return len(self.issues)
 
     @property
+    def num_parties(self) -> int:
+        return len(self.parties)
+
+    def first_parties(self, n: int) -> Scenario:
+        """This scenario with only its first ``n`` parties (``--agents N``); ``FieldError``
+        naming ``agents`` unless 2 <= n <= num_parties."""
+        check_number("agents", n, MIN_PARTIES, self.num_parties, integer=True)
+        n = int(n)
+        return dataclasses.replace(
+            self, parties=self.parties[:n], value_functions=self.value_functions[:n],
+            weight_low=self.weight_low[:n], weight_high=self.weight_high[:n],
+            reservation_low=self.reservation_low[:n], reservation_high=self.reservation_high[:n])
+
+    def require_parties(self, n: int, game: str) -> Scenario:
+        """This scenario, checked to have exactly ``n`` parties (``FieldError`` naming
+        ``parties`` otherwise: the two-party games refuse a group scenario)."""
+        if self.num_parties != n:
+            raise FieldError("parties", f"{n} parties for the {game} game (a scenario of "
+                             "3 or more parties is played with --game group)", list(self.parties))
+        return self
+
+    @property
     def complete_information(self) -> bool:
         """Whether every weight and both reservation values are fixed (priors of zero width)."""
         return bool(np.all(self.weight_low == self.weight_high)
@@ -98,7 +126,7 @@ class Scenario:
 
     def fixed(self, weights: np.ndarray | None = None,
               reservation: np.ndarray | None = None) -> Scenario:
-        """This scenario with fixed raw weights (2, K) and reservation values (2,) (default: the
+        """This scenario with fixed raw weights (N, K) and reservation values (N,) (default: the
         prior means), i.e. its complete-information version."""
         w = (self.weight_low + self.weight_high) / 2 if weights is None else np.asarray(weights)
         r = ((self.reservation_low + self.reservation_high) / 2 if reservation is None
@@ -122,11 +150,11 @@ def value_function_table(vf: Any, issue: Issue) -> np.ndarray:
 
 
 def value_tables(scenario: Scenario) -> np.ndarray:
-    """(2, K, V) float64: every agent's value function of every issue at its table points
+    """(N, K, V) float64: every agent's value function of every issue at its table points
     (``value_function_table``), padded by repeating the last point to V = the most points."""
     width = max(i.num_values if i.discrete else 2 for i in scenario.issues)
-    out = np.zeros((2, scenario.num_issues, width))
-    for a in range(2):
+    out = np.zeros((scenario.num_parties, scenario.num_issues, width))
+    for a in range(scenario.num_parties):
         for k, issue in enumerate(scenario.issues):
             t = value_function_table(scenario.value_functions[a][k], issue)
             out[a, k] = np.concatenate([t, np.full(width - t.size, t[-1])])
@@ -141,10 +169,11 @@ def normalized_weights(raw: np.ndarray) -> np.ndarray:
 
 def sample_weights_and_reservations(scenario: Scenario, rng: np.random.Generator, n: int
                                     ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` draws from the priors (NumPy): weights (n, 2, K) summing to 1 per agent, and
-    reservation values (n, 2)."""
-    raw = rng.uniform(scenario.weight_low, scenario.weight_high, (n, 2, scenario.num_issues))
-    res = rng.uniform(scenario.reservation_low, scenario.reservation_high, (n, 2))
+    """``n`` draws from the priors (NumPy): weights (n, N, K) summing to 1 per agent, and
+    reservation values (n, N)."""
+    size = (n, scenario.num_parties)
+    raw = rng.uniform(scenario.weight_low, scenario.weight_high, size + (scenario.num_issues,))
+    res = rng.uniform(scenario.reservation_low, scenario.reservation_high, size)
     return normalized_weights(raw), res
 
 
@@ -234,12 +263,16 @@ def scenario_from_dict(data: Any, name: str = "scenario") -> Scenario:
     if len(set(names)) != len(names):
         raise FieldError("issues", "issues with distinct names", names)
     parties = data.get("parties", list(AGENT_KEYS))
-    if (not isinstance(parties, list) or len(parties) != 2
-            or not all(isinstance(p, str) and p for p in parties) or parties[0] == parties[1]):
-        raise FieldError("parties", "two distinct names", parties)
+    if (not isinstance(parties, list) or not MIN_PARTIES <= len(parties) <= MAX_PARTIES
+            or not all(isinstance(p, str) and p for p in parties)
+            or len(set(parties)) != len(parties)):
+        raise FieldError("parties", f"a list of {MIN_PARTIES} to {MAX_PARTIES} distinct names",
+                         parties)
     utilities = _require(data, "utilities", "")
     agents = []
-    for key, party in zip(AGENT_KEYS, parties, strict=True):
+    for i, party in enumerate(parties):
+        # The first two parties may also be keyed by the two-party games' role names.
+        key = AGENT_KEYS[i] if i < len(AGENT_KEYS) else party
         found = key if isinstance(utilities, dict) and key in utilities else party
         agents.append(_parse_agent(_require(utilities, found, "utilities"), found, issues))
     settings = data.get("settings", {})
@@ -247,12 +280,12 @@ def scenario_from_dict(data: Any, name: str = "scenario") -> Scenario:
         raise FieldError("settings", "a mapping of game settings", settings)
     description = data.get("description", "")
     return Scenario(
-        name=str(data.get("name", name)), parties=(parties[0], parties[1]), issues=issues,
-        value_functions=(agents[0][0], agents[1][0]),
-        weight_low=np.stack([agents[0][1], agents[1][1]]),
-        weight_high=np.stack([agents[0][2], agents[1][2]]),
-        reservation_low=np.array([agents[0][3][0], agents[1][3][0]]),
-        reservation_high=np.array([agents[0][3][1], agents[1][3][1]]),
+        name=str(data.get("name", name)), parties=tuple(parties), issues=issues,
+        value_functions=tuple(a[0] for a in agents),
+        weight_low=np.stack([a[1] for a in agents]),
+        weight_high=np.stack([a[2] for a in agents]),
+        reservation_low=np.array([a[3][0] for a in agents]),
+        reservation_high=np.array([a[3][1] for a in agents]),
         settings=dict(settings), description=str(description))
 
 

@@ -128,7 +128,7 @@ class AutoReset:
         state_next, rewards, done, info = self.step_env(state, actions, params)
         state_reset = self._initial_state(key, params)
         state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_reset, state_next)
-        dones = {self.agents[0]: done, self.agents[1]: done, "__all__": done}
+        dones = {**{agent: done for agent in self.agents}, "__all__": done}
         return self.get_obs(state, params), state, rewards, dones, info
 
 

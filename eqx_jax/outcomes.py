@@ -1,4 +1,5 @@
-"""Outcome metrics of two-party negotiations over the true utilities, as NegMAS defines them.
+"""Outcome metrics of negotiations over the true utilities, as NegMAS defines them (two-party
+for the convex-hull model; the finite model P for any number of parties).
 
 Theory layer: NumPy and JAX only (from ``eqx_jax`` only :mod:`eqx_jax.checks`), so that the games
 are checked against it, not the other way round.
@@ -255,9 +256,10 @@ def frontier_optimality(u: jax.Array, vertices: jax.Array, reservation: jax.Arra
 # --------------------------------------------------------- P model (finite outcome sets)
 @dataclasses.dataclass(frozen=True)
 class FiniteReference:
-    """NegMAS's solution points of a finite outcome set (model P), float64 arrays (n_j, 2):
+    """NegMAS's solution points of a finite outcome set (model P), float64 arrays (n_j, N) (N
+    parties: 2 in the two-party games, 2..8 in the group game):
     ``pareto`` the undominated rational outcomes; ``nash``, ``kalai``, ``ks``: their maximisers
-    (all ties within eps, as NegMAS lists them); ``max_welfare`` the largest u_0 + u_1 on the
+    (all ties within eps, as NegMAS lists them); ``max_welfare`` the largest sum_i u_i on the
     frontier (NaN without one); ``max_dist`` the normalisation of the distances."""
 
     pareto: np.ndarray
@@ -269,7 +271,7 @@ class FiniteReference:
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
-    """(n,) bool: the points (n, 2) not dominated by another (>= in both, > in one)."""
+    """(n,) bool: the points (n, N) not dominated by another (>= in all, > in one)."""
     p = np.asarray(points, float)
     ge = np.all(p[None, :, :] >= p[:, None, :], axis=2)
     gt = np.any(p[None, :, :] > p[:, None, :], axis=2)
@@ -278,7 +280,7 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
 
 def finite_reference(points: np.ndarray, reservation: np.ndarray, eps: float = 1e-12
                      ) -> FiniteReference:
-    """The model-P reference of the outcome utilities ``points`` (n, 2) (NegMAS's
+    """The model-P reference of the outcome utilities ``points`` (n, N) (NegMAS's
     ``calc_scenario_stats``): ranges over all outcomes, the rational Pareto frontier, and the
     Nash, Kalai (egalitarian), KS and max-welfare points searched on it."""
     pts = np.asarray(points, float)
@@ -286,14 +288,14 @@ def finite_reference(points: np.ndarray, reservation: np.ndarray, eps: float = 1
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     d = np.where(r < lo, lo, r)
     rational = pts[np.all(pts >= r, axis=1)]
-    front = rational[pareto_mask(rational)] if len(rational) else np.zeros((0, 2))
+    front = rational[pareto_mask(rational)] if len(rational) else np.zeros((0, pts.shape[1]))
     max_dist = float(np.sqrt(np.sum(np.square(hi - lo))))
     if not len(front) or np.any(hi - d <= eps):
         # NegMAS: no frontier, no points; a range of zero width makes every frontier point one.
         welfare = float(front.sum(axis=1).max()) if len(front) else float("nan")
         return FiniteReference(front, front, front, front, welfare, max_dist)
     adv = front - d
-    nash_v = adv[:, 0] * adv[:, 1]
+    nash_v = np.prod(adv, axis=1)
     kalai_v = adv.min(axis=1)
     rel = adv / (hi - d)
     ks_v = rel.max(axis=1) - rel.min(axis=1)
@@ -310,7 +312,7 @@ def _nearest(u: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def finite_optimality(u: np.ndarray, ref: FiniteReference) -> dict[str, np.ndarray]:
-    """Model-P metrics (:data:`METRICS`) of agreements with utilities ``u`` (n, 2) -> (n,)
+    """Model-P metrics (:data:`METRICS`) of agreements with utilities ``u`` (n, N) -> (n,)
     float64 each (NegMAS's ``calc_outcome_distances`` + ``calc_outcome_optimality``; NaN where
     NegMAS has no point)."""
     u = np.atleast_2d(np.asarray(u, float))

@@ -39,7 +39,13 @@ from flax import struct
 
 from eqx_jax.checks import check_number
 from eqx_jax.env import ACCEPT, COUNTER, WALK_AWAY, _is_integral
-from eqx_jax.games.multi_issue import MI_OBS_FIELDS, NO_OFFER, uniforms, value_function_terms
+from eqx_jax.games.multi_issue import (
+    MI_OBS_FIELDS,
+    NEGOTIATOR_CANDIDATES,
+    NO_OFFER,
+    uniforms,
+    value_function_terms,
+)
 from eqx_jax.games.scenario import MAX_PARTIES, MIN_PARTIES, Scenario, load_scenario
 from eqx_jax.games.spec import AlternatingOffers
 from eqx_jax.rewards import (
@@ -293,6 +299,58 @@ class GroupEnv(AlternatingOffers):
     def gain_scale(params: GroupParams) -> float:
         """The largest deal gain: ``utility_scale`` (utilities are in [0, 1])."""
         return params.utility_scale
+
+    # --------------------------------------------------- what a classic negotiator reads
+    def _candidates(self, params: GroupParams) -> tuple[jax.Array, ...]:
+        """K arrays (M,): the outcomes a negotiator chooses its offers from: every party's
+        ideal offer and NEGOTIATOR_CANDIDATES uniform draws (a fixed key: the same set every
+        call), discrete issues rounded (the multi-issue game's set, for N parties)."""
+        lo, hi = self.offer_bounds(params)
+        u = jax.random.uniform(jax.random.key(0), (NEGOTIATOR_CANDIDATES, self.offer_size))
+        x = jnp.concatenate([params.ideal_offer, lo + u * (hi - lo)], axis=0)
+        x = jnp.where(params.discrete, jnp.round(x), x)
+        x = jnp.clip(x, params.issue_low, params.issue_high)
+        return tuple(x[:, k] for k in range(self.offer_size))
+
+    def _candidate_utilities(self, obs: jax.Array, params: GroupParams):
+        """(own utility (M,), the others' mean estimated utility (M,)) of the candidates: the
+        others' weights estimated by their prior means, normalised."""
+        n, k_num = self.num_agents, self.offer_size
+        me = jnp.round(obs[GROUP_OBS_INDEX["role"]]).astype(jnp.int32)
+        prior = 0.5 * (params.weight_low + params.weight_high)  # (N, K)
+        prior = prior / jnp.maximum(jnp.sum(prior, axis=1, keepdims=True), 1e-9)
+        w = jnp.where((jnp.arange(n) == me)[:, None], obs[self.obs_layout["own_weights"]][None],
+                      prior)
+        u = jnp.stack(party_utilities(self._candidates(params),
+                                      tuple(w[a, k] for a in range(n) for k in range(k_num)),
+                                      params))  # (N, M)
+        own = u[me]
+        return own, (jnp.sum(u, axis=0) - own) / (n - 1)
+
+    def negotiator_view(self, obs: jax.Array, params: GroupParams) -> dict[str, jax.Array]:
+        """Decode one party's observation for the utility-space negotiators: ``t_next``,
+        ``horizon`` (steps), ``has_offer``, ``standing_gain`` and ``best_gain`` (reward units
+        before the reward model: utility_scale (u - r))."""
+        i, scale = GROUP_OBS_INDEX, jnp.asarray(params.utility_scale, jnp.float32)
+        horizon = jnp.asarray(params.max_rounds, jnp.float32)
+        r = obs[i["own_reservation"]]
+        own, _ = self._candidate_utilities(obs, params)
+        return {"t_next": jnp.round(obs[i["round"]] * horizon) + 1.0, "horizon": horizon,
+                "has_offer": obs[i["has_offer"]] > 0.5,
+                "standing_gain": scale * (obs[i["own_utility"]] - r),
+                "best_gain": jnp.maximum(scale * (jnp.max(own) - r), 0.0)}
+
+    def offer_for_gain(self, obs: jax.Array, params: GroupParams,
+                       gain: jax.Array) -> jax.Array:
+        """(K,) the candidate outcome giving this party at least ``gain`` that is best for the
+        others' mean estimated utility (its own best outcome when none reaches ``gain``)."""
+        scale = jnp.asarray(params.utility_scale, jnp.float32)
+        need = obs[GROUP_OBS_INDEX["own_reservation"]] + gain / scale
+        own, others = self._candidate_utilities(obs, params)
+        ok = own >= need - 1e-6
+        pick = jnp.where(jnp.any(ok), jnp.argmax(jnp.where(ok, others, -jnp.inf)),
+                         jnp.argmax(own))
+        return jnp.stack([x[pick] for x in self._candidates(params)])
 
     # ------------------------------------------------------------------------------ reset
     def reset(self, key: chex.PRNGKey, params: GroupParams

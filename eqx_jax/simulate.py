@@ -200,3 +200,56 @@ def _compiled_tournament(params, names: tuple[str, ...], num_episodes: int, env)
                           switch_policy(policies, pair[1]), num_episodes, env)
 
     return jax.jit(jax.vmap(one_pair))
+
+
+# ----------------------------------------------------------------- N parties (group game)
+def play_group_batch(key: jax.Array, params, policies: Sequence[Policy], num_episodes: int,
+                     env) -> dict[str, jax.Array]:
+    """Play ``num_episodes`` episodes of the group game ``env`` (a ``GroupEnv``), seat i played
+    by ``policies[i]``; traceable (``params.max_rounds`` concrete: the scan length).
+
+    Returns per-episode arrays recorded at each episode's final step: ``deal``, ``walk_away``,
+    ``timeout``, ``round`` (the step), ``utilities`` (B, N) the parties' utilities of the deal
+    (0 without), ``rewards`` (B, N), ``reservation`` (B, N), ``weights`` (B, N, K)."""
+    names = env.agents
+    if len(policies) != len(names):
+        raise ValueError(f"policies must be {len(names)} negotiators (one per party), got "
+                         f"{len(policies)}")
+    k_reset, k_play = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(k_reset, num_episodes), params)
+    acts = [jax.vmap(p, (0, 0, None)) for p in policies]
+    step = jax.vmap(env.step_env, (0, 0, None))
+    n, b = len(names), num_episodes
+    record = {"deal": jnp.zeros(b, bool), "walk_away": jnp.zeros(b, bool),
+              "timeout": jnp.zeros(b, bool), "round": jnp.zeros(b, jnp.int32),
+              "utilities": jnp.zeros((b, n)), "rewards": jnp.zeros((b, n))}
+
+    def body(carry, key_t):
+        obs, state, record, finished = carry
+        keys = jax.random.split(key_t, n)
+        actions = {a: act(jax.random.split(k, b), obs[a], params)
+                   for a, act, k in zip(names, acts, keys, strict=True)}
+        state, rewards, done, info = step(state, actions, params)
+        new = done & ~finished
+        fresh = {k: info[k] for k in ("deal", "walk_away", "timeout", "round", "utilities")}
+        fresh["rewards"] = jnp.stack([rewards[a] for a in names], axis=-1)
+        record = {k: jnp.where(new.reshape((b,) + (1,) * (v.ndim - 1)), fresh[k].astype(v.dtype),
+                               v) for k, v in record.items()}
+        obs = jax.vmap(env.get_obs, (0, None))(state, params)
+        return (obs, state, record, finished | done), None
+
+    init = (obs, state, record, jnp.zeros(b, bool))
+    (_, state, record, _), _ = jax.lax.scan(body, init,
+                                            jax.random.split(k_play, int(params.max_rounds)))
+    # Weights and reservation values do not change within an episode (no auto-reset here).
+    return {**record, "reservation": state.reservation_array(),
+            "weights": state.weights_array()}
+
+
+def play_group(key: jax.Array, params, negotiators: Sequence[str | Policy],
+               num_episodes: int, env) -> dict[str, np.ndarray]:
+    """:func:`play_group_batch` compiled, with negotiators by name
+    (:func:`eqx_jax.negotiators.get_game_negotiator`) or as policies; NumPy arrays."""
+    pols = [get_game_negotiator(x, env) if isinstance(x, str) else x for x in negotiators]
+    run = jax.jit(lambda k: play_group_batch(k, params, pols, num_episodes, env))
+    return {k: np.asarray(v) for k, v in run(key).items()}

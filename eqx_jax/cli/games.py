@@ -22,6 +22,7 @@ from eqx_jax.cli.common import (
     print_json,
     print_table,
 )
+from eqx_jax.cli.group import simulate_group
 from eqx_jax.env import EnvParams, params_to_dict, spe_kwargs
 from eqx_jax.games.registry import DEFAULT_GAME, GAMES, get_game
 from eqx_jax.metrics import nash_bargaining_solution, summarize
@@ -102,6 +103,11 @@ def _simulate_game(a: argparse.Namespace) -> None:
 def cmd_simulate(a: argparse.Namespace) -> None:
     """``eqx simulate``: one pairing, or every pairing (``--tournament``) and the equilibrium."""
     positive_int("--episodes", a.episodes, 10_000_000)
+    if a.game == "group":
+        simulate_group(a)
+        return
+    if a.agents is not None or a.negotiators is not None:
+        raise CliError("--agents and --negotiators are settings of --game group")
     if a.game != DEFAULT_GAME:
         _simulate_game(a)
         return
@@ -278,7 +284,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a setting of the --game (repeatable), e.g. --set cost_low=40")
     p.add_argument("--scenario", default=None,
-                   help="multi-issue: a scenario file or a name in configs/scenarios/")
+                   help="multi-issue, group: a scenario file or a name in configs/scenarios/")
+    p.add_argument("--agents", type=int, default=None,
+                   help="group: play the scenario's first N parties (2 <= N <= its parties)")
+    p.add_argument("--negotiators", default=None, metavar="NAME[,NAME...]",
+                   help="group: one negotiator for every seat or one per seat (default linear; "
+                        "also negmas_boulware, negmas_linear, negmas_conceder)")
     add_game_args(p)
     p.set_defaults(func=cmd_simulate)
 

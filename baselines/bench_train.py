@@ -16,7 +16,9 @@ Everything runs in one command, on one machine, on the same game (the default ga
 4. NegMAS: negotiations per second of NegMAS's time-based negotiators and of ours on the same
    2,000 random-valuation negotiations (``baselines/negmas_tournament.py``), and on 2,000
    random-weight negotiations of each multi-issue scenario (``baselines/negmas_multi_issue.py``:
-   the share of identical agreements and the throughput ratio, ours at a large batch).
+   the share of identical agreements and the throughput ratio, ours at a large batch), and
+   the same on the 3- and 4-party group scenarios with N negotiators
+   (``baselines/negmas_group.py``).
 
 Output: a JSON object (``rllib_env_steps_per_s``, ``eqx_env_steps_per_s``, ``train_speedup``,
 ``time_to_quality_s`` for both, ...), a Markdown table and a PNG plot in ``--out``.
@@ -374,10 +376,29 @@ def bench_train(*, quick: bool = False, rllib_seconds: float = 600.0,
         result["negmas_multi_issue"] = {  # quick: integrative-4 only (27 negotiations)
             sc: run_benchmark(sc, n=2000, quick=quick)
             for sc in (SCENARIOS[:1] if quick else SCENARIOS)}
+        _say(log, "NegMAS vs ours on the group scenarios (N negotiators)")
+        from baselines.negmas_group import SCENARIOS as GROUP_SCENARIOS
+        from baselines.negmas_group import run_benchmark as run_group_benchmark
+
+        result["negmas_group"] = {  # quick: supply-chain-3p only (27 negotiations)
+            sc: run_group_benchmark(sc, n=2000, quick=quick)
+            for sc in (GROUP_SCENARIOS[:1] if quick else GROUP_SCENARIOS)}
     return result
 
 
 # ------------------------------------------------------------------------------- reports
+def _negmas_group_rows(name: str, m: dict) -> list[str]:
+    """The table rows of one group scenario's NegMAS comparison (baselines/negmas_group.py)."""
+    big = m["eqx_large_batch"] or {"n": m["n"], "negotiations_per_s": m["eqx_negotiations_per_s"]}
+    return [f"| group `{name}` ({len(m['parties'])} parties) negotiations/s ({m['n']:,} random "
+            f"weights; ours {big['n']:,} at once) | {_fmt(big['negotiations_per_s'])} | "
+            f"{_fmt(m['negmas_negotiations_per_s'], '', 1)} (NegMAS) | "
+            f"{m['negotiation_speedup']:,.0f}x | >= {TARGETS['negotiation_speedup']:,.0f}x |",
+            f"| same agreement as NegMAS (outcome and step), group `{name}` | "
+            f"{m['agreement_match_rate']:.1%} (exact-utility ties {m['counts']['tie']}, "
+            f"unexplained {m['counts']['unexplained']}) | | | |"]
+
+
 def _fmt(x: float | None, unit: str = "", digits: int = 0) -> str:
     if x is None:
         return "not reached"
@@ -476,6 +497,8 @@ def markdown_table(r: dict[str, Any]) -> str:
         lines.append(f"| same agreement as NegMAS (outcome and step), `{name}` | "
                      f"{m['agreement_match_rate']:.1%} (exact-utility ties "
                      f"{m['counts']['tie']}, unexplained {m['counts']['unexplained']}) | | | |")
+    for name, m in r.get("negmas_group", {}).items():
+        lines += _negmas_group_rows(name, m)
     lines += ["", "Training throughput against parallel envs (1 device) and devices:", "",
               "| parallel envs | " + " | ".join(r["scaling"]["trainer_env_steps_per_s"]) + " |",
               "|---|" + "---|" * len(r["scaling"]["trainer_env_steps_per_s"]),

@@ -32,6 +32,7 @@ import numpy as np
 
 from eqx_jax.checks import check_number
 from eqx_jax.env import ACCEPT, COUNTER, MASK_SLICE, OBS_INDEX, BargainingEnv, EnvParams
+from eqx_jax.games.group import GroupEnv
 from eqx_jax.games.multi_issue import MI_OBS_INDEX, MultiIssueEnv
 from eqx_jax.games.scenario import load_scenario, value_function_table
 
@@ -190,12 +191,12 @@ def game_random(env) -> Policy:
 
 def get_game_negotiator(name: str, env) -> Policy:
     """The negotiator ``name`` playing ``env``'s game (the price game: :func:`get_negotiator`;
-    another game: :data:`GAME_NEGOTIATORS`, built for its env; the multi-issue game also has
-    NegMAS's exact ``negmas_boulware`` / ``negmas_linear`` / ``negmas_conceder``,
-    :func:`negmas_game_time_based`)."""
+    another game: :data:`GAME_NEGOTIATORS`, built for its env; the multi-issue and the group
+    games also have NegMAS's exact ``negmas_boulware`` / ``negmas_linear`` /
+    ``negmas_conceder``, :func:`negmas_game_time_based`)."""
     if isinstance(env, BargainingEnv):
         return get_negotiator(name)
-    if name.startswith("negmas_") and isinstance(env, MultiIssueEnv):
+    if name.startswith("negmas_") and isinstance(env, MultiIssueEnv | GroupEnv):
         return negmas_game_time_based(env, name.removeprefix("negmas_"))
     if name not in GAME_NEGOTIATORS:
         raise ValueError(f"unknown negotiator {name!r} for this game; choose one of "
@@ -410,6 +411,17 @@ NEGMAS_NEGOTIATORS: dict[str, Policy] = {
 # baseline; with continuous random weights exact ties arise only from symmetric value
 # functions, e.g. a peaked issue's two values at the same distance from the peak).
 
+# The group game (N parties, ``GroupEnv``) is NegMAS's ``SAOMechanism(one_offer_per_step=True)``
+# with N negotiators, and the same negotiator plays it unchanged (negmas 0.16.0,
+# ``sao/mechanism.py`` ``__call__`` and ``mechanisms.py`` ``_relative_time_for``):
+# * one negotiator acts per step, cyclically in the order added (``_last_checked_negotiator``),
+#   so NegMAS's step k (0-based) is our step k + 1 with mover k mod N;
+# * every negotiator sees ``t = (step + 1) / (n_steps + 1)`` with ``step`` the count of single
+#   actions so far (N does not enter): our ``t_next / (max_rounds + 1)``, as for two;
+# * a counter sets ``n_acceptances = 1`` (``offering_is_accepting``), an accept adds one and
+#   the deal closes at ``n_acceptances == n_participating`` (N): N - 1 acceptances, ours;
+# * ``respond`` judges ``state.current_offer`` whoever made it, by the own utility alone.
+
 #: ``PresortingInverseUtilityFunction(levels=10)``: values of a continuous issue NegMAS
 #: enumerates (``np.linspace(low, high, 10)``); ours offers the same ones.
 NEGMAS_CONTINUOUS_LEVELS = 10
@@ -431,9 +443,9 @@ class OutcomeGrid:
     ``values``: K arrays, each issue's values in natural units (a discrete issue: its indices
     0..n-1; a continuous one: :data:`NEGMAS_CONTINUOUS_LEVELS` evenly spaced values, ends
     included). ``tables``: (N, K) nested tuples (N parties), each agent's value function at
-    those values (the env's value functions; in [0, 1]). ``outcomes``: (M, K) int, every outcome as value
-    indices, in ``itertools.product`` order (the first issue varies slowest), NegMAS's
-    enumeration order. ``continuous``: (K,) bool.
+    those values (the env's value functions; in [0, 1]). ``outcomes``: (M, K) int, every
+    outcome as value indices, in ``itertools.product`` order (the first issue varies
+    slowest), NegMAS's enumeration order. ``continuous``: (K,) bool.
     """
 
     values: tuple[np.ndarray, ...]
@@ -542,15 +554,27 @@ def _worst_in(u: jax.Array, lo: jax.Array, hi: jax.Array, u_min: jax.Array,
 
 def _own_columns(grid: OutcomeGrid, obs: jax.Array, role: int | None):
     """The mover's (M,) value column of each issue and its K value tables, float64 (call inside
-    ``jax.enable_x64``); ``role`` (static, 0 supplier / 1 retailer) or None: from ``obs``."""
+    ``jax.enable_x64``); ``role`` (static): the observing agent's seat (the multi-issue game: 0
+    supplier / 1 retailer; the group game: 0..N-1), or None: from ``obs``'s ``role`` field (the
+    seat index as a float)."""
     f64 = jnp.float64
-    is_retailer = obs[MI_OBS_INDEX["role"]] > 0.5
-    mats = [jnp.asarray(grid.agent_matrix(a), f64) for a in range(2)]
-    tabs = [[jnp.asarray(t, f64) for t in grid.tables[a]] for a in range(2)]
+    n = len(grid.tables)
+    seat = obs[MI_OBS_INDEX["role"]]
+    mats = [jnp.asarray(grid.agent_matrix(a), f64) for a in range(n)]
+    tabs = [[jnp.asarray(t, f64) for t in grid.tables[a]] for a in range(n)]
     if role is not None:
         return [mats[role][:, k] for k in range(len(grid.values))], tabs[role]
-    cols = [jnp.where(is_retailer, mats[1][:, k], mats[0][:, k]) for k in range(len(tabs[0]))]
-    return cols, [jnp.where(is_retailer, b, a) for a, b in zip(*tabs, strict=True)]
+
+    def pick(per_seat: list[jax.Array]) -> jax.Array:
+        # A selection, not arithmetic: the chosen party's values bit for bit (seat a is the
+        # float a, so "> a - 0.5" reads it whatever its last-bit rounding).
+        out = per_seat[0]
+        for a in range(1, n):
+            out = jnp.where(seat > a - 0.5, per_seat[a], out)
+        return out
+
+    cols = [pick([m[:, k] for m in mats]) for k in range(len(tabs[0]))]
+    return cols, [pick(list(per_seat)) for per_seat in zip(*tabs, strict=True)]
 
 
 def negmas_mi_utilities(env, grid: OutcomeGrid, obs: jax.Array,
@@ -572,7 +596,8 @@ def negmas_mi_action(env, grid: OutcomeGrid, obs: jax.Array, params,
                      utilities: jax.Array | None = None,
                      role: int | None = None) -> dict[str, jax.Array]:
     """One move of NegMAS's time-based negotiator (aspiration ``1 - t ** exponent``) in the
-    multi-issue game of ``env`` (a ``MultiIssueEnv``; ``grid`` its :func:`negmas_outcome_grid`).
+    multi-issue game of ``env`` (a ``MultiIssueEnv``, or a ``GroupEnv`` with any number of
+    parties; ``grid`` its :func:`negmas_outcome_grid`).
 
     Reads only the observation (own weights, own reservation value, the standing offer, the
     round) and ``params.max_rounds``. ``exponent``/``exponents``: as in
@@ -630,7 +655,9 @@ def _time_power(t: jax.Array, exponent: float | jax.Array,
 def negmas_game_time_based(env, kind: str | float) -> Policy:
     """NegMAS's ``BoulwareTBNegotiator`` / ``LinearTBNegotiator`` / ``ConcederTBNegotiator``
     (``kind``: "boulware", "linear", "conceder" or an exponent > 0) playing ``env``'s
-    multi-issue game: the policy ``(key, obs, params) -> action`` of :func:`negmas_mi_action`.
+    multi-issue game (a ``MultiIssueEnv``, or a ``GroupEnv`` with any N; the seat is read from
+    the observation's ``role``): the policy ``(key, obs, params) -> action`` of
+    :func:`negmas_mi_action`.
     """
     exponent = _negmas_exponent(kind)
     grid = negmas_outcome_grid(env.scenario)

@@ -35,7 +35,7 @@ def group_settings(a: argparse.Namespace) -> dict[str, Any]:
         out["max_rounds"] = a.rounds
     if a.reward != "seed":
         out["reward_model"] = a.reward
-    return {**out, **parse_settings(a.set)}
+    return {**out, **parse_settings(getattr(a, "set", None))}
 
 
 def group_env_and_params(a: argparse.Namespace) -> tuple[GroupEnv, Any]:
@@ -104,3 +104,125 @@ def weights_summary(env: GroupEnv) -> dict[str, Any]:
     w = sc.weight_low / sc.weight_low.sum(axis=1, keepdims=True)
     return {p: {"weights": np.round(w[i], 6).tolist(), "reservation": float(
         sc.reservation_low[i])} for i, p in enumerate(env.agents)}
+
+
+# ----------------------------------------------------------------------------- eqx solve
+def solve_group(a: argparse.Namespace) -> None:
+    """``eqx solve --game group --scenario FILE [--agents N] [--at-prior-mean]``: the exact SPE
+    of the complete-information game, its per-step plan, explained."""
+    from eqx_jax.cli.solve_multi_issue import private_field
+    from eqx_jax.games.group import complete_information_group_game
+    from eqx_jax.solvers.group import solve_group_spe
+
+    if a.scenario is None:
+        raise CliError("--game group needs --scenario FILE|NAME (e.g. supply-chain-3p-fixed)")
+    try:
+        sc = load_group_scenario(a.scenario, a.agents)
+        field = private_field(sc)
+        if field is not None and not a.at_prior_mean:
+            raise CliError(f"{field} is drawn from a prior: the complete-information game needs "
+                           "fixed values (use the scenario's -fixed version, or --at-prior-mean "
+                           "to solve at the prior means)")
+        fixed = sc.fixed()
+        params = get_game("group").params(fixed, **group_settings(a))
+        game = complete_information_group_game(fixed, params)
+        spe = solve_group_spe(game)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    d = group_spe_dict(fixed, game, spe, group_params_to_dict(params), a.at_prior_mean)
+    if a.json:
+        print_json(d)
+        return
+    print_group_spe(d)
+
+
+def group_spe_dict(sc, game, spe, settings: dict[str, Any], at_prior_mean: bool
+                   ) -> dict[str, Any]:
+    """The JSON form of a group SPE: ``outcome``, ``agreement`` (issue values, labels for
+    discrete issues), ``offer`` (natural units), ``step``, ``utilities`` / ``payoffs`` (one per
+    party), ``plans`` (one per step) and ``explanation``."""
+    from eqx_jax.references import mi_issue_values
+
+    parties = list(sc.parties)
+    plans = [{"step": pl.step, "mover": pl.mover, "move": pl.move,
+              "on_path": pl.step <= spe.step, "offer": None if pl.offer is None else
+              [float(x) for x in pl.offer], "offer_values": mi_issue_values(sc, pl.offer),
+              "utilities": None if pl.utilities is None else [float(x) for x in pl.utilities],
+              "value": dict(zip(parties, (float(x) for x in pl.alt), strict=True))}
+             for pl in spe.plans]
+    out = {"game": "group", "scenario": sc.name, "parties": parties,
+           "at_prior_mean": bool(at_prior_mean), "settings": settings,
+           "weights": {p: [float(x) for x in game.weights[i]] for i, p in enumerate(parties)},
+           "reservation": {p: float(game.reservation[i]) for i, p in enumerate(parties)},
+           "outcome": spe.outcome, "step": spe.step,
+           "agreement": mi_issue_values(sc, spe.agreement),
+           "offer": None if spe.agreement is None else [float(x) for x in spe.agreement],
+           "utilities": None if spe.utilities is None else dict(
+               zip(parties, (float(x) for x in spe.utilities), strict=True)),
+           "payoffs": dict(zip(parties, (float(x) for x in spe.payoffs), strict=True)),
+           "plans": plans}
+    out["explanation"] = group_explanation(out)
+    return out
+
+
+def _show(values: dict[str, Any] | None) -> str:
+    if values is None:
+        return "-"
+    return ", ".join(f"{k} {fmt(v, 2) if isinstance(v, float) else v}"
+                     for k, v in values.items())
+
+
+def group_explanation(d: dict[str, Any]) -> list[str]:
+    """Plain-English lines: the game, the path of play step by step, the outcome."""
+    s, parties, n = d["settings"], d["parties"], len(d["parties"])
+    lines = [f"Complete-information group game {d['scenario']}: {n} parties "
+             f"({', '.join(parties)}) act in this order, one per step; a deal needs the "
+             f"{n - 1} parties after the author to accept in turn. T = {s['max_rounds']} "
+             f"steps, {s['reward_model']} reward model (a deal at step t pays "
+             f"{s['utility_scale']:g} (u_i - r_i) D_i(t) + B(t)). Backward induction from "
+             f"step {s['max_rounds']}: at every step the mover's payoff of not accepting does "
+             f"not depend on the standing offer."]
+    path = [pl for pl in d["plans"] if pl["on_path"]]
+    for pl in path:
+        if pl["move"] == "counter":
+            u = ", ".join(f"{p} {x:.4f}" for p, x in zip(parties, pl["utilities"], strict=True))
+            lines.append(f"Step {pl['step']}: the {pl['mover']} proposes "
+                         f"({_show(pl['offer_values'])}), the best outcome for it that every "
+                         f"other party accepts in turn (each gets at least its payoff of "
+                         f"rejecting); utilities {u}.")
+            break
+        lines.append(f"Step {pl['step']}: the {pl['mover']} plays {pl['move']} (worth "
+                     f"{fmt(pl['value'][pl['mover']], 2)} to it).")
+    if d["outcome"] == "deal":
+        pays = ", ".join(f"{p} {fmt(x, 2)}" for p, x in d["payoffs"].items())
+        lines.append(f"Outcome: deal on ({_show(d['agreement'])}) at step {d['step']} (the "
+                     f"others accept at the steps after the proposal); payoffs {pays}.")
+    else:
+        pays = ", ".join(f"{p} {fmt(x, 2)}" for p, x in d["payoffs"].items())
+        lines.append(f"Outcome: no deal ({d['outcome']} at step {d['step']}); payoffs {pays}.")
+    return lines
+
+
+def print_group_spe(d: dict[str, Any]) -> None:
+    """The text form of :func:`group_spe_dict`."""
+    s = d["settings"]
+    where = " at the prior means" if d["at_prior_mean"] else ""
+    print(f"Subgame-perfect equilibrium of the complete-information group game "
+          f"{d['scenario']}{where} ({len(d['parties'])} parties, T = {s['max_rounds']} steps, "
+          f"reward {s['reward_model']}):")
+    print(f"  {'outcome':12s} {d['outcome']}")
+    print(f"  {'agreement':12s} {_show(d['agreement'])}")
+    print(f"  {'step':12s} {d['step']}")
+    for key in ("utilities", "payoffs"):
+        v = d[key]
+        print(f"  {key:12s} " + ("-" if v is None else
+                                 "  ".join(f"{p} {fmt(x, 4)}" for p, x in v.items())))
+    print("Per-step plan (the mover's move when it does not accept; * = on the path):")
+    for pl in d["plans"]:
+        mark = "*" if pl["on_path"] else " "
+        value = " / ".join(fmt(x, 2) for x in pl["value"].values())
+        print(f"  {pl['step']:>4}{mark}  {pl['mover']:10}  {pl['move']:7}  value {value}  "
+              f"({_show(pl['offer_values'])})")
+    print("Explanation:")
+    for line in d["explanation"]:
+        print(f"  {line}")

@@ -13,12 +13,13 @@ import argparse
 from typing import Any
 
 from eqx_jax.cli.common import CliError, fmt, option_error, print_json
+from eqx_jax.cli.group import solve_group
 from eqx_jax.cli.solve_bundles import BUNDLES_ONLY, add_bundles_args, cmd_solve_bundles
 from eqx_jax.cli.solve_multi_issue import add_multi_issue_args, cmd_solve_multi_issue
 from eqx_jax.solvers.price_quantity import solve_pq_spe
 
 #: The games ``eqx solve`` can solve, the first the default.
-SOLVE_GAMES: tuple[str, ...] = ("price", "price-quantity", "multi-issue", "bundles")
+SOLVE_GAMES: tuple[str, ...] = ("price", "price-quantity", "multi-issue", "bundles", "group")
 #: The single-price game's price cap when ``--max-price`` is not given.
 PRICE_GAME_MAX_PRICE = 10000.0
 #: price-quantity defaults: the env's prior means (c ~ U[40, 60], a ~ U[140, 180]), its slope and
@@ -65,6 +66,8 @@ def add_solve_game_args(p: argparse.ArgumentParser) -> None:
             act.help = (f"price cap (default {PRICE_GAME_MAX_PRICE:g} for --game price, "
                         f"{PQ_DEFAULTS['max_price']:g} per unit for price-quantity)")
     add_multi_issue_args(p)
+    p.add_argument("--agents", type=int, default=None,
+                   help="--game group: solve the scenario's first N parties")
     add_bundles_args(p)
     p.set_defaults(_price_only_defaults={k: p.get_default(k) for k in _PRICE_ONLY})
 
@@ -81,6 +84,7 @@ def prepare_price_game(a: argparse.Namespace) -> None:
     price cap."""
     _refuse(a, _PQ_ONLY, {}, "price")
     _refuse(a, _MI_ONLY, _MI_DEFAULTS, "price")
+    _refuse(a, {"agents": "--agents"}, {}, "price")
     _refuse(a, BUNDLES_ONLY, {}, "price")
     if a.max_price is None:
         a.max_price = PRICE_GAME_MAX_PRICE
@@ -120,17 +124,26 @@ def _solve_multi_issue(a: argparse.Namespace) -> None:
     cmd_solve_multi_issue(a)
 
 
+def _solve_group(a: argparse.Namespace) -> None:
+    """``eqx solve --game group`` (:mod:`eqx_jax.cli.group`)."""
+    _refuse(a, _PRICE_ONLY, a._price_only_defaults, "group")
+    _refuse(a, {**_PQ_ONLY, "max_price": "--max-price"}, {}, "group")
+    solve_group(a)
+
+
 #: ``eqx solve --game NAME`` for every game but ``price``: the handler of each.
 GAME_SOLVERS = {"price-quantity": cmd_solve_price_quantity, "multi-issue": _solve_multi_issue,
-                "bundles": cmd_solve_bundles}
+                "bundles": cmd_solve_bundles, "group": _solve_group}
 
 
 def cmd_solve_game(a: argparse.Namespace) -> None:
     """``eqx solve`` for a game other than ``price`` (:data:`GAME_SOLVERS`)."""
     if a.game != "bundles":
         _refuse(a, BUNDLES_ONLY, {}, a.game)
-    if a.game != "multi-issue":
+    if a.game not in ("multi-issue", "group"):
         _refuse(a, _MI_ONLY, _MI_DEFAULTS, a.game)
+    if a.game != "group" and a.agents is not None:
+        raise CliError(f"--agents does not apply to --game {a.game} (a group setting)")
     GAME_SOLVERS[a.game](a)
 
 

@@ -56,7 +56,8 @@ def add_multi_issue_args(p: argparse.ArgumentParser) -> None:
 def private_field(sc: Scenario) -> str | None:
     """The first field of ``sc`` that is drawn from a prior (low < high), as the scenario file
     names it (``utilities.supplier.weights[0]``), or None for a complete-information one."""
-    for a, agent in enumerate(AGENT_KEYS):
+    # The first two parties are keyed supplier / retailer in two-party files; others by name.
+    for a, agent in enumerate(AGENT_KEYS + tuple(sc.parties[len(AGENT_KEYS):])):
         for k in range(sc.num_issues):
             if sc.weight_low[a, k] != sc.weight_high[a, k]:
                 return f"utilities.{agent}.weights[{k}]"

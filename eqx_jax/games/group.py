@@ -46,7 +46,7 @@ from eqx_jax.games.multi_issue import (
     uniforms,
     value_function_terms,
 )
-from eqx_jax.games.scenario import MAX_PARTIES, MIN_PARTIES, Scenario, load_scenario
+from eqx_jax.games.scenario import MAX_PARTIES, MIN_PARTIES, Scenario, load_scenario, value_tables
 from eqx_jax.games.spec import AlternatingOffers
 from eqx_jax.rewards import (
     REWARD_FIELDS,
@@ -56,6 +56,7 @@ from eqx_jax.rewards import (
     outcome_rewards,
     reward_settings_to_dict,
 )
+from eqx_jax.solvers.group import GroupGame, GroupSPE, solve_group_spe
 
 #: Scalar observation fields, in order: the multi-issue game's (``role`` is the party's seat
 #: index 0..N-1, ``round`` the step t / T), then ``acceptances`` (acceptances of the standing
@@ -165,6 +166,38 @@ def make_group_params(scenario: str | Scenario = "supply-chain-3p", agents: int 
 def group_params_to_dict(p: GroupParams) -> dict[str, Any]:
     """The settings (not the scenario arrays) as plain JSON-able data, the model by name."""
     return {"utility_scale": float(p.utility_scale), **reward_settings_to_dict(p)}
+
+
+def complete_information_group_game(scenario: str | Scenario, params: GroupParams | None = None,
+                                    weights: np.ndarray | None = None,
+                                    reservation: np.ndarray | None = None) -> GroupGame:
+    """The complete-information version of ``scenario`` as the solver's plain game: raw
+    ``weights`` (N, K) and ``reservation`` (N,) as given, else the scenario's fixed values (the
+    prior means where they are drawn); the reward settings of ``params`` (default: the
+    scenario's)."""
+    sc = load_scenario(scenario).fixed(weights, reservation)
+    p = make_group_params(sc) if params is None else params
+    d = group_params_to_dict(p)
+    tables = value_tables(sc)
+    per_party = tuple(tuple(tables[a, k, :(i.num_values if i.discrete else 2)]
+                            for k, i in enumerate(sc.issues)) for a in range(sc.num_parties))
+    return GroupGame(
+        discrete=tuple(i.discrete for i in sc.issues), low=tuple(i.low for i in sc.issues),
+        high=tuple(i.high for i in sc.issues), tables=per_party, weights=sc.weight_low,
+        reservation=sc.reservation_low, max_rounds=int(d["max_rounds"]),
+        reward_model=d["reward_model"], utility_scale=d["utility_scale"],
+        speed_bonus=d["speed_bonus"], bonus_fraction=d["bonus_fraction"],
+        discount=tuple(d["discount"]), walk_payoff=tuple(d["walk_payoff"]),
+        timeout_payoff=tuple(d["timeout_payoff"]), names=tuple(sc.parties))
+
+
+def solve_group_scenario_spe(scenario: str | Scenario, params: GroupParams | None = None,
+                             weights: np.ndarray | None = None,
+                             reservation: np.ndarray | None = None) -> GroupSPE:
+    """The exact SPE of the complete-information version of ``scenario``
+    (:func:`complete_information_group_game`, solved by ``solve_group_spe``)."""
+    return solve_group_spe(complete_information_group_game(scenario, params, weights,
+                                                           reservation))
 
 
 @struct.dataclass

@@ -37,6 +37,11 @@ def cmd_bench(a: argparse.Namespace) -> None:
         _bench_train(a)
         return
     sizes = a.sizes or ([1, 1024, 16384] if a.quick else list(bench.DEFAULT_SIZES))
+    if a.game != "group" and (a.agents is not None or a.scaling):
+        raise CliError("--agents and --scaling are for --game group only")
+    if a.game == "group":
+        _bench_group(a, sizes)
+        return
     if a.game != DEFAULT_GAME:
         from baselines import bench_games
 
@@ -48,6 +53,20 @@ def cmd_bench(a: argparse.Namespace) -> None:
         print_json(result)
     else:
         bench.print_report(result)
+
+
+def _bench_group(a: argparse.Namespace, sizes: list[int]) -> None:
+    """``eqx bench env --game group [--scenario NAME] [--agents N] [--scaling]``."""
+    from baselines import bench_env as bench
+
+    if a.scaling_size is not None:
+        positive_int("--scaling-size", a.scaling_size, 1 << 24)
+    try:
+        result = bench.bench_group(a.scenario, a.agents, sizes, a.seconds, a.quick, a.scaling,
+                                   a.scaling_size)
+    except ValueError as e:  # a bad --scenario / --agents, named by the loader
+        raise CliError(str(e)) from None
+    print_json(result) if a.json else bench.print_group_report(result)
 
 
 def _bench_train(a: argparse.Namespace) -> None:
@@ -96,7 +115,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--game", default=DEFAULT_GAME, choices=sorted(GAMES),
                    help=f"env: the game (default {DEFAULT_GAME})")
     p.add_argument("--scenario", default=None,
-                   help="env --game multi-issue: a scenario file or name (configs/scenarios/)")
+                   help="env --game multi-issue / group: a scenario file or name "
+                        "(configs/scenarios/; group default supply-chain-3p)")
+    p.add_argument("--agents", type=int, default=None,
+                   help="env --game group: seat the scenario's first N parties (2..8)")
+    p.add_argument("--scaling", action="store_true",
+                   help="env --game group: also time consortium-8p with N = 2, 3, 4, 8 parties")
+    p.add_argument("--scaling-size", type=int, default=None,
+                   help="env --game group --scaling: parallel episodes of the scaling runs "
+                        "(default: the largest of --sizes)")
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="parallel episode counts (env default 1 1024 16384 131072; train: "
                         "trainer sizes, default 1 16 256 2048 16384 131072)")

@@ -179,7 +179,8 @@ class _JaxParallelEnv(ParallelEnv):
         return self.action_spaces[agent]
 
     def state(self) -> np.ndarray:
-        """Global state: both observations concatenated, shape ``(2 * obs_size,)`` float32."""
+        """Global state: every agent's observation concatenated, ``(N * obs_size,)`` float32
+        (N = 2 but in the group game)."""
         if self._obs is None:
             raise RuntimeError("call reset() before state()")
         return self._obs.reshape(-1).copy()
@@ -385,7 +386,7 @@ def _canonical_leaves(params: Any) -> Any:
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _jit_game_reset(game: str, options: tuple, key: jax.Array, params: Any):
-    """(next internal key, state, obs (2, obs_size)) of a new episode."""
+    """(next internal key, state, obs (N, obs_size)) of a new episode."""
     env = _game_env(game, options)
     key, episode_key = jax.random.split(key)
     obs, state = env.reset(episode_key, params)
@@ -395,7 +396,8 @@ def _jit_game_reset(game: str, options: tuple, key: jax.Array, params: Any):
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _jit_game_step(game: str, options: tuple, state: Any, action_types: jax.Array,
                    offers: jax.Array, params: Any):
-    """(state, obs (2, obs_size), rewards (2,), info) of one round, no auto-reset."""
+    """(state, obs (N, obs_size), rewards (N,), info) of one round, no auto-reset; the
+    action types are (N,) i32 and the offers (N, D) f32, one row per agent."""
     env = _game_env(game, options)
     actions = {a: env.make_action(action_types[i], offers[i]) for i, a in enumerate(env.agents)}
     state, rewards, _, info = env.step_env(state, actions, params)
@@ -404,15 +406,58 @@ def _jit_game_step(game: str, options: tuple, state: Any, action_types: jax.Arra
             jnp.stack([rewards[a] for a in env.agents]), info)
 
 
+def _split_env_options(spec: Any, env_options: dict[str, Any] | None,
+                       game_settings: dict[str, Any]) -> dict[str, Any]:
+    """The env's static options: ``env_options`` plus the keyword arguments that name one of
+    the game's ``spec.env_options`` (``scenario=``, ``agents=``, ``num_history=``), which are
+    taken out of ``game_settings`` (the params do not hold them)."""
+    options = dict(env_options or {})
+    for name in spec.env_options:
+        if name in game_settings:
+            if name in options:
+                raise ValueError(f"{name} given twice (as a keyword and in env_options)")
+            options[name] = game_settings.pop(name)
+    for name, value in options.items():
+        try:
+            hash(value)
+        except TypeError:
+            raise ValueError(f"env option {name} must be hashable (a scenario by file or "
+                             f"shipped name), got {type(value).__name__}") from None
+    return options
+
+
+def _build_params(spec: Any, options: dict[str, Any], game_settings: dict[str, Any]) -> Any:
+    """Validated params matching the env's options: the same scenario and, in the group game,
+    the same first ``agents`` parties (the params hold one row per party)."""
+    if "agents" in options:
+        game_settings = {"agents": options["agents"], **game_settings}
+    return spec.params(options.get("scenario"), **game_settings)
+
+
+def _check_parties(env: Any, params: Any) -> None:
+    """A game with a number of parties (``env.num_agents``) needs params with one reservation
+    prior per party (e.g. ``make_group_params(scenario, agents=N)`` for ``agents=N``)."""
+    n = getattr(env, "num_agents", None)
+    rows = np.shape(getattr(params, "reservation_low", ()))
+    if n is not None and rows and rows[0] != n:
+        raise ValueError(f"params are for {rows[0]} parties but the env seats {n}: build them "
+                         f"with the same scenario and agents")
+
+
 class JaxGameParallelEnv(_JaxParallelEnv):
     """Any game of :data:`eqx_jax.games.registry.GAMES` as a PettingZoo ``ParallelEnv``.
 
     Args:
-        game: the game's name (``"price-quantity"``, ...); ``"price"`` has its own adapter,
-            :class:`JaxBargainingParallelEnv`, which :func:`parallel_env` returns for it.
+        game: the game's name (``"price-quantity"``, ``"group"``, ...); ``"price"`` has its own
+            adapter, :class:`JaxBargainingParallelEnv`, which :func:`parallel_env` returns.
         params: validated settings of that game, or ``**game_settings`` (its ``make_params``).
-        env_options: the env's static options (``num_history``, a scenario, ...).
+        env_options: the env's static options (``num_history``, a scenario, ...); each may
+            also be given as a keyword (``game_parallel_env("group", scenario=..., agents=3)``).
         render_mode: ``None`` or ``"ansi"``.
+
+    Agents: the env's (two in every game but ``"group"``, which seats the scenario's N parties,
+    or its first ``agents``, in order; agent 0 opens and the mover of step s is seat
+    (s - 1) mod N).
 
     Actions: ``{"action_type": 0 ACCEPT | 1 COUNTER | 2 WALK_AWAY, "offer": (D,) array}`` in the
     game's natural units (``action_space``: the offer box of ``offer_bounds``); a missing offer
@@ -428,16 +473,18 @@ class JaxGameParallelEnv(_JaxParallelEnv):
     def __init__(self, game: str, params: Any = None, render_mode: str | None = None,
                  env_options: dict[str, Any] | None = None, **game_settings: Any):
         spec = get_game(game)
+        options = _split_env_options(spec, env_options, game_settings)
         if params is not None and game_settings:
             raise ValueError("give either params or game settings, not both")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of "
                              f"{self.metadata['render_modes']}, got {render_mode!r}")
         self.game = game
-        self._options = tuple(sorted((env_options or {}).items()))
+        self._options = tuple(sorted(options.items()))
         self.jax_env = _game_env(game, self._options)
         self.params = (params if params is not None else
-                       spec.params((env_options or {}).get("scenario"), **game_settings))
+                       _build_params(spec, options, game_settings))
+        _check_parties(self.jax_env, self.params)
         self._jparams = jax.device_put(_canonical_leaves(self.params))
         self.render_mode = render_mode
         self.possible_agents = list(self.jax_env.agents)
@@ -489,9 +536,9 @@ class JaxGameParallelEnv(_JaxParallelEnv):
         mover = self.possible_agents[int(self.jax_env.mover(self._state))]
         if mover not in actions:
             raise ValueError(f"missing the action of {mover!r}, whose move it is")
-        d = self.jax_env.offer_size
-        a_types = np.full(2, COUNTER, np.int32)
-        offers = np.full((2, d), np.nan, np.float32)
+        d, n = self.jax_env.offer_size, len(self.possible_agents)
+        a_types = np.full(n, COUNTER, np.int32)
+        offers = np.full((n, d), np.nan, np.float32)
         for i, a in enumerate(self.possible_agents):
             if a in actions:
                 a_types[i], offers[i] = self._parse(a, actions[a])

@@ -123,6 +123,9 @@ def cmd_train(a: argparse.Namespace) -> None:
               f"continue with: eqx train --resume --out {summary['run_dir']}")
 
 
+GROUP_GAME = "group"
+
+
 def cmd_evaluate(a: argparse.Namespace) -> None:
     """``eqx evaluate``: a run against the SPE, the negotiators and best responses."""
     from eqx_jax import evaluate as ev
@@ -135,6 +138,9 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         raise CliError(str(e)) from None
     key = jax.random.key(a.seed)
     k_eval, k_tour, k_br = jax.random.split(key, 3)
+    if config.game == GROUP_GAME:
+        _evaluate_group(a, config, params, k_eval)
+        return
     try:
         result: dict[str, Any] = {"run": a.run, "evaluation": ev.evaluate_policies(
             config, params, k_eval, a.episodes, a.supplier_value, a.retailer_value)}
@@ -149,6 +155,38 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         print_json(result)
         return
     _print_evaluation(result)
+
+
+def _evaluate_group(a: argparse.Namespace, config, params: dict, key: jax.Array) -> None:
+    """``eqx evaluate`` of a group-game run: greedy and stochastic self-play of the trained
+    seats, the N-party metrics and, on a complete-information scenario, the SPE distances
+    (:func:`eqx_jax.group_evaluate.evaluate_group_policies`)."""
+    from eqx_jax.group_evaluate import evaluate_group_policies
+
+    if a.tournament or a.exploitability:
+        raise CliError("--tournament and --exploitability are not available for the group "
+                       "game yet (its metrics and SPE distances are)")
+    try:
+        e = evaluate_group_policies(config, params, key, a.episodes)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    if a.json:
+        print_json({"run": a.run, "evaluation": e})
+        return
+    print(f"Evaluation of {a.run} (group, {e['scenario']}: {', '.join(e['parties'])}), "
+          f"{e['episodes']:,} episodes")
+    print(f"  {'metric':28s} {'greedy':>30s} {'stochastic':>30s}")
+    for k, v in e["greedy"].items():
+        if k == "spe":
+            continue
+        w = e["stochastic"].get(k)
+        show = (lambda x: " / ".join(fmt(y) for y in x) if isinstance(x, list)  # noqa: E731
+                else fmt(x))
+        print(f"  {k:28s} {show(v):>30s} {show(w) if w is not None else '':>30s}")
+    if "spe" in e["greedy"]:
+        s = e["greedy"]["spe"]
+        print(f"  subgame-perfect equilibrium: {s['outcome']} at step {s['step']}, utilities "
+              + " / ".join(fmt(x) for x in (s["utilities"] or [])))
 
 
 def _print_game_evaluation(result: dict) -> None:

@@ -15,6 +15,9 @@ from eqx_jax.games.registry import DEFAULT_GAME, GAMES, get_game
 from eqx_jax.games.spec import NegotiationEnv
 from eqx_jax.negotiators import GAME_NEGOTIATORS, NEGOTIATORS
 
+#: The N-party game: its agents are its scenario's parties, and PPO trains it in self-play.
+GROUP_GAME = "group"
+
 PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
 #: How the discrete issues of an offer (the env's offer_levels) are played: a masked
 #: categorical over each issue's legal values, or a continuous sample the env rounds.
@@ -99,7 +102,23 @@ class PPOConfig:
             object.__setattr__(self, "env", dict(self.env))
         if isinstance(self.env_options, Mapping):
             object.__setattr__(self, "env_options", dict(self.env_options))
+        self._take_scenario_option()
         self.validate()
+
+    def _take_scenario_option(self) -> None:
+        """A scenario game's scenario may be given in ``env_options`` (the env's own option
+        name); it is moved to the ``scenario`` field so that params and env share it."""
+        opts = self.env_options
+        if not (isinstance(opts, dict) and "scenario" in opts and isinstance(self.game, str)
+                and self.game in GAMES and get_game(self.game).scenario):
+            return
+        opts = dict(opts)
+        scenario = opts.pop("scenario")
+        if self.scenario is not None and self.scenario != scenario:
+            raise ValueError(f"scenario is given twice: scenario={self.scenario!r} and "
+                             f"env_options['scenario']={scenario!r}")
+        object.__setattr__(self, "scenario", scenario)
+        object.__setattr__(self, "env_options", opts or None)
 
     def __hash__(self) -> int:  # the env dict is not hashable; hash the plain-data form
         return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
@@ -163,6 +182,10 @@ class PPOConfig:
         self.make_env()  # raises ValueError naming a bad option value
 
     def _validate_players(self) -> None:
+        if self.game == GROUP_GAME and self.opponent != "self":
+            # N-party training is self-play: every seat is a PPO decision maker.
+            raise ValueError(f"opponent must be 'self' in the {GROUP_GAME!r} game (PPO plays "
+                             f"every seat), got {self.opponent!r}")
         if self.game != DEFAULT_GAME and self.opponent not in (
                 "self", POLICY_OPPONENT, *GAME_NEGOTIATORS):
             raise ValueError(f"opponent must be 'self', '{POLICY_OPPONENT}' or one of "
@@ -210,8 +233,19 @@ class PPOConfig:
 
     @property
     def env_params(self) -> Any:
-        """The game's validated params (``EnvParams`` for the price game)."""
-        return get_game(self.game).params(self.scenario, **self.env)
+        """The game's validated params (``EnvParams`` for the price game; the group game's
+        for the parties its ``env_options["agents"]`` seats)."""
+        seats = {}
+        if self.env_options and "agents" in self.env_options:
+            seats = {"agents": self.env_options["agents"]}
+        return get_game(self.game).params(self.scenario, **seats, **self.env)
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """The game's agents: the two roles, or the group game's parties (seat order)."""
+        if self.game != GROUP_GAME:
+            return AGENTS
+        return tuple(self.make_env().agents)
 
     def make_env(self) -> NegotiationEnv:
         """The game's env with this config's ``num_history``, ``env_options`` (and scenario)."""
@@ -229,15 +263,15 @@ class PPOConfig:
     @property
     def learners(self) -> dict[str, tuple[str, ...]]:
         """Network name -> the roles it plays. Only roles PPO plays have a network."""
-        roles = AGENTS if self.ppo_roles == "both" else (self.ppo_roles,)
+        roles = self.agents if self.ppo_roles == "both" else (self.ppo_roles,)
         if self.shared_network:
             return {"shared": roles}
         return {r: (r,) for r in roles}
 
     @property
     def trained_roles(self) -> tuple[str, ...]:
-        """The roles PPO plays (has a network for) in this config, in ``AGENTS`` order."""
-        return tuple(r for r in AGENTS if any(r in v for v in self.learners.values()))
+        """The roles PPO plays (has a network for) in this config, in :attr:`agents` order."""
+        return tuple(r for r in self.agents if any(r in v for v in self.learners.values()))
 
     def player(self, role: str) -> str:
         """Who plays ``role`` among this config's policies: ``"ppo"`` where it trains the role,
@@ -259,7 +293,7 @@ class PPOConfig:
             return np.ones(n, bool)
         if self.ppo_roles == "both":
             first_half = np.arange(n) < n // 2
-            return first_half if role == AGENTS[0] else ~first_half
+            return first_half if role == self.agents[0] else ~first_half
         return np.full(n, self.ppo_roles == role)
 
 

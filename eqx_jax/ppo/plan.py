@@ -34,7 +34,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from eqx_jax.env import AGENTS, COUNTER
+from eqx_jax.env import COUNTER
 from eqx_jax.games.spec import NegotiationEnv, offer_value_mask
 from eqx_jax.negotiators import Policy, get_game_negotiator
 from eqx_jax.ppo.advantages import turn_based_gae
@@ -74,10 +74,10 @@ class TrainPlan:
     batch: int  # B = N * T
     names: tuple[str, ...]  # the L network names (config.learners), in stacking order
     n_net: int  # L
-    roles: tuple[str, ...]  # the R roles PPO plays somewhere, in AGENTS order
-    role_index: np.ndarray  # (R,) int: AGENTS index of each of them
-    agent_net: jax.Array  # (2,) i32: per agent, its network (0 if PPO never plays it: unused)
-    ppo_plays: jax.Array  # (2, N) bool: per agent, the envs where PPO plays it
+    roles: tuple[str, ...]  # the R roles PPO plays somewhere, in env.agents order
+    role_index: np.ndarray  # (R,) int: env.agents index of each of them
+    agent_net: jax.Array  # (A,) i32: per agent, its network (0 if PPO never plays it: unused)
+    ppo_plays: jax.Array  # (A, N) bool: per agent, the envs where PPO plays it
     has_fixed: bool  # a fixed opponent plays somewhere
     negotiator: Policy | None  # the fixed opponent (None in self-play)
     net: ActorCritic
@@ -141,8 +141,9 @@ def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
                               for b in env.explore_bounds(env_params))
     batch = config.batch_size
     names = tuple(config.learners)
-    roles = tuple(r for r in AGENTS if config.ppo_envs(r).any())
-    ppo_plays = np.stack([config.ppo_envs(a) for a in AGENTS])
+    agents = tuple(env.agents)
+    roles = tuple(r for r in agents if config.ppo_envs(r).any())
+    ppo_plays = np.stack([config.ppo_envs(a) for a in agents])
     m = config.num_minibatches
     if config.opponent == "self" and len(names) == 1:
         capacity = batch
@@ -156,9 +157,9 @@ def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
         config=config, env=env, env_params=env_params, offer_lo=offer_lo,
         offer_span=offer_hi - offer_lo, n_envs=config.num_envs, n_steps=config.num_steps,
         batch=batch, names=names, n_net=len(names), roles=roles,
-        role_index=np.array([AGENTS.index(r) for r in roles]),
+        role_index=np.array([agents.index(r) for r in roles]),
         agent_net=jnp.asarray([names.index(config.network_for(a)) if a in roles else 0
-                               for a in AGENTS], jnp.int32),
+                               for a in agents], jnp.int32),
         ppo_plays=jnp.asarray(ppo_plays), has_fixed=not ppo_plays.all(),
         negotiator=_fixed_opponent(config, opponent_policy), net=net,
         head=config.price_head, offer_head=offer_head(config, env),
@@ -200,9 +201,14 @@ def forward_movers(plan: TrainPlan, params_l, obs_m: jax.Array, mover: jax.Array
 
 
 def movers(plan: TrainPlan, env_state, obs: dict) -> tuple[jax.Array, jax.Array]:
-    """(mover (N,) i32: 0 supplier / 1 retailer, its observation (N, obs_size))."""
+    """(mover (N,) i32: the index of the agent that moves (0 supplier / 1 retailer; a group
+    game's seat), its observation (N, obs_size))."""
     mover = jax.vmap(plan.env.mover)(env_state)
-    return mover, jnp.where((mover == 0)[:, None], obs[AGENTS[0]], obs[AGENTS[1]])
+    agents = plan.env.agents
+    obs_m = jnp.where((mover == 0)[:, None], obs[agents[0]], obs[agents[1]])
+    for i in range(2, len(agents)):
+        obs_m = jnp.where((mover == i)[:, None], obs[agents[i]], obs_m)
+    return mover, obs_m
 
 
 # Exploring starts. PPO only learns about the states its policies visit: in self-play the
@@ -292,7 +298,7 @@ def act(plan: TrainPlan, params_l, env_state, obs: dict, key: jax.Array,
             lambda mine, theirs: jnp.where(keep.reshape(keep.shape + (1,) * (mine.ndim - 1)),
                                            mine, theirs.astype(mine.dtype)), action, fixed)
     # Both agents submit the mover's action: the env applies the mover's and ignores the other.
-    return {a: action for a in AGENTS}, sample
+    return {a: action for a in plan.env.agents}, sample
 
 
 def env_step(plan: TrainPlan, params_l, carry, i: jax.Array):
@@ -318,7 +324,8 @@ def env_step(plan: TrainPlan, params_l, carry, i: jax.Array):
     env_state, obs, explore_round = on_envs(plan, (env_state, obs, explore_round), 0)
     saved = jax.tree.map(lambda new, old: jnp.where(i == plan.n_steps - 1, new, old),
                          (env_state, obs, explore_round), saved)
-    step = {"done": dones["__all__"], "reward": jnp.stack([rewards[a] for a in AGENTS]),
+    step = {"done": dones["__all__"],
+            "reward": jnp.stack([rewards[a] for a in plan.env.agents]),
             "info": {k: info[k] for k in plan.env.info_keys}, "ppo": sample,
             "explored_episode": explored_episode}
     return (env_state, obs, explore_round, saved, key), step
@@ -337,10 +344,40 @@ def rollout(plan: TrainPlan, params_l, start: tuple, key: jax.Array):
     """
     (state_after_look, obs_after_look, _, next_start, _), traj = jax.lax.scan(
         functools.partial(env_step, plan, params_l), (*start, start, key),
-        jnp.arange(plan.n_steps + 1))
-    look = jax.tree.map(lambda x: x[plan.n_steps], traj)
+        jnp.arange(plan.n_steps + look_steps(plan)))
+    look = jax.tree.map(lambda x: x[plan.n_steps:], traj)
     traj = jax.tree.map(lambda x: x[:plan.n_steps], traj)
     return next_start, (state_after_look, obs_after_look), look, traj
+
+
+def look_steps(plan: TrainPlan) -> int:
+    """Look-ahead steps after a rollout: A - 1 for A agents acting in a fixed order, so that
+    every agent's next decision after the rollout is a look-ahead step or the state after
+    them (two agents: one step)."""
+    return len(plan.env.agents) - 1
+
+
+def bootstrap(plan: TrainPlan, look: dict, value_after_look: jax.Array
+              ) -> tuple[jax.Array, jax.Array]:
+    """Each PPO role's bootstrap carry after the rollout, ``(value (R, N), reward (R, N))``:
+    the value of its next decision (the first look-ahead step where it moves, else the state
+    after them) and the rewards it gets before it; value 0 and the rewards up to the end where
+    a look-ahead step ends the episode first (see :mod:`eqx_jax.ppo.advantages`)."""
+    role_col = jnp.asarray(plan.role_index)[:, None]  # (R, 1)
+    found = jnp.zeros((len(plan.roles), plan.n_envs), bool)
+    alive = jnp.ones_like(found)
+    value = jnp.zeros(found.shape, jnp.float32)
+    reward = jnp.zeros(found.shape, jnp.float32)
+    for k in range(look_steps(plan)):
+        turn = (look["ppo"]["mover"][k][None] == role_col) & alive & ~found
+        value = jnp.where(turn, look["ppo"]["value"][k][None], value)
+        waiting = alive & ~found & ~turn
+        reward = jnp.where(waiting, reward + look["reward"][k][plan.role_index] * plan.scale,
+                           reward)
+        found = found | turn
+        alive = alive & ~(waiting & look["done"][k][None])
+    value = jnp.where(found, value, jnp.where(alive, value_after_look[None], 0.0))
+    return value, reward
 
 
 # ============================================================================ 2. advantages
@@ -359,10 +396,14 @@ def advantages_batch(plan: TrainPlan, params_l, after_look: tuple, look: dict, t
     reward_r = traj["reward"][:, plan.role_index] * plan.scale  # (T, R, N)
     role_col = jnp.asarray(plan.role_index)[:, None]  # (R, 1)
     decision_r = ppo["decision"][:, None] & (ppo["mover"][:, None] == role_col)
-    turn = look["ppo"]["mover"][None] == role_col  # (R, N)
-    boot_value = jnp.where(turn, look["ppo"]["value"][None],
-                           jnp.where(look["done"], 0.0, value_after_look)[None])
-    boot_reward = jnp.where(turn, 0.0, look["reward"][plan.role_index] * plan.scale)
+    if look_steps(plan) == 1:  # two agents: the closed form (the same floats)
+        one = jax.tree.map(lambda x: x[0], look)
+        turn = one["ppo"]["mover"][None] == role_col  # (R, N)
+        boot_value = jnp.where(turn, one["ppo"]["value"][None],
+                               jnp.where(one["done"], 0.0, value_after_look)[None])
+        boot_reward = jnp.where(turn, 0.0, one["reward"][plan.role_index] * plan.scale)
+    else:
+        boot_value, boot_reward = bootstrap(plan, look, value_after_look)
     adv, target = turn_based_gae(
         decision_r, reward_r, jnp.broadcast_to(traj["done"][:, None], reward_r.shape),
         jnp.broadcast_to(ppo["value"][:, None], reward_r.shape), boot_value, boot_reward,
@@ -513,7 +554,7 @@ def _rollout_metrics(traj: dict, config: PPOConfig, env: NegotiationEnv) -> dict
             out[name] = masked_mean(info[k], done)
     for k in env.deal_keys:
         out[metric_name(k)] = masked_mean(info[k], deal)
-    for i, role in enumerate(AGENTS):
+    for i, role in enumerate(env.agents):
         ppo_env = jnp.asarray(config.ppo_envs(role))
         out[f"return_{role}"] = masked_mean(traj["reward"][:, i], done & ppo_env)
     return out

@@ -31,7 +31,7 @@ def test_protocol_shapes_and_masks(name):
     spec = get_game(name)
     env, params = spec.make_env(), spec.make_params()
     obs, state = jax.jit(env.reset)(jax.random.key(0), params)
-    assert set(obs) == set(env.agents) and len(env.agents) == 2
+    assert set(obs) == set(env.agents) and 2 <= len(env.agents) <= 8
     for a in env.agents:
         assert obs[a].shape == (env.obs_size,) and obs[a].dtype == jnp.float32
         mask = np.asarray(obs[a][env.mask_slice])

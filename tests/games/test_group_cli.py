@@ -65,3 +65,21 @@ def test_play_group_records_each_episode_once():
     d = (1 - rec["round"] / 12.0) ** 2
     np.testing.assert_allclose(rec["rewards"], 100 * (rec["utilities"] - rec["reservation"])
                                * d[:, None], rtol=1e-4, atol=1e-4)
+
+
+def test_train_and_evaluate_a_group_run(tmp_path):
+    run = tmp_path / "g"
+    out = _eqx("train", "--game", "group", "--scenario", "supply-chain-3p-fixed",
+               "--total-steps", "16384", "--out", str(run), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["finished"]
+    out = _eqx("evaluate", str(run), "--episodes", "200", "--json")
+    assert out.returncode == 0, out.stderr
+    e = json.loads(out.stdout)["evaluation"]
+    assert e["game"] == "group" and e["complete_information"]
+    g = e["greedy"]
+    assert g["spe"]["step"] == 3 and len(g["spe"]["utilities"]) == 3
+    for key in ("deal_rate", "spe_step_match", "mean_steps", "walk_rate"):
+        assert key in g and key in e["stochastic"] or key.startswith("spe")
+    out = _eqx("evaluate", str(run), "--exploitability")
+    assert out.returncode == 2 and "not available for the group game" in out.stderr

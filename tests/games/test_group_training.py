@@ -38,6 +38,8 @@ def test_four_parties_and_the_agents_option_run():
 def test_only_self_play_names_the_field():
     with pytest.raises(ValueError, match="opponent must be 'self' in the 'group' game"):
         PPOConfig(game="group", opponent="linear")
+    with pytest.raises(ValueError, match="shared_network must be true in the 'group' game"):
+        PPOConfig(game="group", shared_network=False)
 
 
 def test_bootstrap_takes_each_seats_next_decision():

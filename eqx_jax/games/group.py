@@ -41,8 +41,8 @@ from eqx_jax.checks import check_number
 from eqx_jax.env import ACCEPT, COUNTER, WALK_AWAY, _is_integral
 from eqx_jax.games.multi_issue import (
     MI_OBS_FIELDS,
-    NEGOTIATOR_CANDIDATES,
     NO_OFFER,
+    MultiIssueEnv,
     uniforms,
     value_function_terms,
 )
@@ -334,17 +334,6 @@ class GroupEnv(AlternatingOffers):
         return params.utility_scale
 
     # --------------------------------------------------- what a classic negotiator reads
-    def _candidates(self, params: GroupParams) -> tuple[jax.Array, ...]:
-        """K arrays (M,): the outcomes a negotiator chooses its offers from: every party's
-        ideal offer and NEGOTIATOR_CANDIDATES uniform draws (a fixed key: the same set every
-        call), discrete issues rounded (the multi-issue game's set, for N parties)."""
-        lo, hi = self.offer_bounds(params)
-        u = jax.random.uniform(jax.random.key(0), (NEGOTIATOR_CANDIDATES, self.offer_size))
-        x = jnp.concatenate([params.ideal_offer, lo + u * (hi - lo)], axis=0)
-        x = jnp.where(params.discrete, jnp.round(x), x)
-        x = jnp.clip(x, params.issue_low, params.issue_high)
-        return tuple(x[:, k] for k in range(self.offer_size))
-
     def _candidate_utilities(self, obs: jax.Array, params: GroupParams):
         """(own utility (M,), the others' mean estimated utility (M,)) of the candidates: the
         others' weights estimated by their prior means, normalised."""
@@ -360,30 +349,11 @@ class GroupEnv(AlternatingOffers):
         own = u[me]
         return own, (jnp.sum(u, axis=0) - own) / (n - 1)
 
-    def negotiator_view(self, obs: jax.Array, params: GroupParams) -> dict[str, jax.Array]:
-        """Decode one party's observation for the utility-space negotiators: ``t_next``,
-        ``horizon`` (steps), ``has_offer``, ``standing_gain`` and ``best_gain`` (reward units
-        before the reward model: utility_scale (u - r))."""
-        i, scale = GROUP_OBS_INDEX, jnp.asarray(params.utility_scale, jnp.float32)
-        horizon = jnp.asarray(params.max_rounds, jnp.float32)
-        r = obs[i["own_reservation"]]
-        own, _ = self._candidate_utilities(obs, params)
-        return {"t_next": jnp.round(obs[i["round"]] * horizon) + 1.0, "horizon": horizon,
-                "has_offer": obs[i["has_offer"]] > 0.5,
-                "standing_gain": scale * (obs[i["own_utility"]] - r),
-                "best_gain": jnp.maximum(scale * (jnp.max(own) - r), 0.0)}
-
-    def offer_for_gain(self, obs: jax.Array, params: GroupParams,
-                       gain: jax.Array) -> jax.Array:
-        """(K,) the candidate outcome giving this party at least ``gain`` that is best for the
-        others' mean estimated utility (its own best outcome when none reaches ``gain``)."""
-        scale = jnp.asarray(params.utility_scale, jnp.float32)
-        need = obs[GROUP_OBS_INDEX["own_reservation"]] + gain / scale
-        own, others = self._candidate_utilities(obs, params)
-        ok = own >= need - 1e-6
-        pick = jnp.where(jnp.any(ok), jnp.argmax(jnp.where(ok, others, -jnp.inf)),
-                         jnp.argmax(own))
-        return jnp.stack([x[pick] for x in self._candidates(params)])
+    # The multi-issue game's: its observation fields come first in GROUP_OBS_FIELDS (same
+    # indices), so they read this game's observation and call its _candidate_utilities.
+    _candidates = MultiIssueEnv._candidates
+    negotiator_view = MultiIssueEnv.negotiator_view
+    offer_for_gain = MultiIssueEnv.offer_for_gain
 
     # ------------------------------------------------------------------------------ reset
     def reset(self, key: chex.PRNGKey, params: GroupParams

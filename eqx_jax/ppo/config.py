@@ -186,10 +186,6 @@ class PPOConfig:
             # N-party training is self-play: every seat is a PPO decision maker.
             raise ValueError(f"opponent must be 'self' in the {GROUP_GAME!r} game (PPO plays "
                              f"every seat), got {self.opponent!r}")
-        if self.game == GROUP_GAME and not self.shared_network:
-            # One network plays every seat (the observation carries the seat).
-            raise ValueError(f"shared_network must be true in the {GROUP_GAME!r} game, got "
-                             f"{self.shared_network!r}")
         if self.game != DEFAULT_GAME and self.opponent not in (
                 "self", POLICY_OPPONENT, *GAME_NEGOTIATORS):
             raise ValueError(f"opponent must be 'self', '{POLICY_OPPONENT}' or one of "

@@ -148,7 +148,9 @@ def make_plan(config: PPOConfig, opponent_policy: Policy | None = None,
     if config.opponent == "self" and len(names) == 1:
         capacity = batch
     else:
-        capacity = min(batch, -(-int(NETWORK_BATCH_SHARE * batch) // m) * m)
+        # L > 2 networks (one per seat of a group game) each make about 1/L of the decisions
+        share = NETWORK_BATCH_SHARE * min(1.0, 2.0 / len(names))
+        capacity = min(batch, -(-int(share * batch) // m) * m)
     tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                      optax.adam(learning_rate=functools.partial(lr_at, config), eps=1e-5))
     horizon = int(env_params.max_rounds)
@@ -194,10 +196,16 @@ def forward_movers(plan: TrainPlan, params_l, obs_m: jax.Array, mover: jax.Array
     if plan.n_net == 1:
         return plan.net.apply(jax.tree.map(lambda x: x[0], params_l), obs_m)
     outs = jax.vmap(plan.net.apply, (0, None))(params_l, obs_m)
-    second = plan.agent_net[mover] == 1
-    return jax.tree.map(
-        lambda x: jnp.where(second.reshape(second.shape + (1,) * (x.ndim - 2)), x[1], x[0]),
-        outs)
+    net_of = plan.agent_net[mover]  # (N,) the mover's network
+
+    def pick(x):  # (L, N, ...) -> (N, ...): an exact selection, no arithmetic
+        out = x[0]
+        for i in range(1, plan.n_net):
+            out = jnp.where((net_of == i).reshape(net_of.shape + (1,) * (x.ndim - 2)), x[i],
+                            out)
+        return out
+
+    return jax.tree.map(pick, outs)
 
 
 def movers(plan: TrainPlan, env_state, obs: dict) -> tuple[jax.Array, jax.Array]:

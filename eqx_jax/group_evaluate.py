@@ -1,6 +1,6 @@
 """Trained agents of the group game (N parties) against the truth: greedy and stochastic play,
-the N-party outcome metrics, and the distance from the exact SPE on a complete-information
-scenario.
+the N-party outcome metrics, the distance from the exact SPE on a complete-information
+scenario, and the exploitability of each seat by a PPO best response.
 
 Plain-Python orchestration around jitted JAX (:func:`eqx_jax.simulate.play_group_batch`);
 returns JSON-ready dicts. ``params``: one run's parameters dict (network name -> params), the
@@ -9,15 +9,20 @@ network of each seat given by ``config.network_for(party)`` (self-play: one shar
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from eqx_jax.games.group import solve_group_scenario_spe
+from eqx_jax.checks import check_number
+from eqx_jax.games.group import GROUP_OBS_INDEX, solve_group_scenario_spe
 from eqx_jax.games.group_metrics import group_metrics
 from eqx_jax.negotiators import Policy
-from eqx_jax.ppo import PPOConfig, make_policy
+from eqx_jax.ppo import POLICY_OPPONENT, PPOConfig, make_policy, make_train
+from eqx_jax.references import mi_mean_surplus
 from eqx_jax.simulate import play_group_batch
 
 
@@ -86,3 +91,100 @@ def evaluate_group_policies(config: PPOConfig, params: dict, key: jax.Array,
     if env.scenario.complete_information:
         out["greedy"].update(spe_distance(config, rec))
     return out
+
+
+def by_seat(policies: list[Policy]) -> Policy:
+    """One policy that plays ``policies[i]`` for the party in seat i (the observation's
+    ``role`` field)."""
+
+    def policy(key, obs, env_params):
+        seat = jnp.round(obs[GROUP_OBS_INDEX["role"]]).astype(jnp.int32)
+        return jax.lax.switch(seat, policies, key, obs, env_params)
+
+    return policy
+
+
+def best_response_config(config: PPOConfig, total_timesteps: int | None = None,
+                         num_seeds: int = 1) -> PPOConfig:
+    """The config of the best-response run of :func:`group_exploitability`: a fresh network
+    per seat against the frozen policies (``opponent="policy"``, ``ppo_roles="both"``: the
+    envs in N equal blocks, in block i PPO plays seat i and the frozen policies the others),
+    the config's knobs, ``total_timesteps`` env steps per seat (default the config's)."""
+    steps = config.total_timesteps if total_timesteps is None else total_timesteps
+    n = len(config.agents)
+    return dataclasses.replace(
+        config, opponent=POLICY_OPPONENT, ppo_roles="both", shared_network=False,
+        num_envs=n * config.num_envs, total_timesteps=n * steps, num_seeds=num_seeds)
+
+
+def _seat_entry(seat: int, br_recs: list[dict], trained: dict, metrics: dict, party: str,
+                surplus: float) -> dict[str, Any]:
+    """One seat's entry of :func:`group_exploitability`: the seed whose best response
+    evaluates best (its mean reward in seat ``seat``) against the trained seat on the same
+    episodes; ``br_recs`` one record per seed, ``trained`` the all-trained record."""
+    rewards = [float(r["rewards"][:, seat].mean()) for r in br_recs]
+    best = int(np.argmax(rewards))
+    rec = br_recs[best]
+    trained_reward = float(trained["rewards"][:, seat].mean())
+    gain = rewards[best] - trained_reward
+    curve = np.asarray(metrics[f"return_{party}"][best])
+    return {
+        "best_response_reward": rewards[best], "trained_reward": trained_reward,
+        "gain": gain, "gain_share": gain / surplus if surplus > 0 else math.nan,
+        "best_response_deal_rate": float(rec["deal"].mean()),
+        "trained_deal_rate": float(trained["deal"].mean()),
+        "best_response_utility": float(rec["utilities"][:, seat].mean()),
+        "trained_utility": float(trained["utilities"][:, seat].mean()),
+        "best_response_mean_steps": float(rec["round"].mean()),
+        "best_response_seed_rewards": rewards,
+        "best_response_train_return": float(curve[-max(1, curve.size // 10):].mean()),
+    }
+
+
+def group_exploitability(config: PPOConfig, params: dict, key: jax.Array,
+                         total_timesteps: int | None = None, *, num_episodes: int = 10_000,
+                         num_seeds: int = 1, deterministic: bool = True) -> dict[str, Any]:
+    """How much a PPO best response in each seat gains against the other seats' frozen
+    trained policies (the two-party :func:`eqx_jax.evaluate.exploitability`, per seat).
+
+    For every seat i at once (one run, :func:`best_response_config`): the trained policies
+    of every seat, frozen (greedy if ``deterministic``), play the other seats; a fresh PPO
+    network learns seat i for ``total_timesteps`` env steps; ``num_seeds`` runs train at once
+    and per seat the best-evaluating one is kept. Evaluation: seat i's best response (greedy)
+    with the frozen others against the all-trained table on the *same* ``num_episodes``
+    episodes (same key). ``gain`` = mean reward difference in seat i (reward units) and
+    ``gain_share`` = gain / the mean available surplus (:func:`eqx_jax.references.
+    mi_mean_surplus` of the seated scenario: ``utility_scale`` times the largest joint gain
+    over the reservation values, reward units before the reward model).
+
+    Returns ``{"total_timesteps", "num_episodes", "num_seeds", "deterministic",
+    "mean_available_surplus", "seats": {party: {...}}, "max_gain", "max_gain_share"}``. A PPO
+    best response is a lower bound on the true exploitability (a local optimiser with a finite
+    budget; it can come out negative when undertrained).
+    """
+    n = int(check_number("num_episodes", num_episodes, 1, integer=True))
+    env, p = config.make_env(), config.env_params
+    frozen = seat_policies(config, params, deterministic)
+    br_cfg = best_response_config(config, total_timesteps, num_seeds)
+    k_train, k_eval = jax.random.split(key)
+    runner, metrics = make_train(br_cfg, opponent_policy=by_seat(frozen))(k_train)
+
+    def tables(br_params):  # seat i: its best response, the others frozen
+        return [play_group_batch(k_eval, p, frozen[:i] + [make_policy(
+            br_params[party], br_cfg, deterministic=True)] + frozen[i + 1:], n, env)
+            for i, party in enumerate(env.agents)]
+
+    br, trained = jax.jit(lambda bp: (jax.vmap(tables)(bp),
+                                      play_group_batch(k_eval, p, frozen, n, env)))(
+        runner.params)
+    br = jax.tree.map(np.asarray, br)
+    trained = jax.tree.map(np.asarray, trained)
+    surplus = mi_mean_surplus(env.scenario, float(p.utility_scale))
+    seats = {party: _seat_entry(i, [{k: v[s] for k, v in br[i].items()}
+                                    for s in range(num_seeds)], trained, metrics, party, surplus)
+             for i, party in enumerate(env.agents)}
+    max_gain = max(x["gain"] for x in seats.values())
+    return {"total_timesteps": br_cfg.total_timesteps // len(env.agents), "num_episodes": n,
+            "num_seeds": num_seeds, "deterministic": bool(deterministic),
+            "mean_available_surplus": surplus, "seats": seats, "max_gain": max_gain,
+            "max_gain_share": max_gain / surplus if surplus > 0 else math.nan}

@@ -105,14 +105,15 @@ def pq_spe_distance(record: dict[str, np.ndarray], p: PQParams) -> dict[str, flo
     return out
 
 
-def mi_mean_surplus(scenario: str, utility_scale: float, samples: int = 20_000) -> float:
-    """E[largest joint gain] of a multi-issue scenario under its priors, reward units before
-    the reward model: ``utility_scale * max(0, max_x (u_s(x) + u_r(x)) - r_s - r_r)``, exact per
-    draw (utilities are separable: each issue at its best table point; a continuous issue's
-    value functions are linear, so an end point), averaged over ``samples`` prior draws (fixed
-    seed)."""
-    sc = load_scenario(scenario)
-    tables = value_tables(sc)  # (2, K, V)
+def mi_mean_surplus(scenario: str | Scenario, utility_scale: float,
+                    samples: int = 20_000) -> float:
+    """E[largest joint gain] of a multi-issue scenario (a name, file or loaded scenario; N
+    parties for the group game) under its priors, reward units before the reward model:
+    ``utility_scale * max(0, max_x sum_i u_i(x) - sum_i r_i)``, exact per draw (utilities are
+    separable: each issue at its best table point; a continuous issue's value functions are
+    linear, so an end point), averaged over ``samples`` prior draws (fixed seed)."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    tables = value_tables(sc)  # (N, K, V)
     w, r = sample_weights_and_reservations(sc, np.random.default_rng(0), samples)
     joint = np.einsum("nak,akv->nkv", w, tables).max(axis=2).sum(axis=1)  # (n,)
     return float(utility_scale * np.maximum(joint - r.sum(axis=1), 0.0).mean())

@@ -139,7 +139,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     key = jax.random.key(a.seed)
     k_eval, k_tour, k_br = jax.random.split(key, 3)
     if config.game == GROUP_GAME:
-        _evaluate_group(a, config, params, k_eval)
+        _evaluate_group(a, config, params, k_eval, k_br)
         return
     try:
         result: dict[str, Any] = {"run": a.run, "evaluation": ev.evaluate_policies(
@@ -157,23 +157,37 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     _print_evaluation(result)
 
 
-def _evaluate_group(a: argparse.Namespace, config, params: dict, key: jax.Array) -> None:
+def _evaluate_group(a: argparse.Namespace, config, params: dict, key: jax.Array,
+                    k_br: jax.Array) -> None:
     """``eqx evaluate`` of a group-game run: greedy and stochastic self-play of the trained
     seats, the N-party metrics and, on a complete-information scenario, the SPE distances
-    (:func:`eqx_jax.group_evaluate.evaluate_group_policies`)."""
-    from eqx_jax.group_evaluate import evaluate_group_policies
+    (:func:`eqx_jax.group_evaluate.evaluate_group_policies`); ``--exploitability``: a PPO best
+    response per seat (:func:`eqx_jax.group_evaluate.group_exploitability`)."""
+    from eqx_jax.group_evaluate import evaluate_group_policies, group_exploitability
 
-    if a.tournament or a.exploitability:
-        raise CliError("--tournament and --exploitability are not available for the group "
-                       "game yet (its metrics and SPE distances are)")
+    if a.tournament:
+        raise CliError("--tournament is not available for the group game (the classic "
+                       "negotiators play it: eqx simulate --game group --negotiators ...)")
+    if a.br_steps is not None:
+        positive_int("--br-steps", a.br_steps, 10**10)
     try:
-        e = evaluate_group_policies(config, params, key, a.episodes)
+        result: dict[str, Any] = {"run": a.run, "evaluation": evaluate_group_policies(
+            config, params, key, a.episodes)}
+        if a.exploitability:
+            result["exploitability"] = group_exploitability(
+                config, params, k_br, a.br_steps, num_episodes=a.episodes)
     except ValueError as err:
         raise CliError(str(err)) from None
     if a.json:
-        print_json({"run": a.run, "evaluation": e})
+        print_json(result)
         return
-    print(f"Evaluation of {a.run} (group, {e['scenario']}: {', '.join(e['parties'])}), "
+    _print_group_evaluation(result)
+
+
+def _print_group_evaluation(result: dict) -> None:
+    """The text form of ``eqx evaluate`` for a group-game run."""
+    e = result["evaluation"]
+    print(f"Evaluation of {result['run']} (group, {e['scenario']}: {', '.join(e['parties'])}), "
           f"{e['episodes']:,} episodes")
     print(f"  {'metric':28s} {'greedy':>30s} {'stochastic':>30s}")
     for k, v in e["greedy"].items():
@@ -187,6 +201,14 @@ def _evaluate_group(a: argparse.Namespace, config, params: dict, key: jax.Array)
         s = e["greedy"]["spe"]
         print(f"  subgame-perfect equilibrium: {s['outcome']} at step {s['step']}, utilities "
               + " / ".join(fmt(x) for x in (s["utilities"] or [])))
+    if "exploitability" in result:
+        x = result["exploitability"]
+        print(f"\nExploitability (PPO best response per seat, {x['total_timesteps']:,} steps; "
+              "a lower bound):")
+        for party, s in x["seats"].items():
+            print(f"  best-response {party}: gains {s['gain']:,.2f} reward units over the "
+                  f"trained {party} ({fmt(s['gain_share'])} of the mean surplus "
+                  f"{x['mean_available_surplus']:,.1f})")
 
 
 def _print_game_evaluation(result: dict) -> None:
@@ -347,8 +369,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tournament-episodes", type=int, default=2000,
                    help="episodes per tournament pairing (default 2000)")
     p.add_argument("--exploitability", action="store_true",
-                   help="also train a best response against each frozen side (slow: two "
-                        "training runs)")
+                   help="also train a best response against each frozen side (slow: one "
+                        "training run per side; the group game: per seat, in one run)")
     p.add_argument("--br-steps", type=int, default=None,
                    help="env steps of each best-response run (default: the run's total)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

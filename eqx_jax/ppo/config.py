@@ -182,10 +182,10 @@ class PPOConfig:
         self.make_env()  # raises ValueError naming a bad option value
 
     def _validate_players(self) -> None:
-        if self.game == GROUP_GAME and self.opponent != "self":
-            # N-party training is self-play: every seat is a PPO decision maker.
-            raise ValueError(f"opponent must be 'self' in the {GROUP_GAME!r} game (PPO plays "
-                             f"every seat), got {self.opponent!r}")
+        if self.game == GROUP_GAME and self.opponent not in ("self", POLICY_OPPONENT):
+            # N-party training is self-play, or best responses to frozen policies at the table.
+            raise ValueError(f"opponent must be 'self' or '{POLICY_OPPONENT}' in the "
+                             f"{GROUP_GAME!r} game, got {self.opponent!r}")
         if self.game != DEFAULT_GAME and self.opponent not in (
                 "self", POLICY_OPPONENT, *GAME_NEGOTIATORS):
             raise ValueError(f"opponent must be 'self', '{POLICY_OPPONENT}' or one of "
@@ -195,13 +195,15 @@ class PPOConfig:
             raise ValueError(f"opponent must be 'self' or one of {list(NEGOTIATORS)}, or "
                              f"'{POLICY_OPPONENT}' (with an opponent_policy passed to "
                              f"make_train), got {self.opponent!r}")
-        check_choice("ppo_roles", self.ppo_roles, PPO_ROLES)
+        seats = self.agents
+        check_choice("ppo_roles", self.ppo_roles, ("both", *seats))
         if self.opponent == "self" and self.ppo_roles != "both":
             raise ValueError("ppo_roles must be 'both' when opponent is 'self' (PPO plays "
-                             f"both roles), got {self.ppo_roles!r}")
-        if self.opponent != "self" and self.ppo_roles == "both" and self.num_envs % 2:
-            raise ValueError("num_envs must be even when ppo_roles is 'both' with a negotiator "
-                             f"opponent (half the envs per role), got {self.num_envs}")
+                             f"every role), got {self.ppo_roles!r}")
+        if self.opponent != "self" and self.ppo_roles == "both" and self.num_envs % len(seats):
+            need = "even" if len(seats) == 2 else f"a multiple of {len(seats)}"
+            raise ValueError(f"num_envs must be {need} when ppo_roles is 'both' with a fixed "
+                             f"opponent (an equal block of envs per role), got {self.num_envs}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PPOConfig:
@@ -291,9 +293,9 @@ class PPOConfig:
         n = self.num_envs
         if self.opponent == "self":
             return np.ones(n, bool)
-        if self.ppo_roles == "both":
-            first_half = np.arange(n) < n // 2
-            return first_half if role == self.agents[0] else ~first_half
+        if self.ppo_roles == "both":  # equal blocks in seat order (two roles: the halves)
+            seats = self.agents
+            return np.arange(n) * len(seats) // n == seats.index(role)
         return np.full(n, self.ppo_roles == role)
 
 

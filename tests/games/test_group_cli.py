@@ -73,13 +73,20 @@ def test_train_and_evaluate_a_group_run(tmp_path):
                "--total-steps", "16384", "--out", str(run), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["finished"]
-    out = _eqx("evaluate", str(run), "--episodes", "200", "--json")
+    out = _eqx("evaluate", str(run), "--episodes", "200", "--exploitability", "--br-steps",
+               "16384", "--json")
     assert out.returncode == 0, out.stderr
-    e = json.loads(out.stdout)["evaluation"]
+    d = json.loads(out.stdout)
+    e = d["evaluation"]
     assert e["game"] == "group" and e["complete_information"]
     g = e["greedy"]
     assert g["spe"]["step"] == 3 and len(g["spe"]["utilities"]) == 3
     for key in ("deal_rate", "spe_step_match", "mean_steps", "walk_rate"):
         assert key in g and key in e["stochastic"] or key.startswith("spe")
-    out = _eqx("evaluate", str(run), "--exploitability")
+    x = d["exploitability"]
+    assert set(x["seats"]) == {"supplier", "retailer", "logistics"}
+    assert x["total_timesteps"] == 16384 and x["num_episodes"] == 200
+    for s in x["seats"].values():
+        assert s["gain"] == s["best_response_reward"] - s["trained_reward"]
+    out = _eqx("evaluate", str(run), "--tournament")
     assert out.returncode == 2 and "not available for the group game" in out.stderr

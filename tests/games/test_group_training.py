@@ -46,11 +46,6 @@ def test_four_parties_and_the_agents_option_run():
     assert "return_p5" in m and "return_p6" not in m
 
 
-def test_only_self_play_names_the_field():
-    with pytest.raises(ValueError, match="opponent must be 'self' in the 'group' game"):
-        PPOConfig(game="group", opponent="linear")
-
-
 def test_bootstrap_takes_each_seats_next_decision():
     """Three seats, rollout ends after seat 0 moved: look-ahead steps by seats 1, 2; seat 0's
     next decision is the state after them. A done on the first look-ahead step ends seat 2's

@@ -140,7 +140,7 @@ def bench_game(game: str, sizes: Sequence[int], seconds: float = 2.0,
              for n in sizes if devices > 1 and n % devices == 0 and n >= 1024}
     largest = str(max(sizes))
     adapter = bench_game_adapter(game, min(seconds, 1.0), scenario)
-    train = bench_game_train(game, 131_072 if quick else 1_048_576, scenario)
+    train = bench_game_train(game, 16_384 if quick else 1_048_576, scenario)  # quick: 1 update
     return {
         "game": game, "scenario": scenario,
         "jax_steps_per_s": {n: r["steps_per_s"] for n, r in runs.items()},

@@ -28,7 +28,7 @@ def test_bench_train_quick_emits_well_formed_figures(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run(
         [sys.executable, "-m", "eqx_jax.cli", "bench", "train", "--quick", "--json",
-         "--sizes", "1", "64", "--rllib-seconds", "20", "--out", str(out)],
+         "--sizes", "1", "64", "--rllib-seconds", "12", "--out", str(out)],
         capture_output=True, text=True, timeout=1500, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     r = json.loads(proc.stdout)

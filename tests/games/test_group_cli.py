@@ -70,11 +70,11 @@ def test_play_group_records_each_episode_once():
 def test_train_and_evaluate_a_group_run(tmp_path):
     run = tmp_path / "g"
     out = _eqx("train", "--game", "group", "--scenario", "supply-chain-3p-fixed",
-               "--total-steps", "16384", "--out", str(run), "--json")
+               "--total-steps", "4096", "--num-envs", "64", "--out", str(run), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["finished"]
     out = _eqx("evaluate", str(run), "--episodes", "200", "--exploitability", "--br-steps",
-               "16384", "--json")
+               "2048", "--json")
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     e = d["evaluation"]
@@ -85,7 +85,7 @@ def test_train_and_evaluate_a_group_run(tmp_path):
         assert key in g and key in e["stochastic"] or key.startswith("spe")
     x = d["exploitability"]
     assert set(x["seats"]) == {"supplier", "retailer", "logistics"}
-    assert x["total_timesteps"] == 16384 and x["num_episodes"] == 200
+    assert x["total_timesteps"] == 2048 and x["num_episodes"] == 200
     for s in x["seats"].values():
         assert s["gain"] == s["best_response_reward"] - s["trained_reward"]
     out = _eqx("evaluate", str(run), "--tournament")

@@ -38,11 +38,10 @@ def test_three_parties_learn_to_agree():
         assert f"return_{seat}" in m and f"{seat}_utility" in m
 
 
-def test_four_parties_and_the_agents_option_run():
-    m = _train(scenario="supply-chain-4p", num_envs=64, num_steps=8, total_timesteps=64 * 8 * 2)
-    assert np.isfinite(m["value_loss_shared"]).all() and "return_warehouse" in m
+def test_five_parties_of_the_agents_option_run():
     m = _train(scenario="consortium-8p", env_options={"agents": 5}, num_envs=64, num_steps=8,
                total_timesteps=64 * 8 * 2)
+    assert np.isfinite(m["value_loss_shared"]).all()
     assert "return_p5" in m and "return_p6" not in m
 
 

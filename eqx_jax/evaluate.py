@@ -24,7 +24,6 @@ each role (both exist).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from typing import Any
@@ -41,8 +40,8 @@ from eqx_jax.games.scenario import load_scenario
 from eqx_jax.metrics import nash_bargaining_solution, summarize
 from eqx_jax.negotiators import NEGOTIATORS, Policy
 from eqx_jax.ppo import (
-    POLICY_OPPONENT,
     PPOConfig,
+    best_response_config,
     default_sides,
     make_policy,
     make_train,
@@ -365,25 +364,6 @@ def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
 
 
 # ============================================================================ exploitability
-def best_response_config(config: PPOConfig, total_timesteps: int | None = None,
-                         num_seeds: int = 1) -> PPOConfig:
-    """The config that trains fresh best responses for *both* sides in one run.
-
-    ``opponent="policy"``, ``ppo_roles="both"``: the envs are split in halves, in the first half
-    a fresh supplier network plays against the fixed policy as retailer, in the second half the
-    fixed policy is the supplier against a fresh retailer network (two separate networks, each
-    trained only on its half). ``num_envs`` and ``total_timesteps`` are doubled, so each best
-    response gets exactly what ``config`` gives one role: ``config.num_envs`` envs per update,
-    the same number of updates and of env steps (``total_timesteps``, default
-    ``config.total_timesteps``), the same minibatch size per network. Every other knob (network,
-    optimiser, PPO, game) is the config's.
-    """
-    steps = config.total_timesteps if total_timesteps is None else total_timesteps
-    return dataclasses.replace(
-        config, opponent=POLICY_OPPONENT, ppo_roles="both", shared_network=False,
-        num_envs=2 * config.num_envs, total_timesteps=2 * steps, num_seeds=num_seeds)
-
-
 def _by_role(supplier: Policy, retailer: Policy) -> Policy:
     """One policy that plays ``supplier`` or ``retailer`` according to the observation's role."""
     role = OBS_INDEX["role"]

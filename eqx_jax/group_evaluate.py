@@ -9,7 +9,6 @@ network of each seat given by ``config.network_for(party)`` (self-play: one shar
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -21,9 +20,9 @@ from eqx_jax.checks import check_number
 from eqx_jax.games.group import GROUP_OBS_INDEX, solve_group_scenario_spe
 from eqx_jax.games.group_metrics import group_metrics
 from eqx_jax.negotiators import Policy
-from eqx_jax.ppo import POLICY_OPPONENT, PPOConfig, make_policy, make_train
+from eqx_jax.ppo import PPOConfig, best_response_config, make_policy, make_train
 from eqx_jax.references import mi_mean_surplus
-from eqx_jax.simulate import play_group_batch
+from eqx_jax.simulate import play_group_batch, switch_policy
 
 
 def seat_policies(config: PPOConfig, params: dict, deterministic: bool) -> list[Policy]:
@@ -99,22 +98,9 @@ def by_seat(policies: list[Policy]) -> Policy:
 
     def policy(key, obs, env_params):
         seat = jnp.round(obs[GROUP_OBS_INDEX["role"]]).astype(jnp.int32)
-        return jax.lax.switch(seat, policies, key, obs, env_params)
+        return switch_policy(policies, seat)(key, obs, env_params)
 
     return policy
-
-
-def best_response_config(config: PPOConfig, total_timesteps: int | None = None,
-                         num_seeds: int = 1) -> PPOConfig:
-    """The config of the best-response run of :func:`group_exploitability`: a fresh network
-    per seat against the frozen policies (``opponent="policy"``, ``ppo_roles="both"``: the
-    envs in N equal blocks, in block i PPO plays seat i and the frozen policies the others),
-    the config's knobs, ``total_timesteps`` env steps per seat (default the config's)."""
-    steps = config.total_timesteps if total_timesteps is None else total_timesteps
-    n = len(config.agents)
-    return dataclasses.replace(
-        config, opponent=POLICY_OPPONENT, ppo_roles="both", shared_network=False,
-        num_envs=n * config.num_envs, total_timesteps=n * steps, num_seeds=num_seeds)
 
 
 def _seat_entry(seat: int, br_recs: list[dict], trained: dict, metrics: dict, party: str,
@@ -147,7 +133,8 @@ def group_exploitability(config: PPOConfig, params: dict, key: jax.Array,
     """How much a PPO best response in each seat gains against the other seats' frozen
     trained policies (the two-party :func:`eqx_jax.evaluate.exploitability`, per seat).
 
-    For every seat i at once (one run, :func:`best_response_config`): the trained policies
+    For every seat i at once (one run, :func:`eqx_jax.ppo.best_response_config`: N
+    equal blocks of envs, in block i a fresh network plays seat i): the trained policies
     of every seat, frozen (greedy if ``deterministic``), play the other seats; a fresh PPO
     network learns seat i for ``total_timesteps`` env steps; ``num_seeds`` runs train at once
     and per seat the best-evaluating one is kept. Evaluation: seat i's best response (greedy)

@@ -71,6 +71,7 @@ from eqx_jax.ppo.config import (
     PPO_ROLES,
     PRICE_HEADS,
     PPOConfig,
+    best_response_config,
     default_sides,
     sides_for_agent_type,
 )
@@ -124,7 +125,8 @@ __all__ = [
     "DISCRETE_HEADS", "ENV_AXIS", "FEATURE_SCALE", "KERNEL_SCALES", "MASKED_LOGIT",
     "NETWORK_BATCH_SHARE", "POLICY_OPPONENT", "PPO_ROLES", "PRICE_HEADS", "SEED_AXIS",
     "UNIT_EPS", "ActorCritic", "MixedOfferParams", "OfferHead", "PPOConfig", "RunnerState",
-    "TrainPlan", "action_log_prob", "build_network", "default_sides", "digamma_ge1",
+    "TrainPlan", "action_log_prob", "best_response_config", "build_network", "default_sides",
+    "digamma_ge1",
     "evaluate", "greedy_offer", "greedy_price", "hybrid_log_prob", "init_network",
     "lgamma_ge1", "make_mesh", "make_plan", "make_policy", "make_train", "make_train_chunked",
     "masked_mean", "mine_first", "offer_action_log_prob", "offer_head",

@@ -327,3 +327,24 @@ def sides_for_agent_type(agent_type: str, fields: Mapping[str, Any],
     elif out.get("ppo_roles", "both") != "both":
         raise ValueError("ppo_roles must be 'both' (or left out) when agent_type is 'both'")
     return out
+
+
+def best_response_config(config: PPOConfig, total_timesteps: int | None = None,
+                         num_seeds: int = 1) -> PPOConfig:
+    """The config that trains fresh best responses for *every* role in one run.
+
+    ``opponent="policy"``, ``ppo_roles="both"``: the envs are split in A equal blocks (A roles:
+    the two sides, or a group game's seats), in block i a fresh network plays role i against
+    the fixed policy in the other roles (two sides: in the first half a fresh supplier against
+    the fixed policy as retailer, in the second half the fixed supplier against a fresh
+    retailer); separate networks, each trained only on its block. ``num_envs`` and
+    ``total_timesteps`` are multiplied by A, so each best response gets exactly what ``config``
+    gives one role: ``config.num_envs`` envs per update, the same number of updates and of env
+    steps (``total_timesteps``, default ``config.total_timesteps``), the same minibatch size per
+    network. Every other knob (network, optimiser, PPO, game) is the config's.
+    """
+    steps = config.total_timesteps if total_timesteps is None else total_timesteps
+    a = len(config.agents)
+    return dataclasses.replace(
+        config, opponent=POLICY_OPPONENT, ppo_roles="both", shared_network=False,
+        num_envs=a * config.num_envs, total_timesteps=a * steps, num_seeds=num_seeds)

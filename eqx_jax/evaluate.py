@@ -60,7 +60,13 @@ from eqx_jax.references import (
     pq_mean_surplus,
     pq_spe_distance,
 )
-from eqx_jax.simulate import play_batch, records_to_numpy, summarize_game, switch_policy
+from eqx_jax.simulate import (
+    play_batch,
+    records_to_numpy,
+    role_policy,
+    summarize_game,
+    switch_policy,
+)
 
 #: z-value of a two-sided 95 % normal confidence interval.
 Z95 = 1.96
@@ -364,16 +370,6 @@ def tournament_vs_negotiators(config: PPOConfig, params: dict, key: jax.Array,
 
 
 # ============================================================================ exploitability
-def _by_role(supplier: Policy, retailer: Policy) -> Policy:
-    """One policy that plays ``supplier`` or ``retailer`` according to the observation's role."""
-    role = OBS_INDEX["role"]
-
-    def policy(key, obs, env_params):
-        return jax.lax.cond(obs[role] < 0.5, supplier, retailer, key, obs, env_params)
-
-    return policy
-
-
 def _play_best_responses(br_cfg: PPOConfig, all_br_params: dict, frozen: dict[str, Policy],
                          env_params: EnvParams, env: BargainingEnv, n: int,
                          key: jax.Array) -> tuple[tuple[dict, dict], dict]:
@@ -497,8 +493,8 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
               for role in AGENTS}
     br_cfg = best_response_config(config, total_timesteps, num_seeds)
     k_train, k_eval = jax.random.split(key)
-    runner, metrics = make_train(br_cfg, opponent_policy=_by_role(
-        frozen[AGENTS[0]], frozen[AGENTS[1]]))(k_train)
+    runner, metrics = make_train(br_cfg, opponent_policy=role_policy(
+        [frozen[AGENTS[0]], frozen[AGENTS[1]]], OBS_INDEX["role"]))(k_train)
     br_records, trained_record = _play_best_responses(br_cfg, runner.params, frozen,
                                                       env_params, env, n, k_eval)
     summary = functools.partial(_summary, config, env, env_params=env_params)

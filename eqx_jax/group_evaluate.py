@@ -13,7 +13,6 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from eqx_jax.checks import check_number
@@ -22,7 +21,7 @@ from eqx_jax.games.group_metrics import group_metrics
 from eqx_jax.negotiators import Policy
 from eqx_jax.ppo import PPOConfig, best_response_config, make_policy, make_train
 from eqx_jax.references import mi_mean_surplus
-from eqx_jax.simulate import play_group_batch, switch_policy
+from eqx_jax.simulate import play_group_batch, role_policy
 
 
 def seat_policies(config: PPOConfig, params: dict, deterministic: bool) -> list[Policy]:
@@ -95,12 +94,7 @@ def evaluate_group_policies(config: PPOConfig, params: dict, key: jax.Array,
 def by_seat(policies: list[Policy]) -> Policy:
     """One policy that plays ``policies[i]`` for the party in seat i (the observation's
     ``role`` field)."""
-
-    def policy(key, obs, env_params):
-        seat = jnp.round(obs[GROUP_OBS_INDEX["role"]]).astype(jnp.int32)
-        return switch_policy(policies, seat)(key, obs, env_params)
-
-    return policy
+    return role_policy(policies, GROUP_OBS_INDEX["role"])
 
 
 def _seat_entry(seat: int, br_recs: list[dict], trained: dict, metrics: dict, party: str,

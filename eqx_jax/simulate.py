@@ -179,6 +179,17 @@ def tournament(
     return rows
 
 
+def role_policy(policies: Sequence[Policy], role_field: int) -> Policy:
+    """One policy that plays ``policies[i]`` for the agent whose observation's ``role_field``
+    (the role's index: 0 supplier / 1 retailer, a group game's seat) is i."""
+
+    def policy(key, obs, env_params):
+        role = jnp.round(obs[role_field]).astype(jnp.int32)
+        return switch_policy(policies, role)(key, obs, env_params)
+
+    return policy
+
+
 def switch_policy(policies: Sequence[Policy], index: jax.Array) -> Policy:
     """One policy that plays ``policies[index]`` (``index``: a traced i32 scalar), so that every
     pairing of a tournament runs in one compiled, vmapped call (``lax.switch``)."""

@@ -170,6 +170,11 @@ def _evaluate_group(a: argparse.Namespace, config, params: dict, key: jax.Array,
                        "negotiators play it: eqx simulate --game group --negotiators ...)")
     if a.br_steps is not None:
         positive_int("--br-steps", a.br_steps, 10**10)
+        one_update = config.num_envs * config.num_steps
+        if a.br_steps < one_update:  # each seat's best response trains at least one update
+            raise CliError(f"--br-steps must be at least {one_update} (one update of the run's "
+                           f"{config.num_envs} envs x {config.num_steps} steps), got "
+                           f"{a.br_steps}")
     try:
         result: dict[str, Any] = {"run": a.run, "evaluation": evaluate_group_policies(
             config, params, key, a.episodes)}

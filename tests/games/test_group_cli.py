@@ -90,3 +90,7 @@ def test_train_and_evaluate_a_group_run(tmp_path):
         assert s["gain"] == s["best_response_reward"] - s["trained_reward"]
     out = _eqx("evaluate", str(run), "--tournament")
     assert out.returncode == 2 and "not available for the group game" in out.stderr
+    out = _eqx("evaluate", str(run), "--exploitability", "--br-steps", "0")
+    assert out.returncode == 2 and "--br-steps" in out.stderr and "Traceback" not in out.stderr
+    out = _eqx("evaluate", str(run), "--exploitability", "--br-steps", "64")
+    assert out.returncode == 2 and "--br-steps must be at least 512" in out.stderr

@@ -136,6 +136,13 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         config, params = load_policy(a.run)
     except RunError as e:
         raise CliError(str(e)) from None
+    if a.br_steps is not None:
+        positive_int("--br-steps", a.br_steps, 10**10)
+        one_update = config.num_envs * config.num_steps
+        if a.br_steps < one_update:  # each role's best response trains at least one update
+            raise CliError(f"--br-steps must be at least {one_update} (one update of the run's "
+                           f"{config.num_envs} envs x {config.num_steps} steps), got "
+                           f"{a.br_steps}")
     key = jax.random.key(a.seed)
     k_eval, k_tour, k_br = jax.random.split(key, 3)
     if config.game == GROUP_GAME:
@@ -168,13 +175,6 @@ def _evaluate_group(a: argparse.Namespace, config, params: dict, key: jax.Array,
     if a.tournament:
         raise CliError("--tournament is not available for the group game (the classic "
                        "negotiators play it: eqx simulate --game group --negotiators ...)")
-    if a.br_steps is not None:
-        positive_int("--br-steps", a.br_steps, 10**10)
-        one_update = config.num_envs * config.num_steps
-        if a.br_steps < one_update:  # each seat's best response trains at least one update
-            raise CliError(f"--br-steps must be at least {one_update} (one update of the run's "
-                           f"{config.num_envs} envs x {config.num_steps} steps), got "
-                           f"{a.br_steps}")
     try:
         result: dict[str, Any] = {"run": a.run, "evaluation": evaluate_group_policies(
             config, params, key, a.episodes)}

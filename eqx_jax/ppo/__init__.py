@@ -68,7 +68,6 @@ from eqx_jax.ppo.config import (
     DISCRETE_HEADS,
     NETWORK_BATCH_SHARE,
     POLICY_OPPONENT,
-    PPO_ROLES,
     PRICE_HEADS,
     PPOConfig,
     best_response_config,
@@ -123,7 +122,7 @@ _mine_first = mine_first
 
 __all__ = [
     "DISCRETE_HEADS", "ENV_AXIS", "FEATURE_SCALE", "KERNEL_SCALES", "MASKED_LOGIT",
-    "NETWORK_BATCH_SHARE", "POLICY_OPPONENT", "PPO_ROLES", "PRICE_HEADS", "SEED_AXIS",
+    "NETWORK_BATCH_SHARE", "POLICY_OPPONENT", "PRICE_HEADS", "SEED_AXIS",
     "UNIT_EPS", "ActorCritic", "MixedOfferParams", "OfferHead", "PPOConfig", "RunnerState",
     "TrainPlan", "action_log_prob", "best_response_config", "build_network", "default_sides",
     "digamma_ge1",

@@ -22,7 +22,6 @@ PRICE_HEADS: tuple[str, ...] = ("beta", "tanh_normal")
 #: How the discrete issues of an offer (the env's offer_levels) are played: a masked
 #: categorical over each issue's legal values, or a continuous sample the env rounds.
 DISCRETE_HEADS: tuple[str, ...] = ("categorical", "rounded")
-PPO_ROLES: tuple[str, ...] = ("both", "supplier", "retailer")
 #: ``PPOConfig.opponent`` value for a fixed opponent given as a callable (``opponent_policy``).
 POLICY_OPPONENT = "policy"
 #: With several networks, each network's update batch holds at most this share of the

@@ -32,6 +32,8 @@ def test_train_and_evaluate_price_quantity(tmp_path):
     assert text.returncode == 0 and "spe_quantity" in text.stdout
     bad = _eqx("evaluate", str(run), "--tournament")
     assert bad.returncode == 2 and "price" in bad.stderr
+    bad = _eqx("evaluate", str(run), "--exploitability", "--br-steps", "64")
+    assert bad.returncode == 2 and "--br-steps must be at least 16384" in bad.stderr
 
 
 def test_train_refuses_price_options_in_another_game(tmp_path):

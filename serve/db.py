@@ -109,8 +109,14 @@ class SimSession(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    supplier_valuation: Mapped[float] = mapped_column(Float)
-    retailer_valuation: Mapped[float] = mapped_column(Float)
+    #: The registry game played (``eqx_jax.games.registry``), its scenario where it takes one.
+    game_name: Mapped[str] = mapped_column(String(32), default="price", server_default="price")
+    scenario: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Every seat in order: ``[{"agent", "policy", "style"}, ...]`` (None for an old session).
+    seats: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # The price game's valuations (currency units); None in the other games.
+    supplier_valuation: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retailer_valuation: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_rounds: Mapped[int] = mapped_column(Integer)
     supplier_style: Mapped[str] = mapped_column(String(16))
     retailer_style: Mapped[str] = mapped_column(String(16))

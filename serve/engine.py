@@ -100,7 +100,7 @@ class Engine:
 
     def __init__(self) -> None:
         self._policies: dict[str, LoadedPolicy] = {}
-        self._games: dict[tuple, tuple[Callable, Callable, BargainingEnv]] = {}
+        self._games: dict[tuple, Any] = {}
         self._lock = threading.Lock()
         self._compile_locks: dict[tuple, threading.Lock] = {}
         self._warm: set[tuple] = set()  # game keys whose first call (the compile) has run
@@ -191,6 +191,27 @@ class Engine:
                 self.stats.compile_s.append(time.perf_counter() - t0)
                 self._warm.add(key)
         return Game(env=env, params=params, reset=reset, step=step)
+
+    def cached(self, key: tuple, build: Callable[[], Any]) -> tuple[Any, threading.Lock]:
+        """The compiled functions stored under ``key`` (``build()`` the first time) and the
+        lock that serialises their first call (the compile)."""
+        with self._lock:
+            entry = self._games.get(key)
+            if entry is None:
+                entry = build()
+                self._games[key] = entry
+                self._compile_locks[key] = threading.Lock()
+            return entry, self._compile_locks[key]
+
+    def is_warm(self, key: tuple) -> bool:
+        """Whether the functions under ``key`` have run once (compiled)."""
+        return key in self._warm
+
+    def mark_warm(self, key: tuple, compile_s: float) -> None:
+        """Record the first call (the compile) of the functions under ``key``."""
+        self.stats.compiles += 1
+        self.stats.compile_s.append(compile_s)
+        self._warm.add(key)
 
     async def run_step(self, fn: Callable, *args: Any) -> Any:
         """Run one move's JAX work on the engine's own thread; records its compute time.

@@ -35,7 +35,8 @@ CSV_COLUMNS = (
     "session_id", "status", "created_at", "finished_at", "supplier_valuation",
     "retailer_valuation", "max_rounds", "supplier_policy", "retailer_policy", "supplier_style",
     "retailer_style", "seed", "deal_reached", "final_price", "total_rounds", "supplier_reward",
-    "retailer_reward", "nash_distance", "pareto_efficiency", "equilibrium_price",
+    "retailer_reward", "nash_distance", "pareto_efficiency", "equilibrium_price", "game",
+    "scenario",
 )
 
 
@@ -48,8 +49,10 @@ class UnknownSession(LookupError):
 
 
 def session_row(s: SimSession) -> dict[str, Any]:
-    row: dict[str, Any] = {c: getattr(s, c, None) for c in CSV_COLUMNS if c != "session_id"}
+    row: dict[str, Any] = {c: getattr(s, c, None) for c in CSV_COLUMNS
+                           if c not in ("session_id", "game")}
     row["session_id"] = s.id
+    row["game"] = s.game_name
     for k in ("created_at", "finished_at"):
         row[k] = row[k].isoformat() if row[k] is not None else None
     return {c: row[c] for c in CSV_COLUMNS}

@@ -11,7 +11,8 @@ import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eqx_jax.env import EnvParams
 from serve.job_config import Algorithm, TrainingConfig
@@ -24,6 +25,17 @@ MAX_PRICE = float(EnvParams().max_price)
 MIN_VALUATION = 0.01
 Style = Literal["aggressive", "cooperative", "analytical"]
 POLICY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+#: A shipped scenario's name (configs/scenarios/<name>.yaml); never a path.
+SCENARIO_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+GameName = Literal["price", "price-quantity", "multi-issue", "bundles", "group"]
+#: The longest session: rounds (steps in the group game).
+MAX_SESSION_ROUNDS = 100
+DEFAULT_PRICE_ROUNDS = 10
+#: At most this many game settings in one request.
+MAX_SETTINGS = 32
+VALUATIONS = ("supplier_valuation", "retailer_valuation")
+#: The request fields of the games beyond one price.
+GAME_FIELDS = ("scenario", "settings", "policies", "styles")
 
 
 class LoginRequest(BaseModel):
@@ -48,37 +60,104 @@ class PasswordChangeRequest(BaseModel):
 
 
 class SimulationStartRequest(BaseModel):
-    """A negotiation to play. Unknown fields are rejected."""
+    """A negotiation to play: the price game between two policies (the founding design's
+    request, unchanged), or any other game of ``eqx_jax.games.registry`` with ``game`` and its
+    ``scenario`` / ``settings`` / ``agents`` and one policy per seat. Unknown fields are
+    rejected; fields of another game than the one played name themselves in a 422."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "supplier_valuation": 5000, "retailer_valuation": 8000, "max_rounds": 10,
-        "supplier_style": "aggressive", "retailer_style": "cooperative"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"supplier_valuation": 5000, "retailer_valuation": 8000, "max_rounds": 10,
+         "supplier_style": "aggressive", "retailer_style": "cooperative"},
+        {"game": "price-quantity", "settings": {"cost_low": 50, "cost_high": 50},
+         "supplier_policy": "boulware", "retailer_policy": "conceder"},
+        {"game": "group", "scenario": "supply-chain-3p",
+         "policies": ["boulware", "conceder", "linear"]}]})
 
+    game: GameName = Field(
+        "price", description="the game: price (default: one price, the founding design's "
+                             "game), price-quantity, multi-issue, bundles or group (N parties)")
     # The engine computes in float32: a positive floor keeps a valuation from rounding to 0.
-    supplier_valuation: float = Field(
-        ge=MIN_VALUATION, lt=MAX_PRICE,
-        description=f"supplier's private valuation V_s, in [{MIN_VALUATION:g}, {MAX_PRICE:g})")
-    retailer_valuation: float = Field(
-        ge=MIN_VALUATION, lt=MAX_PRICE,
-        description=f"retailer's private valuation V_r, in [{MIN_VALUATION:g}, {MAX_PRICE:g})")
-    max_rounds: int = Field(10, ge=1, le=100, description="at most this many rounds, 1..100")
+    supplier_valuation: float | None = Field(
+        None, ge=MIN_VALUATION, lt=MAX_PRICE,
+        description=f"price game (required there): the supplier's private valuation V_s, in "
+                    f"[{MIN_VALUATION:g}, {MAX_PRICE:g})")
+    retailer_valuation: float | None = Field(
+        None, ge=MIN_VALUATION, lt=MAX_PRICE,
+        description=f"price game (required there): the retailer's private valuation V_r, in "
+                    f"[{MIN_VALUATION:g}, {MAX_PRICE:g})")
+    max_rounds: int | None = Field(
+        None, ge=1, le=MAX_SESSION_ROUNDS,
+        description=f"at most this many rounds (steps in the group game), 1..{MAX_SESSION_ROUNDS};"
+                    " default 10 in the price game, the game's or scenario's own elsewhere")
+    scenario: str | None = Field(
+        None, pattern=SCENARIO_PATTERN,
+        description="multi-issue and group games: a shipped scenario by name (GET /meta lists "
+                    "them); default: the game's own (integrative-4, supply-chain-3p)")
+    agents: int | None = Field(None, ge=2, le=8,
+                               description="group game: play the scenario's first N parties, "
+                                           "2..8; default all of them")
+    settings: dict[str, Any] | None = Field(
+        None, max_length=MAX_SETTINGS,
+        description="games beyond one price: game settings (docs/games.md; e.g. cost_low, "
+                    "demand_slope, reward_model, discount), checked by the game, at most "
+                    f"{MAX_SETTINGS} keys; private values are drawn from their priors with the "
+                    "session's seed (a prior of zero width fixes one)")
     supplier_style: Style = Field("cooperative", description="phrasing style of the supplier")
     retailer_style: Style = Field("cooperative", description="phrasing style of the retailer")
     supplier_policy: str | None = Field(
         None, pattern=POLICY_PATTERN,
         description="a registered trained policy id or a classic negotiator name (random, "
-                    "boulware, linear, conceder, tit_for_tat, midpoint); default: the trained "
-                    "policy 'default' if registered, else boulware")
+                    "boulware, linear, conceder; in the price game also tit_for_tat, midpoint); "
+                    "default: the trained policy 'default' if registered (price game), else "
+                    "boulware")
     retailer_policy: str | None = Field(
         None, pattern=POLICY_PATTERN,
-        description="as supplier_policy; default: 'default' if registered, else conceder")
+        description="as supplier_policy; default: 'default' if registered (price game), else "
+                    "conceder")
+    policies: list[Annotated[str, Field(pattern=POLICY_PATTERN)]] | None = Field(
+        None, min_length=2, max_length=8,
+        description="games beyond one price: one policy per seat, in seat order (the group "
+                    "game's parties); instead of supplier_policy / retailer_policy. Default: "
+                    "boulware for the first seat, conceder for the others")
+    styles: list[Style] | None = Field(
+        None, min_length=2, max_length=8,
+        description="games beyond one price: one phrasing style per seat, in seat order; "
+                    "default cooperative")
     move_delay_s: float = Field(0.0, ge=0.0, le=5.0,
                                 description="seconds slept between moves, 0..5")
     seed: int | None = Field(None, ge=0, le=2**31 - 1,
-                             description="PRNG seed of the session (same seed, same moves); "
-                                         "default random")
+                             description="PRNG seed of the session (same seed, same moves and "
+                                         "private values); default random")
     deterministic: bool = Field(True, description="trained policies play greedily (true) or "
                                                   "sample their actions (false)")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_game(cls, data: Any, handler: Any) -> SimulationStartRequest:
+        """The fields of the game played, and only those: the price game needs both
+        valuations and takes none of the other games' fields (and the other way round)."""
+        req = handler(data)
+        errors = [InitErrorDetails(type="missing", loc=(f,), input=data) for f in VALUATIONS
+                  if req.game == "price" and getattr(req, f) is None]
+        foreign = GAME_FIELDS if req.game == "price" else VALUATIONS
+        for f in foreign:
+            if getattr(req, f) is not None:
+                where = ("the games beyond one price" if req.game == "price"
+                         else "the price game")
+                errors.append(InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{field} is a field of {where}, "
+                                             "not of the {game} game",
+                                             {"field": f, "where": where, "game": req.game}),
+                    loc=(f,), input=getattr(req, f)))
+        if req.game != "group" and req.agents is not None:
+            errors.append(InitErrorDetails(
+                type=PydanticCustomError("value_error", "agents is a field of the group game"),
+                loc=("agents",), input=req.agents))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        if req.game == "price" and req.max_rounds is None:
+            req.max_rounds = DEFAULT_PRICE_ROUNDS
+        return req
 
 
 class SimulationStartResponse(BaseModel):

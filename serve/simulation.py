@@ -46,6 +46,8 @@ from serve.engine import (
 from serve.phrasing import MoveContext, Phraser
 from serve.schemas import SimulationStartRequest
 from serve.settings import Settings
+from serve.table_sessions import plan_table, play_table, table_request
+from serve.tables import TableSpec
 
 log = logging.getLogger("eqx.serve.simulation")
 
@@ -88,11 +90,13 @@ class SessionRules:
 
 @dataclass
 class Plan:
-    """What a session will play: its stored row and the two resolved players."""
+    """What a session will play: its stored row and the two resolved players of the price
+    game, or the table of another game (:class:`serve.tables.TableSpec`)."""
 
     row: SimSession
-    sup: PolicySpec
-    ret: PolicySpec
+    sup: PolicySpec | None
+    ret: PolicySpec | None
+    table: TableSpec | None = None
 
 
 @dataclass
@@ -272,11 +276,13 @@ class SimulationManager:
             return PolicySpec("trained", pol.id, pol.path)
 
     # ------------------------------------------------------------------ start
-    def _plan(self, req: SimulationStartRequest,
-              ) -> tuple[PolicySpec, PolicySpec, dict[str, Any]]:
+    def _plan(self, req: SimulationStartRequest) -> tuple[Plan | None, dict[str, Any]]:
         """Resolve the policies and check the game (blocking: DB lookups, policy files): the
-        players and the session columns the request sets. :class:`PolicyError` naming the
-        field otherwise."""
+        players (a :class:`Plan` without its row) and the session columns the request sets.
+        :class:`PolicyError` naming the field otherwise."""
+        if req.game != "price":
+            spec, values = plan_table(self, req)
+            return Plan(None, None, None, spec), values  # type: ignore[arg-type]
         sup = self.resolve(req.supplier_policy, "supplier")
         ret = self.resolve(req.retailer_policy, "retailer")
         params, _ = self.engine.game_params(sup, ret, req.max_rounds)
@@ -288,21 +294,25 @@ class SimulationManager:
                                   f"{params.max_price:g}, got {v:g}")
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         values = dict(
+            game_name="price", scenario=None,
+            seats=[{"agent": "supplier", "policy": sup.name, "style": req.supplier_style},
+                   {"agent": "retailer", "policy": ret.name, "style": req.retailer_style}],
             supplier_valuation=req.supplier_valuation, retailer_valuation=req.retailer_valuation,
             max_rounds=req.max_rounds, supplier_style=req.supplier_style,
             retailer_style=req.retailer_style, supplier_policy=sup.name,
             retailer_policy=ret.name, deterministic=req.deterministic,
             move_delay_s=req.move_delay_s, seed=seed, game=params_to_dict(params))
-        return sup, ret, values
+        return Plan(None, sup, ret), values  # type: ignore[arg-type]
 
     def _prepare(self, principal: Principal, req: SimulationStartRequest) -> Plan:
         """Plan the session and store it ``created`` (blocking)."""
-        sup, ret, values = self._plan(req)
+        plan, values = self._plan(req)
         row = SimSession(id=str(uuid.uuid4()), user_id=principal.user_id, status="created",
                          created_at=utcnow(), updated_at=utcnow(), **values)
         with self.db.write() as s:
             s.add(row)
-        return Plan(row, sup, ret)
+        plan.row = row
+        return plan
 
     def _check_caps(self, user_id: int, rules: SessionRules) -> None:
         running = [f for f in self.live.values() if f.final is None]
@@ -391,27 +401,29 @@ class SimulationManager:
         """Apply a config frame to a session that has not played yet (blocking)."""
         req = self._validated(plan.row, fields)
         try:
-            sup, ret, values = self._plan(req)
+            new, values = self._plan(req)
         except PolicyError as e:
             raise ConfigError(e.field, str(e)) from None
         self._update(plan.row.id, **values)
         for k, v in values.items():
             setattr(plan.row, k, v)
-        return Plan(plan.row, sup, ret)
+        new.row = plan.row
+        return new
 
     def _differences(self, row: SimSession,
                      fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """The fields of a config frame that differ from the session's (blocking)."""
         req = self._validated(row, fields)
+        stored = stored_request(row)
         out: dict[str, dict[str, Any]] = {}
         for name in fields:
             wanted = getattr(req, name)
-            if name.endswith("_policy") and wanted is None:
+            if name.endswith("_policy") and wanted is None and row.game_name == "price":
                 try:
                     wanted = self.resolve(None, name.removesuffix("_policy")).name
                 except PolicyError as e:
                     raise ConfigError(name, str(e)) from None
-            running = getattr(row, name)
+            running = stored.get(name)
             if name == "seed" and wanted is None:
                 continue  # "any seed": the session's own
             if wanted != running:
@@ -424,59 +436,66 @@ class SimulationManager:
             s.execute(update(SimSession).where(SimSession.id == session_id).values(
                 updated_at=utcnow(), **values))
 
+    async def _play_price(self, feed: LiveFeed, row: SimSession) -> dict[str, Any]:
+        """Play a price-game session to its end (moves stored, then published); the final
+        message."""
+        sid = feed.session_id
+        plan = feed.plan
+        assert plan is not None and plan.sup is not None and plan.ret is not None
+        game = await to_thread.run_sync(self.engine.game, plan.sup, plan.ret, row.max_rounds,
+                                        row.deterministic)
+        _, state = await self.engine.run_step(
+            game.reset, np.int32(row.seed), game.params,
+            np.float32(row.supplier_valuation), np.float32(row.retailer_valuation))
+        styles = {"supplier": row.supplier_style, "retailer": row.retailer_style}
+        offers: list[tuple[str, float]] = []
+        totals = {"supplier": 0.0, "retailer": 0.0}
+        move: dict[str, Any] = {}
+        for t in range(row.max_rounds):
+            state, move, rewards = await self.engine.run_step(
+                play_move, game, row.seed, state, t)
+            for a in totals:
+                totals[a] += rewards[a]
+            ctx = MoveContext(role=move["agent"], style=styles[move["agent"]],
+                              action=move["action"], price=move["price"],
+                              round=move["round"], max_rounds=row.max_rounds,
+                              offer_history=tuple(offers[-6:]), seed=row.seed)
+            phrased = await self.phraser.phrase(ctx)
+            payload = {
+                "type": "MOVE", "session_id": sid, "seq": t,
+                "agent": move["agent"], "round": move["round"], "action": move["action"],
+                "price": move["price"], "message": phrased.text, "timestamp": time.time(),
+                "phraser": phrased.phraser, "quality": phrased.quality,
+                "quality_detail": phrased.quality_detail,
+                "phrasing_latency_ms": round(phrased.latency_ms, 3),
+                "fallback_reason": phrased.fallback_reason,
+                "illegal_accept": move["illegal_accept"],
+            }
+            await self.writer.store(sid, payload)
+            feed.publish(payload)
+            if move["action"] == "COUNTER":
+                offers.append((move["agent"], move["price"]))
+            if move["done"]:
+                break
+            if row.move_delay_s > 0:
+                await asyncio.sleep(row.move_delay_s)
+        return await self.engine.run_step(self._final, row, game.params, move, totals)
+
     async def _run(self, feed: LiveFeed, rules: SessionRules) -> None:
         sid = feed.session_id
         try:
             await self._hold(feed, rules)
             assert feed.plan is not None
-            row, sup, ret = feed.plan.row, feed.plan.sup, feed.plan.ret
+            row = feed.plan.row
             await to_thread.run_sync(lambda: self._update(sid, status="running",
                                                           started_at=utcnow()))
-            game = await to_thread.run_sync(self.engine.game, sup, ret, row.max_rounds,
-                                            row.deterministic)
-            _, state = await self.engine.run_step(
-                game.reset, np.int32(row.seed), game.params,
-                np.float32(row.supplier_valuation), np.float32(row.retailer_valuation))
-            styles = {"supplier": row.supplier_style, "retailer": row.retailer_style}
-            offers: list[tuple[str, float]] = []
-            totals = {"supplier": 0.0, "retailer": 0.0}
-            move: dict[str, Any] = {}
-            for t in range(row.max_rounds):
-                state, move, rewards = await self.engine.run_step(
-                    play_move, game, row.seed, state, t)
-                for a in totals:
-                    totals[a] += rewards[a]
-                ctx = MoveContext(role=move["agent"], style=styles[move["agent"]],
-                                  action=move["action"], price=move["price"],
-                                  round=move["round"], max_rounds=row.max_rounds,
-                                  offer_history=tuple(offers[-6:]), seed=row.seed)
-                phrased = await self.phraser.phrase(ctx)
-                payload = {
-                    "type": "MOVE", "session_id": sid, "seq": t,
-                    "agent": move["agent"], "round": move["round"], "action": move["action"],
-                    "price": move["price"], "message": phrased.text, "timestamp": time.time(),
-                    "phraser": phrased.phraser, "quality": phrased.quality,
-                    "quality_detail": phrased.quality_detail,
-                    "phrasing_latency_ms": round(phrased.latency_ms, 3),
-                    "fallback_reason": phrased.fallback_reason,
-                    "illegal_accept": move["illegal_accept"],
-                }
-                await self.writer.store(sid, payload)
-                feed.publish(payload)
-                if move["action"] == "COUNTER":
-                    offers.append((move["agent"], move["price"]))
-                if move["done"]:
-                    break
-                if row.move_delay_s > 0:
-                    await asyncio.sleep(row.move_delay_s)
-            final = await self.engine.run_step(self._final, row, game.params, move, totals)
+            if feed.plan.table is not None:
+                final = await play_table(self, feed, row, feed.plan.table)
+            else:
+                final = await self._play_price(feed, row)
             await to_thread.run_sync(lambda: self._update(
                 sid, status="completed", finished_at=utcnow(), result=final,
-                deal_reached=final["deal_reached"], final_price=final["final_price"],
-                total_rounds=final["total_rounds"], supplier_reward=totals["supplier"],
-                retailer_reward=totals["retailer"], nash_distance=final["nash_distance"],
-                pareto_efficiency=final["pareto_efficiency"],
-                equilibrium_price=final["equilibrium_price"]))
+                **result_columns(final)))
             feed.finish(final)
         except asyncio.CancelledError:
             # Server shutdown: the session cannot finish; say so in the DB and to readers.
@@ -506,7 +525,7 @@ class SimulationManager:
         end = ("deal" if deal else "walk_away" if move.get("walk_away")
                else "timeout" if move.get("timeout") else "none")
         return {
-            "type": "SIMULATION_COMPLETE", "session_id": row.id,
+            "type": "SIMULATION_COMPLETE", "session_id": row.id, "game": "price",
             "deal_reached": deal, "final_price": price,
             "total_rounds": int(move.get("round", 0)), "end": end,
             "rewards": dict(totals),
@@ -546,8 +565,23 @@ class SimulationManager:
                             .where(Message.session_id == session_id)) or 0
 
 
+def result_columns(final: dict[str, Any]) -> dict[str, Any]:
+    """The session columns a final message fills (the two-party ones: seat 0 and 1 of a group
+    session; None where the game has no such figure)."""
+    rewards = list(final.get("rewards", {}).values())
+    return dict(deal_reached=final["deal_reached"], final_price=final.get("final_price"),
+                total_rounds=final["total_rounds"],
+                supplier_reward=rewards[0] if rewards else None,
+                retailer_reward=rewards[1] if len(rewards) > 1 else None,
+                nash_distance=final.get("nash_distance"),
+                pareto_efficiency=final.get("pareto_efficiency"),
+                equilibrium_price=final.get("equilibrium_price"))
+
+
 def stored_request(row: SimSession) -> dict[str, Any]:
     """A session's configuration as ``POST /simulation/start`` fields (policies resolved)."""
+    if row.game_name != "price":
+        return table_request(row)
     return {"supplier_valuation": row.supplier_valuation,
             "retailer_valuation": row.retailer_valuation, "max_rounds": row.max_rounds,
             "supplier_style": row.supplier_style, "retailer_style": row.retailer_style,

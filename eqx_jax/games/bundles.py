@@ -520,6 +520,12 @@ class BundlesEnv(AutoReset):
 
     # ------------------------------------------------------------------------------- step
     @staticmethod
+    def standing_offer(state: BundlesState) -> tuple[jax.Array, jax.Array]:
+        """((3,) the standing offer as player 0's (the supplier's) items, () bool whether there
+        is one; player 1 would get the rest of the pool)."""
+        return jnp.stack(state.offers[0]), state.offers[0][0] >= 0
+
+    @staticmethod
     def _mover_move(state: BundlesState, actions: dict[str, dict]):
         """(counter, illegal accept, illegal walk, offer (3 () f32)) of the mover's action."""
         by0 = (state.turn & 1) == 0

@@ -380,6 +380,16 @@ class GroupEnv(AlternatingOffers):
             history=(jnp.float32(NO_OFFER),) * (self.num_history * k_num))
 
     # ------------------------------------------------------------------------------- step
+    @staticmethod
+    def standing_offer(state: GroupState) -> tuple[jax.Array, jax.Array]:
+        """((K,) the standing offer in natural units, () bool whether there is one)."""
+        return state.offer_array(), state.history[0] >= 0
+
+    @staticmethod
+    def acceptances(state: GroupState) -> jax.Array:
+        """() i32: how many parties have accepted the standing offer so far."""
+        return state.accepted
+
     def _mover_action(self, state: GroupState, actions: dict[str, dict], params: GroupParams):
         """(action type, illegal accept, offer (K scalars, natural units)) of the mover, after
         the special rules (as the multi-issue game's): an illegal accept is a counter; a NaN

@@ -438,6 +438,11 @@ class MultiIssueEnv(AlternatingOffers):
             history=(jnp.float32(NO_OFFER),) * (self.num_history * k_num))
 
     # ------------------------------------------------------------------------------- step
+    @staticmethod
+    def standing_offer(state: MIState) -> tuple[jax.Array, jax.Array]:
+        """((K,) the standing offer in natural units, () bool whether there is one)."""
+        return state.offer_array(), state.history[0] >= 0
+
     def _mover_offer(self, state: MIState, actions, params: MultiIssueParams):
         """(action type, illegal accept, offer (K scalars, natural units)) of the mover, after
         the special rules: illegal accept -> counter; a NaN component repeats the standing

@@ -263,6 +263,11 @@ class PriceQuantityEnv(AlternatingOffers):
             t=jnp.zeros((), jnp.int32), prices=none, quantities=none)
 
     # ------------------------------------------------------------------------------- step
+    @staticmethod
+    def standing_offer(state: PQState) -> tuple[jax.Array, jax.Array]:
+        """((2,) the standing offer (unit price, quantity), () bool whether there is one)."""
+        return jnp.stack([state.prices[0], state.quantities[0]]), state.prices[0] >= 0
+
     def _mover_offer(self, state: PQState, actions, params: PQParams):
         """(action type, price, quantity) of the mover, after the special rules."""
         by_s = (state.t & 1) == 0

@@ -25,6 +25,9 @@ Modules, each importing only those above it in this list:
 - ``prices``: ``format_price``, ``whole_units``, ``price_mentions`` (the number parser);
 - ``guard``: ``check_intent``, ``check_message``; ``quality``: ``quality_score``;
 - ``templates``: ``template_message``; ``prompts``: ``build_messages``, ``clean_llm_text``;
+- ``terms``: the games beyond one price: ``TermsContext``, ``describe_terms`` (every issue
+  value in words), ``terms_message`` (templates per style), ``check_terms`` (the guard: every
+  number of the move stated, no other number, the intent);
 - ``backends``: ``LLMBackend``, ``LLMUnavailable``, the Ollama / OpenAI / embedded backends;
 - ``phraser``: ``Phraser``, ``make_phraser``;
 - ``measure`` (run as ``python -m serve.phrasing``): ``sample_contexts``, ``main``.

@@ -423,6 +423,19 @@ def check_intent(text: str, action: str) -> str | None:
     raise ValueError(f"action must be one of ACCEPT, COUNTER, WALK_AWAY, got {action!r}")
 
 
+def form_reason(text: str) -> str | None:
+    """The form half of the guard: 3..80 words and no unfilled placeholder or prompt echo
+    (``empty``, ``too_long``, ``placeholder``), else None."""
+    words = len(text.split())
+    if words < 3:
+        return "empty"
+    if words > 80:
+        return "too_long"
+    if _LEFTOVER.search(text) or _PLACEHOLDER_WORD.search(text):
+        return "placeholder"
+    return None
+
+
 def check_message(
     text: str, action: str, price: float | None, *, max_rounds: int = 10
 ) -> str | None:
@@ -441,16 +454,12 @@ def check_message(
     del max_rounds  # see the docstring: rounds are recognised by wording
     if action not in ("ACCEPT", "COUNTER", "WALK_AWAY"):
         raise ValueError(f"action must be one of ACCEPT, COUNTER, WALK_AWAY, got {action!r}")
-    words = len(text.split())
-    if words < 3:
-        return "empty"
-    if words > 80:
-        return "too_long"
-    if _LEFTOVER.search(text) or _PLACEHOLDER_WORD.search(text):
-        return "placeholder"
-    if unprofessional(text):
-        return "unprofessional"
-    if _repeats(text):
-        return "repetition"
+    why = form_reason(text)
+    if why is None and unprofessional(text):
+        why = "unprofessional"
+    if why is None and _repeats(text):
+        why = "repetition"
+    if why is not None:
+        return why
     why = _number_reason(text, price)
     return why if why is not None else check_intent(text, action)

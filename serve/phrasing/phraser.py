@@ -29,6 +29,7 @@ import logging
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -43,6 +44,7 @@ from serve.phrasing.guard import check_message
 from serve.phrasing.prompts import build_messages, clean_llm_text, price_grammar
 from serve.phrasing.quality import quality_score
 from serve.phrasing.templates import template_message
+from serve.phrasing.terms import TermsContext, terms_message, terms_quality
 from serve.phrasing.types import LOGGER, ROLES, MoveContext, PhrasedMessage, PhrasingSettings
 
 __all__ = ["Phraser", "make_phraser"]
@@ -185,6 +187,21 @@ class Phraser:
                                 reason="deadline", failures=failures)
         finally:
             self._pending -= 1
+
+    async def phrase_terms(self, ctx: TermsContext,
+                           pool: Sequence[float] | None = None) -> PhrasedMessage:
+        """Word a move of a game beyond one price with its game's templates (every issue value
+        stated, checked by :func:`serve.phrasing.terms.check_terms`). The LLM prompts state one
+        price, so with an LLM backend configured these messages say ``fallback_reason``
+        "template_game". Raises ValueError only for an invalid ``ctx``."""
+        ctx.validate()
+        t0 = time.perf_counter()
+        text = terms_message(ctx, pool)
+        quality, detail = terms_quality(text, ctx, pool)
+        return PhrasedMessage(
+            text=text, phraser="template", quality=quality, quality_detail=detail,
+            latency_ms=(time.perf_counter() - t0) * 1000, llm_attempts=0, guard_passed=None,
+            fallback_reason=None if self.backend is None else "template_game")
 
     async def _phrase_llm(self, ctx: MoveContext, t0: float, failures: list[str],
                           attempts: list[int]) -> PhrasedMessage:

@@ -31,6 +31,10 @@ from eqx_jax.negotiators import NEGOTIATORS
 if TYPE_CHECKING:
     from eqx_jax.ppo import PPOConfig
 
+#: The policy name of a seat a person plays.
+HUMAN = "human"
+#: The negotiator compiled into a person's seat (its actions are never applied).
+HUMAN_PLACEHOLDER = "linear"
 #: Classic negotiators played when no trained policy "default" is registered.
 FALLBACK_POLICIES = {"supplier": "boulware", "retailer": "conceder"}
 
@@ -51,7 +55,7 @@ class PolicyError(ValueError):
 class PolicySpec:
     """What plays one role: a classic negotiator (``kind="negotiator"``) or a trained policy."""
 
-    kind: str  # "negotiator" | "trained"
+    kind: str  # "negotiator" | "trained" | "human"
     name: str  # negotiator name or policy id
     path: str | None = None  # policy file of a trained policy
 
@@ -153,6 +157,10 @@ class Engine:
         return make_params(**game), (num_history or 4)
 
     def policy_fn(self, spec: PolicySpec, role: str, deterministic: bool):
+        if spec.kind == "human":
+            # A person's seat: its moves come from the WebSocket (``with_human``); a classic
+            # negotiator fills the traced policy slot, never applied on the person's turns.
+            return NEGOTIATORS[HUMAN_PLACEHOLDER]
         if spec.kind == "negotiator":
             return NEGOTIATORS[spec.name]
         from eqx_jax.ppo import make_policy
@@ -186,7 +194,8 @@ class Engine:
             if key not in self._warm:
                 t0 = time.perf_counter()
                 _, state = reset(np.int32(0), params, np.float32(5000), np.float32(8000))
-                jax.block_until_ready(step(np.int32(0), np.int32(0), state, params))
+                jax.block_until_ready(step(np.int32(0), np.int32(0), state, params,
+                                           np.bool_(False), np.int32(0), np.float32(0.0)))
                 self.stats.compiles += 1
                 self.stats.compile_s.append(time.perf_counter() - t0)
                 self._warm.add(key)
@@ -252,12 +261,15 @@ def _build(env: BargainingEnv, sup, ret):
         return env.get_obs(state, params), state
 
     @jax.jit
-    def step(seed, t, state, params):
-        """Move t + 1 (t rounds played)."""
+    def step(seed, t, state, params, use_human=False, human_type=0, human_price=0.0):
+        """Move t + 1 (t rounds played); with ``use_human`` the mover plays (human_type,
+        human_price) instead of its policy (a person at the table)."""
         obs = env.get_obs(state, params)
         k_s, k_r = jax.random.split(session_key(seed, t + 1))
         actions = {AGENTS[0]: sup(k_s, obs[AGENTS[0]], params),
                    AGENTS[1]: ret(k_r, obs[AGENTS[1]], params)}
+        actions = with_human(actions, use_human,
+                             {"action_type": human_type, "price": human_price})
         new_state, rewards, done, info = env.step_env(state, actions, params)
         return new_state, rewards, done, info
 
@@ -288,14 +300,26 @@ def describe_move(t_before: int, standing: float, offer_after: float,
             "illegal_accept": bool(info["illegal_accept"])}
 
 
-def play_move(game: Game, seed: int, state,
-              t: int) -> tuple[Any, dict[str, Any], dict[str, float]]:
+def with_human(actions: dict[str, Any], use_human: Any, human: dict[str, Any]) -> dict[str, Any]:
+    """``actions`` with every agent's action replaced by ``human`` where ``use_human`` (traced
+    bool): the env applies only the mover's, so this is the mover's move played by a person."""
+    flag = jnp.asarray(use_human, bool)
+    return {a: {k: jnp.where(flag, jnp.asarray(human[k], jnp.asarray(v).dtype), v)
+                for k, v in act.items()} for a, act in actions.items()}
+
+
+def play_move(game: Game, seed: int, state, t: int, human: tuple[int, float] | None = None,
+              ) -> tuple[Any, dict[str, Any], dict[str, float]]:
     """Move ``t + 1`` of a session (``t`` rounds played; blocking: call it from a worker thread).
 
+    ``human``: (action type, price) the mover plays instead of its policy (a person's move).
     Returns the new (device) state, the move (:func:`describe_move`) and both rewards of the step.
     Only the few scalars needed are copied to the host; the state stays on the device.
     """
-    new_state, rewards, _done, info = game.step(np.int32(seed), np.int32(t), state, game.params)
+    h_type, h_price = human if human is not None else (0, 0.0)
+    new_state, rewards, _done, info = game.step(
+        np.int32(seed), np.int32(t), state, game.params, np.bool_(human is not None),
+        np.int32(h_type), np.float32(h_price))
     host = jax.device_get({"t": state.t, "standing": state.history[0],
                            "after": new_state.history[0], "rewards": rewards, "info": info})
     move = describe_move(host["t"], host["standing"], host["after"], host["info"])

@@ -27,7 +27,14 @@ import numpy as np
 
 from eqx_jax.games.registry import get_game
 from eqx_jax.games.view import IssueView, issue_views, offer_to_dict
-from serve.engine import Engine, PolicyError, PolicySpec, session_key
+from serve.engine import (
+    HUMAN_PLACEHOLDER,
+    Engine,
+    PolicyError,
+    PolicySpec,
+    session_key,
+    with_human,
+)
 
 #: Classic negotiators of the games beyond one price when a seat names none: the first seat
 #: concedes late, the others early (the price game's fallback pair, extended to N seats).
@@ -129,6 +136,8 @@ def seat_policy(engine: Engine, env: Any, seat: PolicySpec, agent: str,
     trained network of the policy's ``agent`` role)."""
     from eqx_jax.negotiators import get_game_negotiator
 
+    if seat.kind == "human":
+        return get_game_negotiator(HUMAN_PLACEHOLDER, env)  # never applied: see with_human
     if seat.kind == "negotiator":
         return get_game_negotiator(seat.name, env)
     from eqx_jax.ppo import make_policy
@@ -152,12 +161,14 @@ def _build(env: Any, policies: list[Callable]) -> tuple[Callable, Callable]:
         return obs, state
 
     @jax.jit
-    def step(seed, t, state, params):
-        """Move t + 1 (t moves played): the new state and the move's facts."""
+    def step(seed, t, state, params, use_human, human_type, human_offer):
+        """Move t + 1 (t moves played): the new state and the move's facts; with
+        ``use_human`` the mover plays (human_type, human_offer (D,)) (a person's move)."""
         obs = env.get_obs(state, params)
         keys = jax.random.split(session_key(seed, t + 1), len(agents))
         actions = {a: pol(keys[i], obs[a], params)
                    for i, (a, pol) in enumerate(zip(agents, policies, strict=True))}
+        actions = with_human(actions, use_human, env.make_action(human_type, human_offer))
         new_state, rewards, done, info = env.step_env(state, actions, params)
         before, had = env.standing_offer(state)
         after, has = env.standing_offer(new_state)
@@ -192,7 +203,8 @@ def build_table(engine: Engine, spec: TableSpec) -> Table:
         if not engine.is_warm(key):
             t0 = time.perf_counter()
             _, state = reset(np.int32(0), params)
-            jax.block_until_ready(step(np.int32(0), np.int32(0), state, params))
+            jax.block_until_ready(step(np.int32(0), np.int32(0), state, params,
+                                       *no_human(env)))
             engine.mark_warm(key, time.perf_counter() - t0)
     return Table(game=spec.game, env=env, params=params,
                  issues=issue_views(spec.game, env, params), agents=tuple(env.agents),
@@ -221,11 +233,20 @@ def describe(table: Table, facts: dict[str, Any]) -> dict[str, Any]:
             "illegal_accept": bool(facts["illegal_accept"])}
 
 
+def no_human(env: Any) -> tuple[np.bool_, np.int32, np.ndarray]:
+    """The step's human arguments when no person moves."""
+    return np.bool_(False), np.int32(0), np.zeros(int(env.offer_size), np.float32)
+
+
 def play_table_move(table: Table, seed: int, state: Any, t: int,
+                    human: tuple[int, np.ndarray] | None = None,
                     ) -> tuple[Any, dict[str, Any], dict[str, float]]:
     """Move ``t + 1`` (blocking: call it on the engine's thread): the new state, the move
-    (:func:`describe`) and every agent's reward of the step."""
-    new_state, facts = table.step(np.int32(seed), np.int32(t), state, table.params)
+    (:func:`describe`) and every agent's reward of the step. ``human``: (action type, offer
+    (D,) natural units) the mover plays instead of its policy."""
+    args = no_human(table.env) if human is None else (
+        np.bool_(True), np.int32(human[0]), np.asarray(human[1], np.float32))
+    new_state, facts = table.step(np.int32(seed), np.int32(t), state, table.params, *args)
     host = jax.device_get(facts)
     rewards = {a: float(host["rewards"][i]) for i, a in enumerate(table.agents)}
     return new_state, describe(table, host), rewards

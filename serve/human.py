@@ -105,6 +105,21 @@ class HumanMove:
                 "parsed": self.parsed, "deadline_expired": self.via == "deadline"}
 
 
+def human_payload(move: HumanMove, payload: dict[str, Any]) -> dict[str, Any]:
+    """The stored fields of a person's move (added to its MOVE payload): their own words are
+    the message when they typed it."""
+    out = move.record()
+    if move.raw_text:
+        out.update(message=move.raw_text, phraser="human", quality=None, quality_detail={},
+                   fallback_reason=None)
+    return out
+
+
+def price_issues(max_price: float) -> tuple[IssueView, ...]:
+    """The price game's one issue as a person offers it (a price in [0, max_price])."""
+    return (IssueView("price", "continuous", 0.0, max_price, unit="currency"),)
+
+
 def _offer_values(turn: HumanTurn, offer: Any) -> np.ndarray:
     natural = offer_from_dict(turn.issues, offer)
     if turn.pool is not None:

@@ -196,6 +196,9 @@ class Settings(BaseSettings):
     session_start_hold_s: float = Field(
         1.0, ge=0, le=30, description="seconds a new session holds its first move while no "
                                       "stream client has connected")
+    human_move_timeout_s: float = Field(
+        120.0, ge=1, le=3600, description="seconds a person's seat has for each move (the "
+                                           "YOUR_TURN deadline); then the seat walks away")
     default_supplier_policy: str | None = Field(
         None, description="default supplier policy: None = 'default' if registered, else boulware")
     default_retailer_policy: str | None = Field(

@@ -31,11 +31,12 @@ from anyio import to_thread
 from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
 
-from eqx_jax.env import params_to_dict
+from eqx_jax.env import AGENTS, params_to_dict
 from serve.auth import Principal
 from serve.db import Database, Message, Policy, SimSession, utcnow
 from serve.engine import (
     FALLBACK_POLICIES,
+    HUMAN,
     Engine,
     PolicyError,
     PolicySpec,
@@ -43,6 +44,7 @@ from serve.engine import (
     outcome_metrics,
     play_move,
 )
+from serve.human import HumanMove, HumanTurn, Seat, human_payload, price_issues
 from serve.phrasing import MoveContext, Phraser
 from serve.schemas import SimulationStartRequest
 from serve.settings import Settings
@@ -80,12 +82,14 @@ class SessionRules:
     max_per_user: int = 20
     start_hold_s: float = 1.0
     config_wait_s: float = 0.5
+    human_move_s: float = 120.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> SessionRules:
         return cls(max_running=s.max_running_sessions,
                    max_per_user=s.max_running_sessions_per_user,
-                   start_hold_s=s.session_start_hold_s, config_wait_s=s.ws_config_wait_s)
+                   start_hold_s=s.session_start_hold_s, config_wait_s=s.ws_config_wait_s,
+                   human_move_s=s.human_move_timeout_s)
 
 
 @dataclass
@@ -117,6 +121,14 @@ class LiveFeed:
     #: True until the first move is about to be played; changed only under ``config_lock``.
     configurable: bool = True
     config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The seats a person plays (their moves come from the owner's WebSocket: ``seat``).
+    human_seats: frozenset[int] = frozenset()
+    seat: Seat | None = None
+    human_timeout_s: float = 120.0
+
+    def moves(self) -> int:
+        """Moves published so far (not counting YOUR_TURN frames)."""
+        return sum(1 for m in self.messages if m.get("type") == "MOVE")
 
     def publish(self, payload: dict[str, Any]) -> None:
         self.messages.append(payload)
@@ -265,6 +277,8 @@ class SimulationManager:
                 with self.db.session() as s:
                     has_default = s.get(Policy, "default") is not None
                 name = "default" if has_default else FALLBACK_POLICIES[role]
+        if name == HUMAN:
+            return PolicySpec("human", HUMAN)
         if name in NEGOTIATORS:
             return PolicySpec("negotiator", name)
         with self.db.session() as s:
@@ -339,7 +353,9 @@ class SimulationManager:
             self._starting[uid] -= 1
             if self._starting[uid] <= 0:
                 del self._starting[uid]
-        feed = LiveFeed(plan.row.id, user_id=uid, plan=plan)
+        feed = LiveFeed(plan.row.id, user_id=uid, plan=plan,
+                        human_timeout_s=rules.human_move_s)
+        set_human_seats(feed)
         self.live[plan.row.id] = feed
         task = asyncio.create_task(self._run(feed, rules), name=f"session-{plan.row.id}")
         self._tasks.add(task)
@@ -378,7 +394,8 @@ class SimulationManager:
             async with feed.config_lock:
                 if feed.configurable and feed.user_id == principal.user_id:
                     if fields:
-                        feed.plan = await to_thread.run_sync(self._replan, feed.plan, fields)
+                        self.replanned(feed, await to_thread.run_sync(self._replan, feed.plan,
+                                                                      fields))
                     feed.go.set()
                     return {}
             row: SimSession | None = feed.plan.row
@@ -409,6 +426,11 @@ class SimulationManager:
             setattr(plan.row, k, v)
         new.row = plan.row
         return new
+
+    def replanned(self, feed: LiveFeed, plan: Plan) -> None:
+        """A config frame changed the plan: the person's seats follow it."""
+        feed.plan = plan
+        set_human_seats(feed)
 
     def _differences(self, row: SimSession,
                      fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -451,9 +473,15 @@ class SimulationManager:
         offers: list[tuple[str, float]] = []
         totals = {"supplier": 0.0, "retailer": 0.0}
         move: dict[str, Any] = {}
+        issues = price_issues(float(game.params.max_price))
         for t in range(row.max_rounds):
+            hm = None
+            if t % 2 in feed.human_seats:
+                standing = {"price": offers[-1][1]} if offers else None
+                hm = await self.human_turn(feed, row, t % 2, AGENTS[t % 2], t, issues, standing)
             state, move, rewards = await self.engine.run_step(
-                play_move, game, row.seed, state, t)
+                play_move, game, row.seed, state, t,
+                None if hm is None else (hm.action_type, float(hm.natural[0])))
             for a in totals:
                 totals[a] += rewards[a]
             ctx = MoveContext(role=move["agent"], style=styles[move["agent"]],
@@ -471,6 +499,8 @@ class SimulationManager:
                 "fallback_reason": phrased.fallback_reason,
                 "illegal_accept": move["illegal_accept"],
             }
+            if hm is not None:
+                payload.update(human_payload(hm, payload))
             await self.writer.store(sid, payload)
             feed.publish(payload)
             if move["action"] == "COUNTER":
@@ -480,6 +510,17 @@ class SimulationManager:
             if row.move_delay_s > 0:
                 await asyncio.sleep(row.move_delay_s)
         return await self.engine.run_step(self._final, row, game.params, move, totals)
+
+    async def human_turn(self, feed: LiveFeed, row: SimSession, seat: int, agent: str, t: int,
+                         issues: tuple, standing: dict[str, Any] | None,
+                         pool: list[int] | None = None) -> HumanMove:
+        """Publish a person's ``YOUR_TURN`` and wait for their move (or the deadline)."""
+        assert feed.seat is not None
+        timeout = feed.human_timeout_s
+        turn = HumanTurn(row.id, row.game_name, seat, agent, t + 1, row.max_rounds, issues,
+                         standing, timeout, time.time() + timeout, pool)
+        feed.publish(turn.frame())
+        return await feed.seat.wait(turn)
 
     async def _run(self, feed: LiveFeed, rules: SessionRules) -> None:
         sid = feed.session_id
@@ -563,6 +604,16 @@ class SimulationManager:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(Message)
                             .where(Message.session_id == session_id)) or 0
+
+
+def set_human_seats(feed: LiveFeed) -> None:
+    """The seats of the feed's plan that a person plays (from its stored seats)."""
+    row = feed.plan.row if feed.plan is not None else None
+    seats = frozenset(i for i, s in enumerate((row.seats if row is not None else None) or [])
+                      if s.get("policy") == HUMAN)
+    feed.human_seats = seats
+    if seats and feed.seat is None:
+        feed.seat = Seat()
 
 
 def result_columns(final: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from eqx_jax.games import reference
 from eqx_jax.games.registry import get_game
 from eqx_jax.games.view import offer_from_dict
 from eqx_jax.negotiators import GAME_NEGOTIATORS
-from serve.engine import PolicyError, PolicySpec
+from serve.engine import HUMAN, PolicyError, PolicySpec
+from serve.human import human_payload
 from serve.phrasing.terms import TermsContext
 from serve.schemas import MAX_SESSION_ROUNDS, SimulationStartRequest
 from serve.tables import (
@@ -41,6 +42,7 @@ from serve.tables import (
 if TYPE_CHECKING:
     from serve.db import SimSession
     from serve.simulation import LiveFeed, SimulationManager
+
 
 #: Games whose classic negotiators include NegMAS's time-based ones (``negmas_boulware``, ...).
 NEGMAS_GAMES = ("multi-issue", "group")
@@ -96,6 +98,8 @@ def resolve_seat(manager: SimulationManager, game: str, field: str, name: str | 
     trained policy; 404 naming the field for a name that is neither."""
     if name is None:
         name = FALLBACK_FIRST if first else FALLBACK_OTHERS
+    if name == HUMAN:
+        return PolicySpec("human", HUMAN)
     if name in GAME_NEGOTIATORS or (game in NEGMAS_GAMES and name.startswith("negmas_")):
         return PolicySpec("negotiator", name)
     from serve.db import Policy
@@ -196,13 +200,28 @@ async def play_table(manager: SimulationManager, feed: LiveFeed, row: SimSession
     totals = {a: 0.0 for a in table.agents}
     counters: list[dict[str, Any]] = []
     move: dict[str, Any] = {}
+    standing: dict[str, Any] | None = None
+    n = len(table.agents)
     for t in range(row.max_rounds):
-        state, move, rewards = await engine.run_step(play_table_move, table, row.seed, state, t)
+        hm = None
+        if t % n in feed.human_seats:
+            hm = await manager.human_turn(feed, row, t % n, table.agents[t % n], t, table.issues,
+                                          _seen_by(standing, t % n, pool), pool)
+        if hm is not None and hm.via == "deadline" and table.game == "bundles":
+            move, rewards = _abandoned(table, t), {a: 0.0 for a in table.agents}
+        else:
+            state, move, rewards = await engine.run_step(
+                play_table_move, table, row.seed, state, t,
+                None if hm is None else (hm.action_type, hm.natural))
         for a in totals:
             totals[a] += rewards[a]
         ctx = _context(table, move, styles[move["agent"]], row)
         phrased = await manager.phraser.phrase_terms(ctx, pool)
         payload = _payload(sid, t, table.game, move, phrased)
+        if hm is not None:
+            payload.update(human_payload(hm, payload))
+        if move["action"] == "COUNTER":
+            standing = move["offer"]
         await manager.writer.store(sid, payload)
         feed.publish(payload)
         if move["action"] == "COUNTER":
@@ -213,6 +232,24 @@ async def play_table(manager: SimulationManager, feed: LiveFeed, row: SimSession
         if row.move_delay_s > 0:
             await asyncio.sleep(row.move_delay_s)
     return await to_thread.run_sync(final_message, table, row, move, totals, private, counters)
+
+
+def _seen_by(standing: dict[str, Any] | None, seat: int,
+             pool: list[int] | None) -> dict[str, Any] | None:
+    """The standing offer as a person in ``seat`` sees it (bundles: the items they would keep;
+    the streamed offer counts the supplier's)."""
+    if standing is None or pool is None or seat == 0:
+        return standing
+    return {k: float(p) - float(v) for (k, v), p in zip(standing.items(), pool, strict=True)}
+
+
+def _abandoned(table: Table, t: int) -> dict[str, Any]:
+    """The bundles game has no walk-away: a person's expired deadline ends it without a deal
+    (both players' no-agreement value, 0), recorded as their walk-away."""
+    seat = t % len(table.agents)
+    return {"agent": table.agents[seat], "seat": seat, "round": t + 1, "action": "WALK_AWAY",
+            "offer": None, "natural_offer": None, "done": True, "deal": False,
+            "walk_away": True, "timeout": False, "chance_end": False, "illegal_accept": False}
 
 
 def end_of(move: dict[str, Any]) -> str:

@@ -153,7 +153,8 @@ def _prepare(text: str) -> str:
 
 _QUOTE = re.compile(r"\b(?:\w+ (?:suggests?|suggested|proposes|proposed|offers|offered|wants|"
                     r"asks for|asked for)|you said|you offered|you quoted|you proposed|"
-                    r"you asked for|you want(?:ed)?|you'?re asking|you had|your (?:offer|price|proposal|bid|"
+                    r"you asked for|you want(?:ed)?|you'?re asking|you had|"
+                    r"your (?:offer|price|proposal|bid|"
                     r"number|quote)|yours at|instead of|rather than|up from|down from|"
                     r"last time|previously|earlier|i hear you on|hear you on)\b", re.I)
 _NEGATE = re.compile(r"(?:\bnot|n't|cannot|never|no way|refuse to|no to)\b", re.I)
@@ -161,7 +162,8 @@ _NEGATE = re.compile(r"(?:\bnot|n't|cannot|never|no way|refuse to|no to)\b", re.
 _COMMA_BOUNDARY = re.compile(r",|[.;:!?]| - |\bbut\b|\bso\b", re.I)
 _NOT_BEFORE = re.compile(r"\b(?:not|no|n't|never)\s+(?:\w+\s+)?$", re.I)
 _APPROX = re.compile(r"(?:(?<!how )(?<!what )about|around|roughly|approximately|approx\.?|"
-                     r"circa|~|some|in the region of|ballpark|close to|near|nearly|almost|or so)\s*\$?$",
+                     r"circa|~|some|in the region of|ballpark|close to|near|nearly|almost|"
+                     r"or so)\s*\$?$",
                      re.I)
 _RELATIVE = re.compile(r"^\s*(?:%|percent|per ?cent|(?:dollars? |bucks )?(?:less|more|lower|"
                        r"higher|off|cheaper|below|above|under|over|extra|fewer)\b)", re.I)

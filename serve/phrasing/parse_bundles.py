@@ -25,7 +25,8 @@ _SPEAKER = re.compile(r"\b(?:i|i'll|i'd|i'm|i've|me|my|mine|myself|we|we'll|us|o
                       r"let me|give me)\b", re.I)
 _OTHER = re.compile(r"\b(?:you|you'll|you'd|your|yours|yourself)\b", re.I)
 _REST = re.compile(r"\b(?:the rest|rest'?s|rest(?= (?:to|for|is|are|goes|go)\b)|everything else|"
-                   r"all the rest|all else|whatever(?:'s| is) left|the remainder|remainder|remaining items|the others|rest is|rest are|"
+                   r"all the rest|all else|whatever(?:'s| is) left|the remainder|remainder|"
+                   r"remaining items|the others|rest is|rest are|"
                    r"rest of (?:it|them|the items)|everything|nothing else|the leftovers)\b",
                    re.I)
 _SENTENCES = re.compile(r"\s*(?:[;.!?]| - )\s*")

@@ -85,7 +85,7 @@ async def simulation_status(session_id: str, svc: ServicesDep, user: CurrentUser
     """Live status: ``created | running | completed | failed | interrupted``, current round."""
     row = await _session_or_404(svc, session_id, user)
     feed = svc.sims.live.get(session_id)
-    moves = (len(feed.messages) if feed is not None
+    moves = (feed.moves() if feed is not None
              else await to_thread.run_sync(svc.sims.move_count, session_id))
     return SimulationStatus(
         session_id=row.id, status=row.status, current_round=row.current_round,

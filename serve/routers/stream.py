@@ -33,6 +33,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from serve import auth
 from serve.db import SimSession
 from serve.deps import API, Services, ServicesDep, principal_from_token
+from serve.human import MoveError, parse_say, structured_move
 from serve.ratelimit import RateLimiter, WebSocketGuards
 from serve.simulation import ConfigError, end_message
 
@@ -48,6 +49,8 @@ WS_NOT_FOUND = 4404  # unknown session id (mirrors HTTP 404)
 BEARER_SUBPROTOCOL = "bearer"
 #: Close reasons are at most 123 bytes (RFC 6455).
 MAX_REASON_BYTES = 123
+#: A person's frames (their seat's moves): see :mod:`serve.human`.
+HUMAN_FRAMES = ("move", "say", "confirm")
 #: Keys of a config frame that are not configuration.
 FRAME_KEYS = ("type", "token")
 
@@ -90,11 +93,14 @@ def frame_kind(obj: dict[str, Any]) -> str:
     kind = obj.get("type")
     if kind == "ping":
         return "ping"
+    if kind in HUMAN_FRAMES:
+        return kind
     if kind == "auth" or (kind is None and set(obj) == {"token"}):
         return "auth"
     if kind in (None, "config"):
         return "config"
-    raise Violation(f"unexpected message type {str(kind)[:20]!r}: expected auth, config or ping")
+    raise Violation(f"unexpected message type {str(kind)[:20]!r}: expected auth, config, ping, "
+                    "move, say or confirm")
 
 
 async def close(ws: WebSocket, code: int, reason: str = "") -> None:
@@ -211,6 +217,48 @@ class Stream:
                            f"fields: {', '.join(diff)}",
                 "fields": diff, "timestamp": time.time()})
 
+    async def refuse(self, error: str, message: str, **extra: Any) -> None:
+        await self.send({"type": "ERROR", "error": error, "session_id": self.row.id,
+                         "message": message, **extra, "timestamp": time.time()})
+
+    async def human(self, kind: str, obj: dict[str, Any]) -> None:
+        """A person's frame for their seat: a move (applied when valid), free text (parsed and
+        proposed), or the confirmation of the proposal. ERROR frames say what is wrong."""
+        feed = self.svc.sims.live.get(self.row.id)
+        if feed is None or feed.seat is None:
+            await self.refuse("no_seat", "this session has no seat a person plays (or it has "
+                                         "ended)")
+            return
+        if feed.user_id != self.principal.user_id:
+            await self.refuse("not_owner", "only the session's owner plays its seats")
+            return
+        seat = feed.seat
+        turn = seat.turn
+        if turn is None:
+            await self.refuse("not_your_turn", "it is not your seat's turn; wait for YOUR_TURN")
+            return
+        try:
+            if kind == "move":
+                seat.submit(structured_move(turn, obj))
+            elif kind == "say":
+                proposal = parse_say(turn, obj.get("text"))
+                seat.proposals[self.key] = proposal
+                await self.send({"type": "PROPOSED_MOVE", "session_id": self.row.id,
+                                 "round": turn.round, "text": proposal.raw_text,
+                                 "move": {"action": proposal.action, "offer": proposal.offer},
+                                 "message": "reply {\"type\": \"confirm\"} to play this move",
+                                 "timestamp": time.time()})
+            else:
+                proposal = seat.proposals.pop(self.key, None)
+                if proposal is None or proposal.round != turn.round:
+                    await self.refuse("nothing_to_confirm", "no proposed move for this turn: "
+                                                            "send a say or a move frame first")
+                    return
+                seat.submit(proposal)
+        except MoveError as e:
+            await self.refuse("unparsed" if kind == "say" else "invalid_move", str(e),
+                              field=e.field, missing=e.missing, round=turn.round)
+
     async def reader(self) -> str:
         limit = self.svc.settings.ws_max_message_bytes
         while True:
@@ -226,6 +274,8 @@ class Stream:
                 await self.send({"type": "pong", "timestamp": time.time()})
             elif kind == "config":
                 await self.config(obj)
+            elif kind in HUMAN_FRAMES:
+                await self.human(kind, obj)
             # An auth frame after authentication is harmless: ignored.
 
     async def run(self, pending: dict[str, Any] | None) -> None:

@@ -45,6 +45,7 @@ from serve.engine import (
     play_move,
 )
 from serve.human import HumanMove, HumanTurn, Seat, human_payload, price_issues
+from serve.human_result import human_results
 from serve.phrasing import MoveContext, Phraser
 from serve.schemas import SimulationStartRequest
 from serve.settings import Settings
@@ -509,7 +510,10 @@ class SimulationManager:
                 break
             if row.move_delay_s > 0:
                 await asyncio.sleep(row.move_delay_s)
-        return await self.engine.run_step(self._final, row, game.params, move, totals)
+        final = await self.engine.run_step(self._final, row, game.params, move, totals)
+        if feed.human_seats:
+            final["human"] = await human_results(self, row, plan, final)
+        return final
 
     async def human_turn(self, feed: LiveFeed, row: SimSession, seat: int, agent: str, t: int,
                          issues: tuple, standing: dict[str, Any] | None,
@@ -570,6 +574,8 @@ class SimulationManager:
             "deal_reached": deal, "final_price": price,
             "total_rounds": int(move.get("round", 0)), "end": end,
             "rewards": dict(totals),
+            "utilities": ({"supplier": price - row.supplier_valuation,
+                           "retailer": row.retailer_valuation - price} if deal else None),
             **outcome_metrics(deal, price, row.supplier_valuation, row.retailer_valuation),
             **equilibrium_for(row.supplier_valuation, row.retailer_valuation, params),
             "supplier_policy": row.supplier_policy, "retailer_policy": row.retailer_policy,

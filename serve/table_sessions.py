@@ -25,6 +25,7 @@ from eqx_jax.games.view import offer_from_dict
 from eqx_jax.negotiators import GAME_NEGOTIATORS
 from serve.engine import HUMAN, PolicyError, PolicySpec
 from serve.human import human_payload
+from serve.human_result import human_results
 from serve.phrasing.terms import TermsContext
 from serve.schemas import MAX_SESSION_ROUNDS, SimulationStartRequest
 from serve.tables import (
@@ -231,7 +232,11 @@ async def play_table(manager: SimulationManager, feed: LiveFeed, row: SimSession
             break
         if row.move_delay_s > 0:
             await asyncio.sleep(row.move_delay_s)
-    return await to_thread.run_sync(final_message, table, row, move, totals, private, counters)
+    final = await to_thread.run_sync(final_message, table, row, move, totals, private, counters)
+    if feed.human_seats:
+        assert feed.plan is not None
+        final["human"] = await human_results(manager, row, feed.plan, final, table, private)
+    return final
 
 
 def _seen_by(standing: dict[str, Any] | None, seat: int,

@@ -109,6 +109,24 @@ def test_person_takes_the_retailer_seat_of_the_price_game(srv):
     assert [m["seq"] for m in tr["messages"]] == [m["seq"] for m in moves]
     assert tr["messages"][3]["raw_text"] == "I can do 5,400 dollars"
     assert tr["request"]["retailer_policy"] == "human"
+    # The person's result against the equilibrium and against an agent in their seat: the same
+    # session replayed with the seat's default agent (no trained policy here: the conceder).
+    me = final["human"][0]
+    assert me["seat"] == 1 and me["reward"] == final["rewards"]["retailer"]
+    assert me["utility"] == pytest.approx(8000 - final["final_price"])
+    assert me["equilibrium"]["payoff"] == final["equilibrium_payoffs"]["retailer"]
+    bench = asyncio.run(_session(srv, {**SIM, "supplier_policy": "boulware",
+                                       "retailer_policy": "conceder", "seed": 3}))
+    assert me["benchmark"]["policy"] == "conceder"
+    assert me["benchmark"]["reward"] == pytest.approx(bench["rewards"]["retailer"])
+    assert me["benchmark"]["deal"] == bench["deal_reached"]
+
+
+async def _session(srv, body: dict) -> dict:
+    from server_helpers import stream_all
+
+    msgs, _ = await stream_all(srv, start(srv, body), srv.token("alice"))
+    return msgs[-1]
 
 
 def test_deadline_walks_the_seat_away_and_group_moves_name_the_issue(srv):
@@ -141,6 +159,14 @@ def test_deadline_walks_the_seat_away_and_group_moves_name_the_issue(srv):
     assert mine[-1]["action"] == "WALK_AWAY" and mine[-1]["deadline_expired"]
     assert final["end"] == "walk_away" and final["deal_reached"] is False
     assert time.monotonic() - t0 >= DEADLINE_S
+    bench = asyncio.run(_session(srv, {"game": "group", "scenario": "supply-chain-3p-fixed",
+                                       "seed": 1,
+                                       "policies": ["boulware", "conceder", "conceder"]}))
+    me = final["human"][0]
+    assert me["agent"] == "retailer" and me["benchmark"]["policy"] == "conceder"
+    assert me["benchmark"]["reward"] == pytest.approx(bench["rewards"]["retailer"])
+    assert me["equilibrium"]["utility"] == pytest.approx(
+        final["equilibrium"]["utilities"]["retailer"])
 
 
 def test_only_the_owner_plays_and_moves_out_of_turn_are_refused(srv):

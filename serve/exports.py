@@ -27,7 +27,7 @@ from anyio import to_thread
 from sqlalchemy import select
 
 from serve.auth import Principal
-from serve.db import Database, Export, SimSession, utcnow
+from serve.db import Database, Export, Message, SimSession, utcnow
 
 log = logging.getLogger("eqx.serve.exports")
 
@@ -58,7 +58,35 @@ def session_row(s: SimSession) -> dict[str, Any]:
     return {c: row[c] for c in CSV_COLUMNS}
 
 
-def render(rows: list[dict[str, Any]], results: list[Any], fmt: str) -> bytes:
+#: The fields of a move in the JSONL dataset (one line per move; ``outcome`` is the session's).
+MOVE_FIELDS = ("seq", "agent", "seat", "round", "action", "offer", "price", "message", "human",
+               "via", "raw_text", "parsed", "deadline_expired", "phraser", "timestamp")
+
+
+def dataset_lines(row: dict[str, Any], result: Any, moves: list[dict[str, Any]]) -> list[str]:
+    """A session as JSONL: one line per move with the person's raw text and parsed move where a
+    person played, and the session's outcome on every line (so each line stands alone)."""
+    res = result or {}
+    outcome = {k: res.get(k) for k in ("end", "deal_reached", "agreement", "final_price",
+                                       "total_rounds", "rewards", "utilities")}
+    if res.get("game", "price") == "price" and res.get("deal_reached"):
+        outcome["agreement"] = {"price": res.get("final_price")}
+    head = {"session_id": row["session_id"], "game": row.get("game") or "price",
+            "scenario": row.get("scenario"), "status": row.get("status")}
+    out = []
+    for m in moves:
+        line = {**head, **{k: m.get(k) for k in MOVE_FIELDS}, "outcome": outcome}
+        line["human"] = bool(line["human"])
+        out.append(json.dumps(line))
+    return out
+
+
+def render(rows: list[dict[str, Any]], results: list[Any], fmt: str,
+           moves: list[list[dict[str, Any]]] | None = None) -> bytes:
+    if fmt == "jsonl":
+        lines = [x for r, res, ms in zip(rows, results, moves or [], strict=True)
+                 for x in dataset_lines(r, res, ms)]
+        return ("\n".join(lines) + "\n").encode() if lines else b""
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -103,7 +131,15 @@ def create_export(db: Database, out_dir: Path, ttl_s: int, user: Principal, ids:
             if r is None or (r.user_id != user.user_id and not user.is_admin):
                 raise UnknownSession(i)
         sessions = [found[i] for i in ids]
-        data = render([session_row(r) for r in sessions], [r.result for r in sessions], fmt)
+        moves = None
+        if fmt == "jsonl":
+            stored: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+            for m in s.scalars(select(Message).where(Message.session_id.in_(ids))
+                               .order_by(Message.session_id, Message.seq)):
+                stored[m.session_id].append(m.payload)
+            moves = [stored[i] for i in ids]
+        data = render([session_row(r) for r in sessions], [r.result for r in sessions], fmt,
+                      moves)
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     try:

@@ -269,14 +269,17 @@ class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     session_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=10_000, description="sessions to export (yours), 1..10,000")
-    format: Literal["csv", "json"] = "json"
+    format: Literal["csv", "json", "jsonl"] = Field(
+        "json", description="csv: one row per session; json: sessions with their results; "
+                            "jsonl: the dataset, one line per move (a person's raw text, the "
+                            "parsed move) with the session's outcome")
 
 
 class ExportResponse(BaseModel):
     export_id: str
     download_url: str
     expires_at: dt.datetime
-    format: Literal["csv", "json"]
+    format: Literal["csv", "json", "jsonl"]
     sessions: int
 
 

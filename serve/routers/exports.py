@@ -68,7 +68,8 @@ async def export_metrics(body: ExportRequest, svc: ServicesDep, user: CurrentUse
 
 @router.get("/export/{export_id}", response_class=FileResponse,
             responses={200: {"description": "the export file",
-                             "content": {"text/csv": {}, "application/json": {}}},
+                             "content": {"text/csv": {}, "application/json": {},
+                                         "application/x-ndjson": {}}},
                        **error_responses(401, 404, 410, 429)})
 async def download_export(export_id: str, svc: ServicesDep, user: CurrentUser):
     """The export file (until it expires: then 410 Gone)."""
@@ -77,6 +78,7 @@ async def download_export(export_id: str, svc: ServicesDep, user: CurrentUser):
         raise not_found("export", export_id)
     if discard_if_expired(exp) or not Path(exp.path).is_file():  # swept at its expiry
         raise HTTPException(410, f"export {export_id!r} expired at {exp.expires_at.isoformat()}")
-    media = "text/csv" if exp.format == "csv" else "application/json"
+    media = {"csv": "text/csv", "jsonl": "application/x-ndjson"}.get(exp.format,
+                                                                     "application/json")
     return FileResponse(exp.path, media_type=media, filename=f"eqx-export-{export_id}."
                                                               f"{exp.format}")

@@ -120,6 +120,20 @@ def test_person_takes_the_retailer_seat_of_the_price_game(srv):
     assert me["benchmark"]["policy"] == "conceder"
     assert me["benchmark"]["reward"] == pytest.approx(bench["rewards"]["retailer"])
     assert me["benchmark"]["deal"] == bench["deal_reached"]
+    # The class's sessions as data: the JSONL dataset has every move with the raw text.
+    r = httpx.post(f"{srv.url}{API}/metrics/export", json={"session_ids": [sid],
+                                                          "format": "jsonl"},
+                   headers=srv.headers("alice"))
+    assert r.status_code == 201, r.text
+    got = httpx.get(f"{srv.url}{r.json()['download_url']}", headers=srv.headers("alice"))
+    assert got.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(x) for x in got.text.splitlines()]
+    assert [x["seq"] for x in lines] == [m["seq"] for m in moves]
+    said = [x for x in lines if x["raw_text"]]
+    assert [x["raw_text"] for x in said] == ["I can do 5,400 dollars", "OK, deal."]
+    assert said[0]["parsed"] == {"action": "COUNTER", "offer": {"price": 5400.0}}
+    assert all(x["outcome"]["end"] == "deal" and x["game"] == "price" for x in lines)
+    assert lines[-1]["outcome"]["agreement"] == {"price": final["final_price"]}
 
 
 async def _session(srv, body: dict) -> dict:

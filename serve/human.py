@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,9 @@ MAX_SAY_CHARS = 500
 class MoveError(ValueError):
     """A person's move that cannot be played now; ``field`` names what is wrong."""
 
-    def __init__(self, field: str, message: str, missing: list[str] | None = None):
+    def __init__(self, field: str, message: str, missing: Sequence[str] | None = None):
         super().__init__(message)
-        self.field, self.missing = field, missing or []
+        self.field, self.missing = field, list(missing or [])
 
 
 @dataclasses.dataclass

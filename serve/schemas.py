@@ -314,6 +314,11 @@ class MetaResponse(BaseModel):
     fallback_policies: dict[str, str] = Field(
         description="the negotiator each role plays when no trained policy 'default' exists")
     game: dict[str, Any] = Field(description="the default game (eqx_jax.env.EnvParams)")
+    games: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="every game a session can play: summary, negotiators, scenarios (name, "
+                    "agents, description) and default_scenario, or agents; any seat may also "
+                    "be 'human' (a person)")
     limits: dict[str, dict[str, FieldBounds]]
 
 

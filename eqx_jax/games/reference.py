@@ -179,3 +179,40 @@ def outcome_optimality(game: str, env: Any, params: Any, private: dict[str, Any]
         return {"efficiency": (u["supplier"] + u["retailer"]) / best if best > 0 else None,
                 "pareto_optimal": bool(pareto_mask(pool, values, x.astype(int)[None])[0])}
     raise ValueError(f"no optimality for the game {game!r}")
+
+
+def utility_frontier(game: str, env: Any, params: Any, private: dict[str, Any],
+                     ) -> dict[str, Any] | None:
+    """A two-party episode's outcomes in utility space (what the dashboard draws): ``pareto``
+    the Pareto frontier of the individually rational outcomes as (supplier, retailer) utility
+    points sorted by the supplier's, and ``nash`` the Nash bargaining point on it (the
+    disagreement point: the reservation values in the multi-issue game, no gain (0, 0)
+    elsewhere). The price-quantity game's frontier is the segment of total gain ``S*`` (the
+    efficient quantity) between (0, S*) and (S*, 0). None for the group game (N dimensions)."""
+    from eqx_jax.outcomes import finite_reference
+
+    if game == "group":
+        return None
+    if game == "price-quantity":
+        c, a, b = private["unit_cost"], private["demand_intercept"], float(params.demand_slope)
+        q = float(np.clip((a - c) / b, 0.0, float(params.max_quantity)))
+        best = max(0.0, a * q - 0.5 * b * q * q - c * q)
+        return {"pareto": [[0.0, best], [best, 0.0]], "nash": [best / 2, best / 2]}
+    if game == "multi-issue":
+        from eqx_jax.games.group_metrics import outcome_values
+
+        w, r = _arrays(env, private)
+        _, values = outcome_values(env.scenario)
+        points, reservation = np.einsum("amk,ak->ma", values, w), r
+    elif game == "bundles":
+        from eqx_jax.solvers.bundles import split_values, splits
+
+        pool = np.asarray(private["pool"])
+        values = np.asarray([private["values"]["supplier"], private["values"]["retailer"]])
+        points, reservation = split_values(pool, values, splits(pool)), np.zeros(2)
+    else:
+        raise ValueError(f"no utility frontier for the game {game!r}")
+    ref = finite_reference(points, reservation)
+    front = ref.pareto[np.argsort(ref.pareto[:, 0])]
+    return {"pareto": np.round(front, 6).tolist(),
+            "nash": np.round(ref.nash[0], 6).tolist() if len(ref.nash) else None}

@@ -56,7 +56,7 @@ def _ask(items: Sequence[str], question: str) -> Parsed:
 # ------------------------------------------------------------------------------ intent
 _WALK = re.compile(
     r"\b(?:walk(?:ing)? away|i'?m (?:out|done|leaving)|i am (?:out|done|leaving)|we'?re done|"
-    r"we are done|done here|no deal(?:,| then| for me| at all)?$|take my business elsewhere|"
+    r"we are done|done here|no deal\W*$|end it here|take my business elsewhere|"
     r"i quit|i'?m quitting|end (?:this|the) (?:negotiation|talks?|discussion)|"
     r"ending (?:this|the) (?:negotiation|talks?)|forget it|goodbye|good bye|\bbye\b|"
     r"leave the table|leaving the table|not interested|call it off|calling it off|"
@@ -78,7 +78,8 @@ _ACCEPT = re.compile(
     r"i'?m good with (?:that|this|it)|good with (?:that|this|it)|i second|"
     r"on board|fair enough|absolutely|close (?:it|at|the deal|this)|happy with (?:those|these|"
     r"your|the)|as it stands|your number|those terms|that offer|shake hands|we'?re good|"
-    r"i'?m fine with|fine by me|you win|lock (?:it|that|this) in)\b", re.I)
+    r"i'?m fine with|fine by me|you win|lock (?:it|that|this) in|take your offer|acceptable|"
+    r"let'?s close|go with (?:that|this|it|your|the)|i support|support the)\b", re.I)
 _NOT_ACCEPT = re.compile(
     r"\b(?:no deal|not (?:a )?deal|(?:can'?t|cannot|won'?t|don'?t|do not|not) "
     r"(?:\w+ )?(?:accept|agree|take|do (?:it|that))|not ok(?:ay)?|not fine|not good|"
@@ -87,7 +88,7 @@ _NOT_ACCEPT = re.compile(
     r"unsure|not convinced|hmm+)\b", re.I)
 
 
-_COUNTER_CUE = re.compile(r"\b(?:i'?ll do|i can do|we can do|how about|what about|would you|"
+_COUNTER_CUE = re.compile(r"\b(?:i'?d say|meet at|i'?ll do|i can do|we can do|how about|what about|would you|"
                           r"could you|can you|counter\w*|i offer|we offer|i propose|we propose|"
                           r"let'?s say|i'?d do|make it|i'?ll pay|we'?ll pay|i'?ll give|"
                           r"i'?ll take(?! (?:my|our) business)|we'?ll take(?! (?:my|our) "
@@ -134,14 +135,17 @@ class _Tok:
 
 
 def _prepare(text: str) -> str:
-    t = normalize_text(text).replace("--", " - ")
+    t = normalize_text(text).replace("--", " - ").replace("_", " ")
+    t = re.sub(r"\b([a-z]+)-(days?|weeks?|months?|years?|units?)\b", r"\1 \2", t, flags=re.I)
+    t = re.sub(r"\ba fortnight'?s?\b|\bone fortnight\b", "2 weeks", t, flags=re.I)
     t = re.sub(r"\bu\b", "you", t, flags=re.I)
     t = re.sub(r"\s\bn\b\s", " and ", t)
     try:
         t = alpha2digit(t, "en")
     except Exception:  # noqa: BLE001 - unconvertible text is read as it is
         pass
-    t = re.sub(r"(\d)\s*(?:-|to|–)\s*(\d)", r"\1 to \2", t)
+    t = re.sub(r"(\d)(?:-|–)(\d)|(\d)\s+to\s+(\d)",
+               lambda m: f"{m.group(1) or m.group(3)} to {m.group(2) or m.group(4)}", t)
     # "10 dollars 50" is $10.50.
     t = re.sub(r"\b(\d+) (dollars?|bucks) (\d{2})\b", r"\1.\3 \2", t)
     t = re.sub(r"\b(\d+) (dollars?|bucks) and (\d{1,2}) cents?\b",
@@ -156,7 +160,10 @@ _QUOTE = re.compile(r"\b(?:\w+ (?:suggests?|suggested|proposes|proposed|offers|o
                     r"you asked for|you want(?:ed)?|you'?re asking|you had|"
                     r"your (?:offer|price|proposal|bid|"
                     r"number|quote)|yours at|instead of|rather than|up from|down from|"
-                    r"last time|previously|earlier|i hear you on|hear you on)\b", re.I)
+                    r"last time|previously|earlier|i hear you on|hear you on|hear you at|"
+                    r"(?<!\bit)(?<!\bthat)(?<!\bwhat)(?<!\bhere)(?<!\blet)(?<!\bthere)'s|"
+                    r"your|their)\s*\$?$|\b(?:you said|you offered|you quoted|you proposed|"
+                    r"you want(?:ed)?|your (?:offer|price|proposal|bid|number|quote))\b", re.I)
 _NEGATE = re.compile(r"(?:\bnot|n't|cannot|never|no way|refuse to|no to)\b", re.I)
 #: Where a clause ends: a quote or a negation does not reach past it.
 _COMMA_BOUNDARY = re.compile(r",|[.;:!?]| - |\bbut\b|\bso\b", re.I)
@@ -165,6 +172,9 @@ _APPROX = re.compile(r"(?:(?<!how )(?<!what )about|around|roughly|approximately|
                      r"circa|~|some|in the region of|ballpark|close to|near|nearly|almost|"
                      r"or so)\s*\$?$",
                      re.I)
+_RELATIVE_BEFORE = re.compile(r"\b(?:raise|lower|drop|cut|increase|decrease|reduce|bump|"
+                              r"move|come down|go up|go down)\w*\s+(?:it\s+|that\s+|the price\s+)?"
+                              r"(?:up\s+|down\s+)?by\s+(?:a couple\s+|another\s+)?\$?$", re.I)
 _RELATIVE = re.compile(r"^\s*(?:%|percent|per ?cent|(?:dollars? |bucks )?(?:less|more|lower|"
                        r"higher|off|cheaper|below|above|under|over|extra|fewer)\b)", re.I)
 
@@ -192,9 +202,10 @@ def _tokens(t: str) -> list[_Tok]:
         tok.ignore = bool(rnd or _QUOTE.search(short) or _NEGATE.search(short)
                           or re.match(r"\s?(?:\w+\s)?(?:is|was|were|'s)\s+(?:too|way|far|not|"
                                       r"tight|a stretch|impossible|hard|difficult|out)\b", after))
-        if _APPROX.search(before) or re.match(r"\s?(?:ish\b|or so\b|-ish)", after, re.I):
+        if _APPROX.search(before) or re.match(r"\s?(?:ish\b|or so\b|-ish|range\b)", after,
+                                              re.I):
             tok.vague = "approximate"
-        elif _RELATIVE.match(after):
+        elif _RELATIVE.match(after) or _RELATIVE_BEFORE.search(short):
             tok.vague = "relative"
         out.append(tok)
     for a, b in zip(out, out[1:], strict=False):
@@ -202,7 +213,7 @@ def _tokens(t: str) -> list[_Tok]:
         # "40-45" became "40 to 45" in _prepare; " - " is a dash between clauses.
         if re.fullmatch(r"\s*(?:to|or|and|/)\s*(?:\$\s?)?", gap) and (
                 re.search(r"between\s*\$?$", a.before) or " or " in f" {gap} "
-                or gap.strip().rstrip("$ ") in ("to", "/")):
+                or gap.strip().rstrip("$ ") == "to"):
             a.vague = b.vague = a.vague or "range"
     return out
 
@@ -312,7 +323,8 @@ def _phrase_values(t: str, issues: Sequence[Any]) -> tuple[dict[str, list[float]
             if not isinstance(label, str):
                 continue
             for m in re.finditer(rf"\b{re.escape(label)}\b", t, re.I):
-                if not _NOT_BEFORE.search(t[max(0, m.start() - 20):m.start()]):
+                clause = _COMMA_BOUNDARY.split(t[:m.start()])[-1]
+                if not (_NOT_BEFORE.search(clause) or _NEGATE.search(clause)):
                     out.setdefault(i.name, []).append(label)  # type: ignore[arg-type]
     for rx, name, v in _PHRASES:
         if name in names and rx.search(t):
@@ -400,6 +412,8 @@ def parse_move(text: str, issues: Sequence[Any], standing: dict[str, Any] | None
         if accept and standing is not None and _same_offer(offer, standing):
             return Parsed(action="ACCEPT")
         return Parsed(action="COUNTER", offer=offer)
+    if accept and standing is not None and values and not asked and _same_offer(values, standing):
+        return Parsed(action="ACCEPT")  # "OK, $45 a unit it is": the standing terms agreed
     if stated:
         missing = asked + [i.name for i in issues if i.name not in values and i.name not in asked]
         if walk and not values:

@@ -69,7 +69,8 @@ def _count(q: str | None, item: str, pool: dict[str, int]) -> int | None:
     plural = item.lower().endswith("s")
     if q.isdigit():
         return int(q)
-    if q in ("a", "an", "one", "another", "the other", "the last", "the only"):
+    if q in ("a", "an", "one", "another", "the other", "the last", "the only") or (
+            not plural and q in ("the remaining", "remaining")):
         return 1
     if q in ("no", "zero", "none of the"):
         return 0
@@ -105,7 +106,7 @@ def _clause(clause: str, owner: str | None, counts: dict[str, int],
         if item.endswith("s") and q in ("the other", "the remaining", "the last"):
             continue  # "the other hats": whatever the other clauses leave
         n = _count(m.group("q"), m.group("item"), counts)
-        if _VAGUE.search(clause[max(0, m.start() - 16):m.start() + len(q) + 1]):
+        if _VAGUE.search(clause[:m.start()]) or q in ("some", "few", "several", "half"):
             n = None  # "some of the books", "1 or 2 hats", "maybe a hat"
         who = owner
         if ex is not None and m.start() > ex.end() and who is not None:
@@ -128,7 +129,9 @@ def _clause(clause: str, owner: str | None, counts: dict[str, int],
 
 
 _VAGUE = re.compile(r"\b(?:some|a few|few|several|most|half|maybe|perhaps|possibly|roughly|"
-                    r"(?<!how )(?<!what )about|around|a couple|couple|\d+ or|\d+ to|or so)\b", re.I)
+                    r"(?<!how )(?<!what )about|around|a couple|couple|or so|"
+                    r"between\s+\S+\s+and|(?:\d+|one|two|three|four|five|six|seven)\s+(?:or|to))"
+                    r"\s+(?:of\s+)?$", re.I)
 _NOT = re.compile(r"\b(?:not|no)\s+(?:the\s+|my\s+|your\s+)?$", re.I)
 
 
@@ -181,6 +184,10 @@ def parse_bundles(text: str, issues: Sequence[Any], standing: dict[str, Any] | N
             elif counts[name] == 0:
                 offer[name] = 0
         missing = [n for n in names if n not in offer]
+        named = {n: mine[n][0] for n in names if n in mine and len(set(mine[n])) == 1}
+        if (missing or asked) and accept and standing is not None and named and not asked \
+                and _same_offer(named, standing):
+            return Parsed(action="ACCEPT")  # "Fine, I'll take the two books and the ball, deal."
         if missing or asked:
             return _ask(asked + missing, "Please say which items you keep for every item type ("
                         + ", ".join(names) + "), or who gets the rest.")

@@ -3,6 +3,8 @@ private). The dashboard builds its policy pickers and its form checks from it.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from eqx_jax.env import make_params, params_to_dict
@@ -35,6 +37,35 @@ def training_bounds(max_job_timesteps: int) -> dict[str, FieldBounds]:
     return out
 
 
+def game_choices() -> dict[str, dict[str, Any]]:
+    """Every game a session can play: its summary, negotiators, scenarios (name, agents,
+    description) and default scenario; ``agents`` for a game without scenarios."""
+    from eqx_jax.games.registry import GAMES
+    from eqx_jax.games.scenario import list_scenarios, load_scenario
+    from eqx_jax.negotiators import GAME_NEGOTIATORS
+
+    scenarios = [load_scenario(n) for n in list_scenarios()]
+    out: dict[str, dict[str, Any]] = {}
+    for name, g in GAMES.items():
+        entry: dict[str, Any] = {"summary": g.summary}
+        if name == "price":
+            entry["negotiators"] = list(NEGOTIATORS)
+        else:
+            entry["negotiators"] = list(GAME_NEGOTIATORS) + (
+                [f"negmas_{k}" for k in ("boulware", "linear", "conceder")]
+                if name in ("multi-issue", "group") else [])
+        if g.scenario:
+            group = name == "group"
+            fit = [sc for sc in scenarios if (sc.num_parties >= 3) == group]
+            entry["scenarios"] = [{"name": sc.name, "agents": list(sc.parties),
+                                   "description": sc.description} for sc in fit]
+            entry["default_scenario"] = "supply-chain-3p" if group else "integrative-4"
+        else:
+            entry["agents"] = ["supplier", "retailer"]
+        out[name] = entry
+    return out
+
+
 @router.get("/meta", response_model=MetaResponse)
 async def meta(svc: ServicesDep) -> MetaResponse:
     """The classic negotiators, the default game and the bounds of the request fields:
@@ -45,6 +76,7 @@ async def meta(svc: ServicesDep) -> MetaResponse:
         negotiators=list(NEGOTIATORS),
         fallback_policies=dict(FALLBACK_POLICIES),
         game=params_to_dict(make_params()),
+        games=game_choices(),
         limits={
             "simulation": {f: field_bounds(SimulationStartRequest, f) for f in SIMULATION_FIELDS},
             "tournament": {f: field_bounds(TournamentRequest, f) for f in TOURNAMENT_FIELDS},

@@ -88,7 +88,8 @@ _NOT_ACCEPT = re.compile(
     r"unsure|not convinced|hmm+)\b", re.I)
 
 
-_COUNTER_CUE = re.compile(r"\b(?:i'?d say|meet at|i'?ll do|i can do|we can do|how about|what about|would you|"
+_COUNTER_CUE = re.compile(r"\b(?:i'?d say|meet at|i'?ll do|i can do|we can do|how about|"
+                          r"what about|would you|"
                           r"could you|can you|counter\w*|i offer|we offer|i propose|we propose|"
                           r"let'?s say|i'?d do|make it|i'?ll pay|we'?ll pay|i'?ll give|"
                           r"i'?ll take(?! (?:my|our) business)|we'?ll take(?! (?:my|our) "

@@ -124,7 +124,7 @@ async def human_results(manager: SimulationManager, row: SimSession, plan: Plan,
             got = await to_thread.run_sync(_price_replay, manager, row, *replaced)
             eq_pay = (final.get("equilibrium_payoffs") or {}).get(agent)
             eq_u = None
-            if final.get("equilibrium_outcome") == "deal":
+            if final.get("equilibrium_price") is not None:
                 p = final["equilibrium_price"]
                 eq_u = (p - row.supplier_valuation if agent == "supplier"
                         else row.retailer_valuation - p)

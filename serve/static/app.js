@@ -1,5 +1,10 @@
 // EquilibriumX dashboard: plain ES module, talks only to this server's API (/api/v1).
 import { plot, legend, fmtNum } from "/static/charts.js";
+import {
+  HUMAN, buildSeats, drawTermsOffers, drawUtility, endTurn, fillGames, isPrice, onGameChange,
+  readTableBody, renderHuman, renderTableResult, showMoveError, showProposal, showTurn, termsText,
+  wireTurn,
+} from "/static/table.js";
 
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
@@ -161,7 +166,9 @@ async function enterApp() {
   }
   showApp(true);
   loadJobs();
+  fillGames(state.meta);
   await loadPolicies().catch((e) => { $("sim-error").textContent = e.message; });
+  onGameChange(state.meta, state.policies);
   $("supplier_valuation").focus();
 }
 
@@ -204,8 +211,10 @@ async function loadPolicies() {
     const gN = document.createElement("optgroup"); gN.label = "Classic negotiators";
     for (const n of state.meta.negotiators) gN.appendChild(new Option(n, n));
     sel.appendChild(gN);
+    if (sel.classList.contains("seat-choice")) sel.add(new Option("you (play this seat)", HUMAN));
     if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
   }
+  if (!$("seats").hidden) buildSeats(state.meta, state.policies);
   if (!$("cmp-b").dataset.init) {
     $("cmp-a").value = state.meta.fallback_policies.supplier; $("cmp-b").value = state.meta.fallback_policies.retailer;
     $("cmp-b").dataset.init = "1";
@@ -290,10 +299,18 @@ function serverErrors(e, fieldIds, summaryEl) {
 }
 
 // ------------------------------------------------------------------ negotiation
-const SIM_FIELDS = ["supplier_valuation", "retailer_valuation", "max_rounds", "move_delay_s", "seed", "supplier_policy", "retailer_policy"];
+const SIM_FIELDS = ["supplier_valuation", "retailer_valuation", "max_rounds", "move_delay_s", "seed", "supplier_policy", "retailer_policy", "scenario", "policies", "settings"];
 
 function readSimForm() {
   const errors = {};
+  if (!isPrice($("game").value)) {
+    const common = {
+      max_rounds: numberField("max_rounds", { label: "Max rounds", ...limit("simulation", "max_rounds"), optional: true }, errors),
+      move_delay_s: numberField("move_delay_s", { label: "Delay per move", ...limit("simulation", "move_delay_s") }, errors),
+      seed: numberField("seed", { label: "Seed", ...limit("simulation", "seed"), optional: true }, errors),
+    };
+    return { body: readTableBody(common), errors };
+  }
   const body = {
     supplier_valuation: numberField("supplier_valuation", { label: "Supplier valuation", ...limit("simulation", "supplier_valuation") }, errors),
     retailer_valuation: numberField("retailer_valuation", { label: "Retailer valuation", ...limit("simulation", "retailer_valuation") }, errors),
@@ -326,13 +343,16 @@ async function onStart(ev) {
 
 function startLive(resp, request) {
   if (state.live && state.live.ws) { state.live.closing = true; state.live.ws.close(); }
+  endTurn();
   const live = { sessionId: resp.session_id, request: { ...request, supplier_policy: resp.supplier_policy, retailer_policy: resp.retailer_policy }, moves: [], result: null, ended: false };
+  live.agents = isPrice(request.game) ? ["supplier", "retailer"] : [...document.querySelectorAll(".seat-policy")].map((s) => s.dataset.agent);
+  $("utility-block").hidden = true;
   state.live = live;
   $("chat").innerHTML = ""; $("result").innerHTML = "";
   $("live").dataset.sessionId = resp.session_id;
   setStatus("running");
-  setTyping("supplier");
-  drawOffers($("offers-chart"), $("offers-legend"), live.request, live.moves, null);
+  setTyping(live.agents[0]);
+  drawOffers($("offers-chart"), $("offers-legend"), live.request, live.moves, null, live.agents);
   const proto = location.protocol === "https:" ? "wss" : "ws";
   // The token goes in the first frame, never in the URL (URLs end up in logs). The frame is a
   // config frame without fields: authenticate, and start with the configuration just posted.
@@ -344,17 +364,27 @@ function startLive(resp, request) {
     const msg = JSON.parse(m.data);
     if (msg.type === "MOVE") {
       live.moves.push(msg);
+      endTurn();
       $("chat").appendChild(moveItem(msg));
       $("chat").scrollTop = $("chat").scrollHeight;
-      setTyping(msg.action === "COUNTER" ? (msg.agent === "supplier" ? "retailer" : "supplier") : null);
-      drawOffers($("offers-chart"), $("offers-legend"), live.request, live.moves, null);
+      const next = live.agents[(msg.seq + 1) % live.agents.length];
+      setTyping(msg.done || (live.moves.length >= (live.request.max_rounds || 1e9)) ? null : next);
+      drawOffers($("offers-chart"), $("offers-legend"), live.request, live.moves, null, live.agents);
+    } else if (msg.type === "YOUR_TURN") {
+      setTyping(null); setStatus("your move");
+      showTurn(msg);
+    } else if (msg.type === "PROPOSED_MOVE") {
+      showProposal(msg);
+    } else if (msg.type === "ERROR") {
+      showMoveError(msg);
     } else if (msg.type === "SIMULATION_COMPLETE") {
       live.result = msg; live.ended = true;
-      setTyping(null); setStatus("completed");
-      drawOffers($("offers-chart"), $("offers-legend"), live.request, live.moves, msg);
+      endTurn(); setTyping(null); setStatus("completed");
+      drawOffers($("offers-chart"), $("offers-legend"), live.request, live.moves, msg, live.agents);
+      drawUtility($("utility-block"), $("utility-chart"), $("utility-legend"), live.request, live.moves, msg);
       renderResult($("result"), msg, live.request);
     } else if (msg.type === "SIMULATION_FAILED" || msg.type === "SIMULATION_INTERRUPTED") {
-      live.ended = true; setTyping(null);
+      live.ended = true; setTyping(null); endTurn();
       setStatus(msg.type === "SIMULATION_FAILED" ? "failed" : "interrupted");
       $("result").innerHTML = "";
       const p = document.createElement("p"); p.className = "error"; p.setAttribute("role", "alert");
@@ -379,25 +409,29 @@ function setStatus(s) { const b = $("live-status"); b.textContent = s; b.dataset
 function setTyping(agent) {
   const t = $("typing");
   t.hidden = !agent;
-  $("typing-text").textContent = agent ? `${agent === "supplier" ? "Supplier" : "Retailer"} is typing…` : "";
+  $("typing-text").textContent = agent ? `${agent.charAt(0).toUpperCase()}${agent.slice(1)} is typing…` : "";
 }
 
 function money(v) { return v === null || v === undefined ? "–" : `$${Number(v).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`; }
 
 function moveItem(m) {
   const li = document.createElement("li");
-  li.className = `move ${m.agent}`;
+  const side = ["supplier", "retailer"].includes(m.agent) ? m.agent : "other";
+  li.className = `move ${side}${m.human ? " you" : ""}`;
   li.dataset.seq = m.seq; li.dataset.action = m.action; li.dataset.round = m.round;
   const meta = document.createElement("div"); meta.className = "meta";
-  const parts = [["who", m.agent], ["act", m.action], ["price", m.price === null ? "no price" : money(m.price)],
-    ["round", `round ${m.round}`], ["phraser", `written by ${m.phraser}${m.fallback_reason ? ` (fallback: ${m.fallback_reason})` : ""}`]];
+  const terms = m.game && m.game !== "price" ? termsText(m.offer) : (m.price === null ? "no price" : money(m.price));
+  const by = m.human ? `you${m.via === "text" ? " (in your words)" : m.deadline_expired ? " (time ran out)" : ""}` : `written by ${m.phraser}${m.fallback_reason ? ` (fallback: ${m.fallback_reason})` : ""}`;
+  const parts = [["who", m.agent], ["act", m.action], ["price", terms],
+    ["round", `round ${m.round}`], ["phraser", by]];
   for (const [cls, text] of parts) { const s = document.createElement("span"); s.className = cls; s.textContent = text; meta.appendChild(s); }
   const p = document.createElement("p"); p.className = "text"; p.textContent = m.message;
   li.append(meta, p);
   return li;
 }
 
-function drawOffers(svg, legendEl, req, moves, result) {
+function drawOffers(svg, legendEl, req, moves, result, agents) {
+  if (req && !isPrice(req.game)) { drawTermsOffers(svg, legendEl, req, moves, agents); return; }
   if (!req) { plot(svg, { x: [1, 10], y: [0, maxPrice()], xInt: true, xLabel: "round", yLabel: "price ($)" }); return; }
   const sv = req.supplier_valuation, rv = req.retailer_valuation, mid = (sv + rv) / 2;
   const eq = result ? result.equilibrium_price : null;
@@ -428,6 +462,7 @@ function drawOffers(svg, legendEl, req, moves, result) {
 }
 
 function renderResult(div, r, req) {
+  if (r && r.game && r.game !== "price") { renderTableResult(div, r); return; }
   div.innerHTML = "";
   const h = document.createElement("p"); h.className = "outcome"; h.id = div.id + "-outcome";
   const ends = { deal: "Deal reached", walk_away: "No deal: an agent walked away", timeout: "No deal: out of rounds", none: "No deal" };
@@ -448,6 +483,7 @@ function renderResult(div, r, req) {
     dl.append(dt, dd);
   }
   div.appendChild(dl);
+  renderHuman(div, r);
 }
 
 // ------------------------------------------------------------------ sessions, analytics, export
@@ -469,7 +505,7 @@ function renderSessions() {
     const cb = document.createElement("input"); cb.type = "checkbox"; cb.className = "sel"; cb.value = s.session_id;
     cb.setAttribute("aria-label", `Select session ${s.session_id.slice(0, 8)} for export`);
     tr.insertCell().appendChild(cb);
-    for (const v of [new Date(s.created_at).toLocaleString(), `${s.supplier_policy} vs ${s.retailer_policy}`,
+    for (const v of [new Date(s.created_at).toLocaleString(), `${s.game && s.game !== "price" ? `${s.game}${s.scenario ? ` (${s.scenario})` : ""}: ` : ""}${s.supplier_policy} vs ${s.retailer_policy}`,
       `${money(s.supplier_valuation)} / ${money(s.retailer_valuation)}`, s.status,
       s.deal_reached === null ? "–" : s.deal_reached ? "yes" : "no", money(s.final_price), s.total_rounds ?? "–"]) tr.insertCell().textContent = v;
     const b = document.createElement("button"); b.type = "button"; b.textContent = "Replay";
@@ -538,7 +574,7 @@ async function loadReplay(id) {
 
 function showReplay(pos) {
   const R = state.replay; if (!R) return;
-  const msgs = R.transcript.messages;
+  const msgs = R.transcript.messages.filter((m) => m.type === "MOVE");
   R.pos = Math.max(0, Math.min(msgs.length, pos));
   const chat = $("replay-chat"); chat.innerHTML = "";
   for (const m of msgs.slice(0, R.pos)) chat.appendChild(moveItem(m));
@@ -547,7 +583,9 @@ function showReplay(pos) {
   $("replay-counter").textContent = `${R.pos} / ${msgs.length}`;
   const atEnd = R.pos === msgs.length;
   const result = atEnd ? R.transcript.result : null;
-  drawOffers($("replay-chart"), $("replay-legend"), R.transcript.request, msgs.slice(0, R.pos), result);
+  const agents = R.transcript.game && R.transcript.game.agents ? R.transcript.game.agents : ["supplier", "retailer"];
+  drawOffers($("replay-chart"), $("replay-legend"), R.transcript.request, msgs.slice(0, R.pos), result, agents);
+  drawUtility($("replay-utility-block"), $("replay-utility-chart"), $("replay-utility-legend"), R.transcript.request, msgs, result);
   const div = $("replay-result"); div.innerHTML = "";
   if (atEnd && result) renderResult(div, result, R.transcript.request);
   else if (atEnd && R.transcript.status !== "completed") div.textContent = `Session ${R.transcript.status}${R.transcript.error ? `: ${R.transcript.error}` : ""}.`;
@@ -724,7 +762,8 @@ async function onCompare(ev) {
 function redrawAll() {
   if ($("app-view").hidden) return;
   const L = state.live;
-  drawOffers($("offers-chart"), $("offers-legend"), L && L.request, L ? L.moves : [], L && L.result);
+  drawOffers($("offers-chart"), $("offers-legend"), L && L.request, L ? L.moves : [], L && L.result, L && L.agents);
+  if (L && L.result) drawUtility($("utility-block"), $("utility-chart"), $("utility-legend"), L.request, L.moves, L.result);
   if (state.replay) showReplay(state.replay.pos);
   if (!$("panel-sessions").hidden) renderAnalytics();
   if (!$("panel-training").hidden) drawCurves();
@@ -746,6 +785,10 @@ function init() {
   $("select-all").addEventListener("click", () => document.querySelectorAll("#sessions-table .sel").forEach((c) => { c.checked = true; }));
   $("export-csv").addEventListener("click", () => exportSelected("csv"));
   $("export-json").addEventListener("click", () => exportSelected("json"));
+  $("export-jsonl").addEventListener("click", () => exportSelected("jsonl"));
+  $("game").addEventListener("change", () => onGameChange(state.meta, state.policies));
+  $("scenario").addEventListener("change", () => buildSeats(state.meta, state.policies));
+  wireTurn((frame) => { const L = state.live; if (L && L.ws && L.ws.readyState === 1) L.ws.send(JSON.stringify(frame)); });
   $("replay-load").addEventListener("click", () => loadReplay($("replay-select").value));
   $("replay-first").addEventListener("click", () => { stopReplay(); showReplay(0); });
   $("replay-prev").addEventListener("click", () => { stopReplay(); showReplay(state.replay ? state.replay.pos - 1 : 0); });

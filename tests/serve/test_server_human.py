@@ -115,6 +115,7 @@ def test_person_takes_the_retailer_seat_of_the_price_game(srv):
     assert me["seat"] == 1 and me["reward"] == final["rewards"]["retailer"]
     assert me["utility"] == pytest.approx(8000 - final["final_price"])
     assert me["equilibrium"]["payoff"] == final["equilibrium_payoffs"]["retailer"]
+    assert me["equilibrium"]["utility"] == pytest.approx(8000 - final["equilibrium_price"])
     bench = asyncio.run(_session(srv, {**SIM, "supplier_policy": "boulware",
                                        "retailer_policy": "conceder", "seed": 3}))
     assert me["benchmark"]["policy"] == "conceder"

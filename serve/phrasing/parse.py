@@ -56,7 +56,9 @@ def _ask(items: Sequence[str], question: str) -> Parsed:
 # ------------------------------------------------------------------------------ intent
 _WALK = re.compile(
     r"\b(?:walk(?:ing)? away|i'?m (?:out|done|leaving)|i am (?:out|done|leaving)|we'?re done|"
-    r"we are done|done here|no deal\W*$|end it here|take my business elsewhere|"
+    r"we are done|done here|end it here|end this|ending this|end of (?:the )?negotiation|"
+    r"(?:we|i) stop (?:the|this) negotiation|stop(?:ping)? (?:the|this) negotiation|"
+    r"take my business elsewhere|"
     r"i quit|i'?m quitting|end (?:this|the) (?:negotiation|talks?|discussion)|"
     r"ending (?:this|the) (?:negotiation|talks?)|forget it|goodbye|good bye|\bbye\b|"
     r"leave the table|leaving the table|not interested|call it off|calling it off|"
@@ -79,7 +81,8 @@ _ACCEPT = re.compile(
     r"on board|fair enough|absolutely|close (?:it|at|the deal|this)|happy with (?:those|these|"
     r"your|the)|as it stands|your number|those terms|that offer|shake hands|we'?re good|"
     r"i'?m fine with|fine by me|you win|lock (?:it|that|this) in|take your offer|acceptable|"
-    r"let'?s close|go with (?:that|this|it|your|the)|i support|support the)\b", re.I)
+    r"let'?s close|go with (?:that|this|it|your|the)|i support|support the|what you offered|"
+    r"what you proposed)\b", re.I)
 _NOT_ACCEPT = re.compile(
     r"\b(?:no deal|not (?:a )?deal|(?:can'?t|cannot|won'?t|don'?t|do not|not) "
     r"(?:\w+ )?(?:accept|agree|take|do (?:it|that))|not ok(?:ay)?|not fine|not good|"
@@ -97,9 +100,17 @@ _COUNTER_CUE = re.compile(r"\b(?:i'?d say|meet at|i'?ll do|i can do|we can do|ho
                           re.I)
 
 
+_NO_DEAL = re.compile(r"\bno deal\W*$", re.I)
+#: Agreement that names terms only counts as an acceptance with an explicit deal word and no
+#: condition ("fine with 4 weeks" alone leaves the other issues open).
+_EXPLICIT = re.compile(r"\b(?:deal|accept\w*|agree\w*|it'?s a deal|i'?ll take it)\b", re.I)
+_CONDITION = re.compile(r"\b(?:but|however|if|unless|except|only if|provided|leave|faster|"
+                        r"sooner|cheaper|more|less)\b", re.I)
+
+
 def _intent(text: str) -> tuple[bool, bool]:
     """(reads as an acceptance, reads as a walk-away)."""
-    walk = bool(_WALK.search(text)) and not _COUNTER_CUE.search(text)
+    walk = bool(_WALK.search(text) or _NO_DEAL.search(text)) and not _COUNTER_CUE.search(text)
     accept = bool(_ACCEPT.search(text)) and not _NOT_ACCEPT.search(text)
     return accept and not walk, walk
 
@@ -135,11 +146,23 @@ class _Tok:
     after: str = ""
 
 
+_ABBREVIATIONS = ((r"\blvl\b", "level"), (r"\bprem\b", "premium"), (r"\bstd\b", "standard"),
+                  (r"\bqty\b", "quantity"), (r"\bnet(\d)", r"net \1"),
+                  (r"(\d)\s?d\b", r"\1 days"), (r"(\d)\s?wks?\b", r"\1 weeks"),
+                  (r"(\d)\s?mos?\b", r"\1 months"), (r"(\d)u\b", r"\1 units"))
+
+
 def _prepare(text: str) -> str:
     t = normalize_text(text).replace("--", " - ").replace("_", " ")
     t = re.sub(r"\b([a-z]+)-(days?|weeks?|months?|years?|units?)\b", r"\1 \2", t, flags=re.I)
     t = re.sub(r"\ba fortnight'?s?\b|\bone fortnight\b", "2 weeks", t, flags=re.I)
     t = re.sub(r"\bu\b", "you", t, flags=re.I)
+    for short, full in _ABBREVIATIONS:
+        t = re.sub(short, full, t, flags=re.I)
+    t = re.sub(r"\bhalf a year\b", "6 months", t, flags=re.I)
+    t = re.sub(r"\b(payment|delivery) days:? (\d+)", r"\1 in \2 days", t, flags=re.I)
+    t = re.sub(r"(?<![\d,.])(\d{1,3}) (\d{3})(?![\d,.])", r"\1\2", t)  # "6 700": 6700
+    t = re.sub(r"(?<![\d,.])(\d+),(\d{2})(?![\d,])", r"\1.\2", t)  # "38,50 dollar": 38.50
     t = re.sub(r"\s\bn\b\s", " and ", t)
     try:
         t = alpha2digit(t, "en")
@@ -149,6 +172,9 @@ def _prepare(text: str) -> str:
                lambda m: f"{m.group(1) or m.group(3)} to {m.group(2) or m.group(4)}", t)
     # "10 dollars 50" is $10.50.
     t = re.sub(r"\b(\d+) (dollars?|bucks) (\d{2})\b", r"\1.\3 \2", t)
+    t = re.sub(r"\b(\d+) thousand and (\d+)\b", lambda m: str(int(m.group(1)) * 1000
+                                                             + int(m.group(2))), t)
+    t = re.sub(r"\b(\d{1,2}) (\d{2}) (a unit|per unit|each)\b", r"\1.\2 \3", t)
     t = re.sub(r"\b(\d+) (dollars?|bucks) and (\d{1,2}) cents?\b",
                lambda m: f"{m.group(1)}.{int(m.group(3)):02d} {m.group(2)}", t)
     t = _SMALL_BEFORE.sub(lambda m: f"{_SMALL[(m.group(1) or m.group(3)).lower()]}"
@@ -156,21 +182,27 @@ def _prepare(text: str) -> str:
     return _SMALL_AFTER.sub(lambda m: f"{m.group(1)} {_SMALL[m.group(2).lower()]}", t)
 
 
-_QUOTE = re.compile(r"\b(?:\w+ (?:suggests?|suggested|proposes|proposed|offers|offered|wants|"
-                    r"asks for|asked for)|you said|you offered|you quoted|you proposed|"
-                    r"you asked for|you want(?:ed)?|you'?re asking|you had|"
-                    r"your (?:offer|price|proposal|bid|"
-                    r"number|quote)|yours at|instead of|rather than|up from|down from|"
-                    r"last time|previously|earlier|i hear you on|hear you on|hear you at|"
-                    r"(?<!\bit)(?<!\bthat)(?<!\bwhat)(?<!\bhere)(?<!\blet)(?<!\bthere)'s|"
-                    r"your|their)\s*\$?$|\b(?:you said|you offered|you quoted|you proposed|"
-                    r"you want(?:ed)?|your (?:offer|price|proposal|bid|number|quote))\b", re.I)
+#: A number right after one of these is someone else's (quoted), not an offer.
+_QUOTE_ADJ = (
+    r"\w+ (?:suggests?|suggested|proposes|proposed|offers|offered|wants|asks for|asked for|said)"
+    r"|(?:your|their|his|her|\w+'s) (?:offer|price|proposal|bid) (?:was|is|of)|paid|i pay now"
+    r"|we pay now|you'?re offering|you are offering|you (?:both|all) want|you said|you offered"
+    r"|you quoted|you proposed|you asked for|you want(?:ed)?|you'?re asking|you had"
+    r"|your (?:offer|price|proposal|bid|number|quote)|yours at|instead of|rather than|up from"
+    r"|down from|last time|previously|earlier|i hear you on|hear you on|hear you at"
+    r"|(?<!\bit)(?<!\bthat)(?<!\bwhat)(?<!\bhere)(?<!\blet)(?<!\bthere)'s|your|their")
+#: ... and anywhere before it in its clause ("you offered 100 units at $55").
+_QUOTE_ANY = (r"you said|you offered|you quoted|you proposed|you want(?:ed)?"
+              r"|your (?:offer|price|proposal|bid|number|quote)")
+_QUOTE = re.compile(rf"\b(?:{_QUOTE_ADJ})\s*\$?$|\b(?:{_QUOTE_ANY})\b", re.I)
 _NEGATE = re.compile(r"(?:\bnot|n't|cannot|never|no way|refuse to|no to)\b", re.I)
 #: Where a clause ends: a quote or a negation does not reach past it.
 _COMMA_BOUNDARY = re.compile(r",|[.;:!?]| - |\bbut\b|\bso\b", re.I)
 _NOT_BEFORE = re.compile(r"\b(?:not|no|n't|never)\s+(?:\w+\s+)?$", re.I)
-_APPROX = re.compile(r"(?:(?<!how )(?<!what )about|around|roughly|approximately|approx\.?|"
-                     r"circa|~|some|in the region of|ballpark|close to|near|nearly|almost|"
+_APPROX = re.compile(r"(?:(?<!how )(?<!what )about|more than|less than|at least|at most|"
+                     r"no more than|no less than|a few|few|several|around|roughly|"
+                     r"approximately|approx\.?|circa|~|some|in the region of|ballpark|close to|"
+                     r"near|nearly|almost|"
                      r"or so)\s*\$?$",
                      re.I)
 _RELATIVE_BEFORE = re.compile(r"\b(?:raise|lower|drop|cut|increase|decrease|reduce|bump|"
@@ -198,10 +230,18 @@ def _tokens(t: str) -> list[_Tok]:
         tok.unit = _unit_after(after)
         short = _COMMA_BOUNDARY.split(before)[-1]
         rnd = re.search(r"\bround\s*(?:\d+\s*(?:of|/)\s*)?$", before, re.I) or re.match(
-            r"\s?(?:of \d+ )?rounds?\b|\s?(?:more )?(?:offers?|turns?|steps?|minutes?|"
-            r"seconds?|hours?)\b|\s?(?:st|nd|rd|th)\b", after, re.I)
+            r"\s?(?:of \d+ )?rounds?\b|\s?(?:more )?(?:offers?|turns?|steps?|minutes?|mins?|"
+            r"seconds?|secs?|hours?|of us|of you|parties|people|sides|partners)\b|"
+            r"\s?(?:st|nd|rd|th)\b", after, re.I) or re.search(r"\ball\s*$|\bthe\s*$",
+                                                                before, re.I) and tok.value <= 8
         tok.ignore = bool(rnd or _QUOTE.search(short) or _NEGATE.search(short)
-                          or re.match(r"\s?(?:\w+\s)?(?:is|was|were|'s)\s+(?:too|way|far|not|"
+                          or re.search(r"\bfrom\s*\$?$", before, re.I)
+                          or re.match(r"\s?(?:[^\s.;!?,]+\s){0,3}?(?:you|they|he|she|the \w+) "
+                                      r"(?:proposed|offered|said|want|wanted|asked|suggested)\b",
+                                      after, re.I)
+                          or re.match(r"\s?(?:[^\s.;!?,]+\s){0,3}?(?:is|was|were|'s)\s+(?:\w+\s+)?"
+                                      r"(?:steep|high|expensive|low|cheap|much|"
+                                      r"too|way|far|not|"
                                       r"tight|a stretch|impossible|hard|difficult|out)\b", after))
         if _APPROX.search(before) or re.match(r"\s?(?:ish\b|or so\b|-ish|range\b)", after,
                                               re.I):
@@ -342,13 +382,17 @@ def _terms(t: str, issues: Sequence[Any]) -> tuple[dict[str, Any], list[str], bo
     stated = bool(values) or bool(vague)
     asked: list[str] = list(vague)
     relative: list[str] = []  # "300 above your offer": asked unless a value is stated too
+    open_days: list[list[str]] = []
     bare: list[_Tok] = []
     by_name = {i.name: i for i in issues}
     for tok in toks:
         stated = True
         cands = _issue_candidates(tok, issues) if len(issues) > 1 else [issues[0].name]
-        if len(cands) > 1:
+        if len(cands) > 1 and tok.vague:
             asked += cands
+            continue
+        if len(cands) > 1:
+            open_days.append(cands)  # "6 days": payment or delivery, settled below if it can be
             continue
         if not cands:
             bare.append(tok)
@@ -361,6 +405,14 @@ def _terms(t: str, issues: Sequence[Any]) -> tuple[dict[str, Any], list[str], bo
             continue
         values.setdefault(cands[0], []).append(_value_for(by_name[cands[0]], tok))
     asked += [n for n in relative if n not in values]
+    for cands in open_days:
+        # "net 30, 6 days": the day issue the text has not given yet.
+        free = [c for c in cands if c not in values]
+        if len(free) == 1 and len(open_days) == 1:
+            tok = next(k for k in toks if _issue_candidates(k, issues) == cands)
+            values[free[0]] = [_value_for(by_name[free[0]], tok)]
+        else:
+            asked += cands
     left = [i.name for i in issues if i.name not in values and i.name not in asked]
     # A bare number repeating a value already given ("the quantity has to be 200 ... 200
     # units") adds nothing.
@@ -413,7 +465,8 @@ def parse_move(text: str, issues: Sequence[Any], standing: dict[str, Any] | None
         if accept and standing is not None and _same_offer(offer, standing):
             return Parsed(action="ACCEPT")
         return Parsed(action="COUNTER", offer=offer)
-    if accept and standing is not None and values and not asked and _same_offer(values, standing):
+    if (accept and standing is not None and values and not asked and _same_offer(values, standing)
+            and _EXPLICIT.search(t) and not _CONDITION.search(t)):
         return Parsed(action="ACCEPT")  # "OK, $45 a unit it is": the standing terms agreed
     if stated:
         missing = asked + [i.name for i in issues if i.name not in values and i.name not in asked]

@@ -172,7 +172,7 @@ def _context(table: Table, move: dict[str, Any], style: str, row: SimSession) ->
     return TermsContext(role=move["agent"], style=style, action=move["action"],
                        issues=tuple((i.name, i.unit) for i in table.issues), offer=move["offer"],
                        round=move["round"], max_rounds=row.max_rounds, seed=row.seed,
-                       first_seat=move["seat"] == 0)
+                       first_seat=move["seat"] == 0, views=table.issues)
 
 
 def _payload(sid: str, t: int, game: str, move: dict[str, Any], phrased: Any) -> dict[str, Any]:

@@ -70,7 +70,7 @@ _WALK = re.compile(
     r"(?:another|a different|other) (?:vendor|supplier|buyer|partner|retailer|seller)|"
     r"business (?:to|elsewhere)|no agreement|we'?re finished|i'?m finished|"
     r"(?:i|we) (?:will|'ll) (?:walk|leave)|time to walk|walk(?:ing)? out|(?:we|i) walk|"
-    r"(?:is|are|am) out\b)\b", re.I)
+    r"(?:is|are|am) out\b|step(?:ping)? away|stepping back)\b", re.I)
 _ACCEPT = re.compile(
     r"\b(?:deal|accept(?:ed|s)?|agreed?|agrees|agreeable|sounds (?:good|great|fair|fine)|"
     r"let'?s do (?:it|that|this)|you'?ve got a deal|you have a deal|it'?s a deal|"
@@ -91,7 +91,7 @@ _NOT_ACCEPT = re.compile(
     r"unsure|not convinced|hmm+)\b", re.I)
 
 
-_COUNTER_CUE = re.compile(r"\b(?:i'?d say|meet at|i'?ll do|i can do|we can do|how about|"
+_COUNTER_CUE = re.compile(r"\b(?:i'?d say|meet at|i'?ll do|(?:i|we) can do(?=\s*\$?\d)|how about|"
                           r"what about|would you|"
                           r"could you|can you|counter\w*|i offer|we offer|i propose|we propose|"
                           r"let'?s say|i'?d do|make it|i'?ll pay|we'?ll pay|i'?ll give|"
@@ -110,7 +110,7 @@ _CONDITION = re.compile(r"\b(?:but|however|if|unless|except|only if|provided|lea
 
 def _intent(text: str) -> tuple[bool, bool]:
     """(reads as an acceptance, reads as a walk-away)."""
-    walk = bool(_WALK.search(text) or _NO_DEAL.search(text)) and not _COUNTER_CUE.search(text)
+    walk = bool(_WALK.search(text) or _NO_DEAL.search(text))
     accept = bool(_ACCEPT.search(text)) and not _NOT_ACCEPT.search(text)
     return accept and not walk, walk
 
@@ -141,6 +141,7 @@ class _Tok:
     per_unit: bool = False
     unit: str = ""  # units | weeks | days | months | years | items:<name>
     ignore: bool = False  # a round count, a quoted or negated number
+    count: bool = False  # a count of rounds, minutes, parties: never a term
     vague: str = ""  # "approximate" | "relative" | "range" | "percent"
     before: str = ""
     after: str = ""
@@ -184,7 +185,7 @@ def _prepare(text: str) -> str:
 
 #: A number right after one of these is someone else's (quoted), not an offer.
 _QUOTE_ADJ = (
-    r"\w+ (?:suggests?|suggested|proposes|proposed|offers|offered|wants|asks for|asked for|said)"
+    r"\w+ (?:suggests|suggested|proposes|proposed|offers|offered|wants|asks for|asked for|said)"
     r"|(?:your|their|his|her|\w+'s) (?:offer|price|proposal|bid) (?:was|is|of)|paid|i pay now"
     r"|we pay now|you'?re offering|you are offering|you (?:both|all) want|you said|you offered"
     r"|you quoted|you proposed|you asked for|you want(?:ed)?|you'?re asking|you had"
@@ -234,6 +235,7 @@ def _tokens(t: str) -> list[_Tok]:
             r"seconds?|secs?|hours?|of us|of you|parties|people|sides|partners)\b|"
             r"\s?(?:st|nd|rd|th)\b", after, re.I) or re.search(r"\ball\s*$|\bthe\s*$",
                                                                 before, re.I) and tok.value <= 8
+        tok.count = bool(rnd)
         tok.ignore = bool(rnd or _QUOTE.search(short) or _NEGATE.search(short)
                           or re.search(r"\bfrom\s*\$?$", before, re.I)
                           or re.match(r"\s?(?:[^\s.;!?,]+\s){0,3}?(?:you|they|he|she|the \w+) "
@@ -456,10 +458,10 @@ def parse_move(text: str, issues: Sequence[Any], standing: dict[str, Any] | None
         return parse_bundles(text, issues, standing, pool)
     t = _prepare(text)
     accept, walk = _intent(t)
-    if walk:
-        return Parsed(action="WALK_AWAY")
     values, asked, stated = _terms(t, issues)
     complete = not asked and len(values) == len(issues)
+    if walk and not (complete and _COUNTER_CUE.search(t)):
+        return Parsed(action="WALK_AWAY")  # "No deal at $50; I'll do $45" is a counter-offer
     if complete:
         offer = {i.name: values[i.name] for i in issues}
         if accept and standing is not None and _same_offer(offer, standing):
@@ -490,6 +492,6 @@ def _same_offer(a: dict[str, Any], b: dict[str, Any]) -> bool:
         if isinstance(v, str) or isinstance(w, str):
             if str(v).lower() != str(w).lower():
                 return False
-        elif w is None or not math.isclose(float(v), float(w), rel_tol=1e-6, abs_tol=0.005):
+        elif w is None or not math.isclose(float(v), float(w), rel_tol=1e-6, abs_tol=0.0051):
             return False
     return True

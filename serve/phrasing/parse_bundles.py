@@ -30,7 +30,8 @@ _REST = re.compile(r"\b(?:the rest|rest'?s|rest(?= (?:to|for|is|are|goes|go)\b)|
                    r"rest of (?:it|them|the items)|everything|nothing else|the leftovers)\b",
                    re.I)
 _SENTENCES = re.compile(r"\s*(?:[;.!?]| - )\s*")
-_CLAUSES = re.compile(r"\s*(?:,|\band\b(?= (?:you|i|me|give|let)\b)|\bbut\b(?! the)|\bwhile\b|"
+_CLAUSES = re.compile(r"\s*(?:,|\band\b(?= (?:you|i|me|give|let|the rest|everything else)"
+                      r"\b)|\bbut\b(?! the)|\bwhile\b|"
                       r"\bwhereas\b|\bthen\b|\bif\b|\bas long as\b|\bin exchange for\b|"
                       r"\bin return for\b)\s*", re.I)
 _EXCEPT = re.compile(r"\b(?:everything|it all|all of it|all|the lot|nothing|none)\s+(?:else\s+)?"

@@ -45,6 +45,9 @@ class TermsContext:
     max_rounds: int
     seed: int = 0
     first_seat: bool = True
+    #: The issues as :class:`eqx_jax.games.view.IssueView` (ranges, labels): with them the guard
+    #: also reads the message back as a move (:func:`serve.phrasing.parse.parse_move`).
+    views: tuple[Any, ...] | None = None
 
     def validate(self) -> None:
         if self.action not in ("ACCEPT", "COUNTER", "WALK_AWAY"):
@@ -64,7 +67,9 @@ def _money(x: float) -> str:
 
 
 def _count(x: float) -> str:
-    return f"{round(float(x)):,}"
+    """Whole numbers as such ("120"); a fractional quantity to the hundredth ("119.58")."""
+    v = float(x)
+    return f"{round(v):,}" if abs(v - round(v)) < 0.005 else f"{v:,.2f}".rstrip("0")
 
 
 def _words(name: str) -> str:
@@ -205,6 +210,11 @@ def check_terms(text: str, ctx: TermsContext, pool: Sequence[float] | None = Non
         why = "unprofessional"
     if why is not None:
         return why
+    if ctx.views is not None:
+        why = _read_back(text, ctx, pool)
+        if why is not None:
+            return why
+        return _other_numbers(text, ctx, pool)
     expected = term_numbers(ctx, pool)
     stated = _values(text)
     if any(math.isnan(v) or not any(_same(v, e) for e in expected) for v in stated):
@@ -214,16 +224,81 @@ def check_terms(text: str, ctx: TermsContext, pool: Sequence[float] | None = Non
     return check_intent(text, ctx.action)
 
 
+_COUNTER_CONTRADICTIONS = ("intent:claims_deal", "intent:walk_language", "intent:retraction")
+
+
+def _speaker_offer(ctx: TermsContext, pool: Sequence[float] | None) -> dict[str, Any] | None:
+    """The move's offer as its speaker states it (bundles: the items the speaker keeps)."""
+    if ctx.offer is None or pool is None or ctx.first_seat:
+        return ctx.offer
+    return {k: float(p) - float(v) for (k, v), p in zip(ctx.offer.items(), pool, strict=True)}
+
+
+def _read_back(text: str, ctx: TermsContext, pool: Sequence[float] | None) -> str | None:
+    """The message read back as a move (the parser a person's words go through) must be the
+    move: the same action and, for a counter-offer, every issue's value."""
+    from serve.phrasing.parse import _same_offer, parse_move
+
+    mine = _speaker_offer(ctx, pool)
+    standing = mine if ctx.action in ("ACCEPT", "WALK_AWAY") else None
+    got = parse_move(text, ctx.views, standing, game="bundles" if pool is not None else "",
+                     pool=list(pool) if pool is not None else None)
+    if ctx.action == "COUNTER":
+        if got.action != "COUNTER":
+            return "intent:" + (got.action.lower() if got.action else "unclear_offer")
+        if not _same_offer(got.offer, mine):
+            return "wrong_terms"
+        # The read-back is a counter-offer; the intent check adds what it cannot see: "we have
+        # a deal", walk-away language or a retraction around the terms.
+        why = check_intent(text, "COUNTER")
+        return why if why in _COUNTER_CONTRADICTIONS else None
+    if ctx.action == "ACCEPT":
+        return None if got.action == "ACCEPT" else "intent:not_an_acceptance"
+    if got.action == "WALK_AWAY" or (pool is not None and got.ask == ("action",)):
+        return None
+    return "intent:not_a_walk_away"
+
+
+def _other_numbers(text: str, ctx: TermsContext, pool: Sequence[float] | None) -> str | None:
+    """``other_number`` when the message states a number that is none of the move's terms (in
+    their units or the equivalent ones: days for weeks, years for months; both sides' counts in
+    the bundles game), such as "plus $200 shipping" or "a 5 % discount"."""
+    from serve.phrasing.parse import _prepare, _tokens
+
+    allowed: list[float] = []
+    sides = [ctx.offer or {}]
+    if pool is not None and ctx.offer:
+        sides.append({k: float(p) - float(v) for (k, v), p in zip(ctx.offer.items(), pool,
+                                                                  strict=True)})
+    for name, unit in ctx.issues:
+        for offer in sides:
+            v = offer.get(name)
+            if isinstance(v, int | float):
+                allowed += [float(v)]
+                allowed += [float(v) * 7] if unit == "weeks" else []
+                allowed += [float(v) / 12] if unit == "months" else []
+    for tok in _tokens(_prepare(text)):
+        if tok.count:
+            continue  # round counts and the like
+        if tok.vague or not any(_same(tok.value, a) for a in allowed):
+            return "other_number"
+    return None
+
+
 def terms_quality(text: str, ctx: TermsContext, pool: Sequence[float] | None = None,
                   ) -> tuple[float, dict[str, float]]:
     """The founding design's quality score for a move of a game beyond one price: the mean of
     ``contains_terms`` (every number of the terms stated and no other: the guard's number
     check), ``appropriate_length`` (10 < words < 50), ``action_alignment`` (the intent check)
     and ``professional_tone``."""
-    expected, stated = term_numbers(ctx, pool), _values(text)
-    numbers_ok = (all(any(_same(v, e) for e in expected) for v in stated if not math.isnan(v))
-                  and not any(math.isnan(v) for v in stated)
-                  and all(any(_same(v, e) for v in stated) for e in expected))
+    if ctx.views is not None:
+        numbers_ok = (_read_back(text, ctx, pool) is None
+                      and _other_numbers(text, ctx, pool) is None)
+    else:
+        expected, stated = term_numbers(ctx, pool), _values(text)
+        numbers_ok = (all(any(_same(v, e) for e in expected) for v in stated)
+                      and not any(math.isnan(v) for v in stated)
+                      and all(any(_same(v, e) for v in stated) for e in expected))
     words = len(text.split())
     detail = {"contains_terms": float(numbers_ok), "appropriate_length": float(10 < words < 50),
               "action_alignment": float(check_intent(text, ctx.action) is None),

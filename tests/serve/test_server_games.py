@@ -41,18 +41,19 @@ def play(server, body: dict, user: str = "alice") -> tuple[dict, list[dict]]:
     return r.json(), msgs
 
 
-def issues_of(final: dict, game: str) -> tuple[tuple[str, str], ...]:
+def views_of(final: dict, game: str):
     from eqx_jax.games.view import issue_views
 
     g = get_game(game)
     env = g.env(final.get("scenario"))
-    return tuple((i.name, i.unit) for i in issue_views(game, env, g.params(final.get("scenario"))))
+    return issue_views(game, env, g.params(final.get("scenario")))
 
 
 def check_moves(moves: list[dict], final: dict, game: str, agents: list[str]) -> None:
     """Every move: its agent in turn order, every issue valued, and a message the guard of the
     games beyond one price passes (every number of the move stated, no other)."""
-    issues = issues_of(final, game)
+    views = views_of(final, game)
+    issues = tuple((i.name, i.unit) for i in views)
     names = [n for n, _ in issues]
     pool = final["private_values"].get("pool") if game == "bundles" else None
     for i, m in enumerate(moves):
@@ -62,7 +63,7 @@ def check_moves(moves: list[dict], final: dict, game: str, agents: list[str]) ->
         if m["action"] != "WALK_AWAY":
             assert list(m["offer"]) == names
         ctx = TermsContext(m["agent"], "cooperative", m["action"], issues, m["offer"],
-                           m["round"], 10, first_seat=m["seat"] == 0)
+                           m["round"], 10, first_seat=m["seat"] == 0, views=views)
         assert check_terms(m["message"], ctx, pool) is None, m["message"]
         assert m["phraser"] == "template" and m["quality"] > 0.7
 

@@ -9,7 +9,7 @@ other games: the classic negotiator a seat gets by default). Only rewards and th
 computed (no phrasing, nothing stored).
 
 Units: rewards in reward units; utilities as the game defines them (the price game: the deal
-gain in currency units, ``price - V_s`` / ``V_r - price``; others: ``eqx_jax.games.reference``).
+gain in currency units, ``price - V_s`` / ``V_r - price``; others: ``eqx_jax.episode_reference``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _price_replay(manager: SimulationManager, row: SimSession, sup: PolicySpec,
 
 def _table_replay(manager: SimulationManager, row: SimSession, table: Table,
                   private: dict[str, Any], spec: Any) -> dict[str, Any]:
-    from eqx_jax.games import reference
+    from eqx_jax import episode_reference as reference
     from eqx_jax.games.view import offer_from_dict
     from serve.tables import build_table, play_table_move
 

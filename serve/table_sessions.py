@@ -2,7 +2,7 @@
 styles, the game's settings) and playing it move by move (:mod:`serve.tables`), phrased
 (:mod:`serve.phrasing.terms`), stored before it is streamed, and ended with every agent's
 utility, the exact equilibrium of the drawn private values and the optimality of the outcome
-(:mod:`eqx_jax.games.reference`).
+(:mod:`eqx_jax.episode_reference`).
 
 Move payloads carry the founding design's fields (``agent``, ``round``, ``action``, ``price``
 (the offer's unit price where the game has one), ``message``, ``timestamp``) plus ``game``,
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eqx_jax.games import reference
+from eqx_jax import episode_reference as reference
 from eqx_jax.games.registry import get_game
 from eqx_jax.games.view import offer_from_dict
 from eqx_jax.negotiators import GAME_NEGOTIATORS

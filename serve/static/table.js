@@ -264,7 +264,7 @@ export function drawTermsOffers(svg, legendEl, req, moves, agents) {
   const names = agents && agents.length ? agents : [...new Set(moves.map((m) => m.agent))];
   const lines = names.map((a, i) => ({ pts: moves.filter((m) => m.agent === a && m.action === "COUNTER" && m.price !== null && m.price !== undefined).map((m) => [m.round, m.price]), cls: `p${i % 8}-line`, dotCls: `p${i % 8}-dot` }));
   const ys = lines.flatMap((l) => l.pts.map((p) => p[1]));
-  const lo = ys.length ? Math.min(...ys) : 0, hi = ys.length ? Math.max(...ys) : 1, pad = Math.max(0.05, (hi - lo) * 0.1);
+  const lo = ys.length ? Math.min(...ys) : 0, hi = ys.length ? Math.max(...ys) : 1, pad = Math.max(0.05, (hi - lo) * 0.1, Math.abs(hi) * 0.05);
   const last = Math.max(2, req && req.max_rounds ? req.max_rounds : 2, ...moves.map((m) => m.round));
   plot(svg, { x: [1, last], y: [Math.max(0, lo - pad), hi + pad], xInt: true, xLabel: "round", yLabel: "unit price ($)", lines });
   svg.dataset.points = String(ys.length);

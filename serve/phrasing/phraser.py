@@ -44,7 +44,13 @@ from serve.phrasing.guard import check_message
 from serve.phrasing.prompts import build_messages, clean_llm_text, price_grammar
 from serve.phrasing.quality import quality_score
 from serve.phrasing.templates import template_message
-from serve.phrasing.terms import TermsContext, terms_message, terms_quality
+from serve.phrasing.terms import (
+    TermsContext,
+    check_terms,
+    describe_terms,
+    terms_message,
+    terms_quality,
+)
 from serve.phrasing.types import LOGGER, ROLES, MoveContext, PhrasedMessage, PhrasingSettings
 
 __all__ = ["Phraser", "make_phraser"]
@@ -64,6 +70,15 @@ def _kind_context(kind: Kind, seed: int) -> MoveContext:
     style, action, role, has_price = kind
     return MoveContext(role=role, style=style, action=action, price=1.0 if has_price else None,
                        round=1, max_rounds=10, seed=seed)
+
+
+def _terms_kind_context(ctx: TermsContext) -> MoveContext:
+    """The price-move context whose placeholder prompt words ``ctx``: same style, action and
+    round; a party other than supplier or retailer is prompted as a supplier (it sells its
+    part)."""
+    return MoveContext(role=ctx.role if ctx.role in ROLES else "supplier", style=ctx.style,
+                       action=ctx.action, price=1.0 if ctx.offer else None, round=ctx.round,
+                       max_rounds=ctx.max_rounds, seed=ctx.seed)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -190,18 +205,96 @@ class Phraser:
 
     async def phrase_terms(self, ctx: TermsContext,
                            pool: Sequence[float] | None = None) -> PhrasedMessage:
-        """Word a move of a game beyond one price with its game's templates (every issue value
-        stated, checked by :func:`serve.phrasing.terms.check_terms`). The LLM prompts state one
-        price, so with an LLM backend configured these messages say ``fallback_reason``
-        "template_game". Raises ValueError only for an invalid ``ctx``."""
+        """Word a move of a game beyond one price. With an LLM backend the model writes around
+        the placeholder prompt's ``{price}`` (the same texts as a price move of its kind, so
+        ready texts are shared), the placeholder is filled with every issue value of the move
+        (:func:`serve.phrasing.terms.describe_terms`) and the text is sent only if the terms
+        guard passes (:func:`serve.phrasing.terms.check_terms`: read back as exactly the move,
+        no other number); else, or past ``deadline_s``, the game's template. Never raises for
+        LLM problems; ValueError for an invalid ``ctx``."""
         ctx.validate()
         t0 = time.perf_counter()
-        text = terms_message(ctx, pool)
+        if self.backend is None:
+            return self._terms_finish(ctx, pool, t0, None, 0, None)
+        if not self._started:
+            await self.start()
+        if time.monotonic() < self._unreachable_until:
+            return self._terms_finish(ctx, pool, t0, None, 0, "unreachable")
+        if self._pending >= self.settings.max_pending:
+            return self._terms_finish(ctx, pool, t0, None, 0, "queue_full")
+        failures: list[str] = []
+        attempts = [0]
+        self._pending += 1
+        try:
+            async with asyncio.timeout(self.settings.deadline_s):
+                text, reason = await self._terms_llm(ctx, pool, failures, attempts)
+        except TimeoutError:
+            text, reason = None, "deadline"
+        finally:
+            self._pending -= 1
+        return self._terms_finish(ctx, pool, t0, text, attempts[0], reason, failures)
+
+    async def _terms_llm(self, ctx: TermsContext, pool: Sequence[float] | None,
+                         failures: list[str], attempts: list[int]) -> tuple[str | None, str | None]:
+        """(text that passed the terms guard, None) or (None, the fallback reason)."""
+        kctx = _terms_kind_context(ctx)
+        fill = describe_terms(ctx, pool) if ctx.offer else None
+
+        def judge(raw: str) -> str | None:
+            attempts[0] += 1
+            self._attempts += 1
+            text = clean_llm_text(raw, kctx, fill=fill)
+            why = check_terms(text, ctx, pool)
+            if why is None:
+                self._attempts_passed += 1
+                return text
+            failures.append(why)
+            self._guard_reasons[why] += 1
+            return None
+
+        if self._prefetching:
+            ready = self._ready.setdefault(_kind(kctx), deque())
+            if not self._prefetchers:
+                self._prefetchers = [asyncio.create_task(self._prefetch_loop())]
+            self._refill.set()
+            while ready:
+                text = judge(ready.popleft())
+                if text is not None:
+                    self._prefetched += 1
+                    return text, None
+            if self._llm_slow:
+                return None, "llm_slow"
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                await self._sem.acquire()
+        except TimeoutError:
+            return None, "queue_timeout"
+        try:
+            messages = build_messages(kctx, "placeholder")
+            grammar = price_grammar(kctx) if self.settings.grammar else None
+            for attempt in range(1 + max(0, self.settings.retries)):
+                raw, reason = await self._generate(messages, _attempt_seed(kctx, attempt),
+                                                   grammar)
+                if reason is not None:
+                    return None, reason
+                text = judge(raw)
+                if text is not None:
+                    return text, None
+            return None, "guard"
+        finally:
+            self._sem.release()
+
+    def _terms_finish(self, ctx: TermsContext, pool: Sequence[float] | None, t0: float,
+                      llm_text: str | None, attempts: int, reason: str | None,
+                      failures: list[str] | None = None) -> PhrasedMessage:
+        text = llm_text if llm_text is not None else terms_message(ctx, pool)
         quality, detail = terms_quality(text, ctx, pool)
         return PhrasedMessage(
-            text=text, phraser="template", quality=quality, quality_detail=detail,
-            latency_ms=(time.perf_counter() - t0) * 1000, llm_attempts=0, guard_passed=None,
-            fallback_reason=None if self.backend is None else "template_game")
+            text=text, phraser=self.backend_name if llm_text is not None else "template",
+            quality=quality, quality_detail=detail,
+            latency_ms=(time.perf_counter() - t0) * 1000, llm_attempts=attempts,
+            guard_passed=True if llm_text is not None else (False if reason == "guard" else None),
+            fallback_reason=reason, guard_failures=list(failures or []))
 
     async def _phrase_llm(self, ctx: MoveContext, t0: float, failures: list[str],
                           attempts: list[int]) -> PhrasedMessage:

@@ -238,9 +238,10 @@ _LABEL = re.compile(r"^\s*(?:response|message|answer|supplier|retailer|assistant
                     re.IGNORECASE)
 
 
-def clean_llm_text(raw: str, ctx: MoveContext) -> str:
-    """Post-process a model's answer: first paragraph, no label or quotes, PRICE filled in, and a
-    sentence cut off by the token limit dropped."""
+def clean_llm_text(raw: str, ctx: MoveContext, fill: str | None = None) -> str:
+    """Post-process a model's answer: first paragraph, no label or quotes, PRICE filled in (with
+    ``fill`` where given: a move's terms in words, else the move's price), and a sentence cut
+    off by the token limit dropped."""
     text = raw.strip()
     text = text.split("\n\n")[0].strip()
     text = " ".join(line.strip().lstrip("-* ").strip() for line in text.splitlines() if line)
@@ -250,9 +251,10 @@ def clean_llm_text(raw: str, ctx: MoveContext) -> str:
         # are written with; "price" as an ordinary word is left alone.
         # The bracketed forms are filled wherever they stand, also glued to a word (the guard
         # then judges the result); "$" before any placeholder is the price's own.
+        value = fill if fill is not None else format_price(ctx.price or 0.0)
         text = re.sub(r"(?:\$\s*)?(?:\[\s*price\s*\]|\{\s*price\s*\}|<\s*price\s*>)",
-                      lambda _m: format_price(ctx.price or 0.0), text, flags=re.I)
-        text = re.sub(r"\$\s*PRICE\b|\bPRICE\b", format_price(ctx.price), text)
+                      lambda _m: value, text, flags=re.I)
+        text = re.sub(r"\$\s*PRICE\b|\bPRICE\b", lambda _m: value, text)
     # Drop an unfinished trailing sentence (the answer hit num_predict), keeping at least one.
     if text and text[-1] not in ".!?":
         cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))

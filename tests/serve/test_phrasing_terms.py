@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from test_phrasing import ScriptedBackend
 
 from serve.llm_embedded import default_model_path, xllamacpp_available

@@ -58,19 +58,28 @@ def benchmark_spec(manager: SimulationManager, specs: list[PolicySpec], seat: in
     return PolicySpec("negotiator", FALLBACK_FIRST if seat == 0 else FALLBACK_OTHERS)
 
 
+def _play_out(play: Any, state: Any, rounds: int, agents: tuple[str, ...],
+              ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Play ``play(state, t) -> (state, move, rewards)`` to the session's end: the last move and
+    every agent's total reward."""
+    totals = {a: 0.0 for a in agents}
+    move: dict[str, Any] = {}
+    for t in range(rounds):
+        state, move, rewards = play(state, t)
+        for a in totals:
+            totals[a] += rewards[a]
+        if move["done"]:
+            break
+    return move, totals
+
+
 def _price_replay(manager: SimulationManager, row: SimSession, sup: PolicySpec,
                   ret: PolicySpec) -> dict[str, Any]:
     game = manager.engine.game(sup, ret, row.max_rounds, row.deterministic)
     _, state = game.reset(np.int32(row.seed), game.params, np.float32(row.supplier_valuation),
                           np.float32(row.retailer_valuation))
-    totals = {a: 0.0 for a in AGENTS}
-    move: dict[str, Any] = {}
-    for t in range(row.max_rounds):
-        state, move, rewards = play_move(game, row.seed, state, t)
-        for a in totals:
-            totals[a] += rewards[a]
-        if move["done"]:
-            break
+    move, totals = _play_out(lambda s, t: play_move(game, row.seed, s, t), state,
+                             row.max_rounds, AGENTS)
     deal = bool(move.get("deal"))
     price = move["price"] if deal else None
     utilities = ({"supplier": price - row.supplier_valuation,
@@ -87,14 +96,8 @@ def _table_replay(manager: SimulationManager, row: SimSession, table: Table,
 
     bench = build_table(manager.engine, spec)
     _, state = bench.reset(np.int32(row.seed), bench.params)
-    totals = {a: 0.0 for a in bench.agents}
-    move: dict[str, Any] = {}
-    for t in range(row.max_rounds):
-        state, move, rewards = play_table_move(bench, row.seed, state, t)
-        for a in totals:
-            totals[a] += rewards[a]
-        if move["done"]:
-            break
+    move, totals = _play_out(lambda s, t: play_table_move(bench, row.seed, s, t), state,
+                             row.max_rounds, bench.agents)
     deal = bool(move.get("deal"))
     utilities = None
     if deal:

@@ -29,6 +29,16 @@ def launch(pw):
     return pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
 
 
+def browser_fixture():
+    """A module's headless Chromium (a generator for ``pytest.fixture(scope="module")``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
 def login(page, base_url: str, user: str, password: str) -> None:
     page.goto(base_url + "/")
     page.get_by_label("Username").fill(user)

@@ -19,11 +19,11 @@ from dashboard_helpers import (  # noqa: E402 - after the importorskip
     DESKTOP,
     PHONE,
     SCREENSHOTS,
+    browser_fixture,
     chromium_path,
-    launch,
     login,
 )
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 if chromium_path() is None:
     pytest.skip("Chromium is missing: apt-get install -y chromium (make test does it)",
@@ -40,12 +40,7 @@ def dash(server):
     return server
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
+browser = pytest.fixture(scope="module", name="browser")(browser_fixture)
 
 
 def new_page(browser, dash, viewport=DESKTOP, theme="light", scale=1):

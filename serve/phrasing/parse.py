@@ -67,7 +67,9 @@ _WALK = re.compile(
     r"no point (?:in )?continuing|that'?s it for me|have to pass|i'?ll pass|i pass|"
     r"we'?ll pass|we pass|we'?re (?:out|walking|leaving)|we are (?:out|walking|leaving)|"
     r"(?:i'?m|we'?re) walking|out of here|ending (?:the )?talks|end (?:the )?talks|"
+    r"(?:find|go with|going with|try|switch to|take (?:it|this|my business|our business) to) "
     r"(?:another|a different|other) (?:vendor|supplier|buyer|partner|retailer|seller)|"
+    r"(?:buy|sell|source) (?:it )?elsewhere|'s out\b|\w+ walks\b|walks away|"
     r"business (?:to|elsewhere)|no agreement|we'?re finished|i'?m finished|"
     r"(?:i|we) (?:will|'ll) (?:walk|leave)|time to walk|walk(?:ing)? out|(?:we|i) walk|"
     r"(?:is|are|am) out\b|step(?:ping)? away|stepping back)\b", re.I)
@@ -100,6 +102,8 @@ _COUNTER_CUE = re.compile(r"\b(?:i'?d say|meet at|i'?ll do|(?:i|we) can do(?=\s*
                           re.I)
 
 
+_WEAK_WALK = re.compile(r"\b(?:and )?(?:we'?re|we are|i'?m|i am) done\b(?: here)?|\bdone here\b",
+                        re.I)
 _NO_DEAL = re.compile(r"\bno deal\W*$", re.I)
 #: Agreement that names terms only counts as an acceptance with an explicit deal word and no
 #: condition ("fine with 4 weeks" alone leaves the other issues open).
@@ -111,6 +115,9 @@ _CONDITION = re.compile(r"\b(?:but|however|if|unless|except|only if|provided|lea
 def _intent(text: str) -> tuple[bool, bool]:
     """(reads as an acceptance, reads as a walk-away)."""
     walk = bool(_WALK.search(text) or _NO_DEAL.search(text))
+    if walk and _WEAK_WALK.search(text) and not _WALK.search(_WEAK_WALK.sub(" ", text)) \
+            and re.search(r"\d", text):
+        walk = False  # "6.5k and we're done": the offer closes the talks, it does not end them
     accept = bool(_ACCEPT.search(text)) and not _NOT_ACCEPT.search(text)
     return accept and not walk, walk
 
@@ -147,7 +154,8 @@ class _Tok:
     after: str = ""
 
 
-_ABBREVIATIONS = ((r"\blvl\b", "level"), (r"\bprem\b", "premium"), (r"\bstd\b", "standard"),
+_ABBREVIATIONS = ((r"\bPL\b", "price level"), (r"\blvl\b", "level"), (r"\bprem\b", "premium"),
+                  (r"\bstd\b", "standard"),
                   (r"\bqty\b", "quantity"), (r"\bnet(\d)", r"net \1"),
                   (r"(\d)\s?d\b", r"\1 days"), (r"(\d)\s?wks?\b", r"\1 weeks"),
                   (r"(\d)\s?mos?\b", r"\1 months"), (r"(\d)u\b", r"\1 units"))
@@ -175,6 +183,7 @@ def _prepare(text: str) -> str:
     t = re.sub(r"\b(\d+) (dollars?|bucks) (\d{2})\b", r"\1.\3 \2", t)
     t = re.sub(r"\b(\d+) thousand and (\d+)\b", lambda m: str(int(m.group(1)) * 1000
                                                              + int(m.group(2))), t)
+    t = re.sub(r"\b(\d+(?:\.\d+)?) 1000\b", lambda m: f"{float(m.group(1)) * 1000:g}", t)
     t = re.sub(r"\b(\d{1,2}) (\d{2}) (a unit|per unit|each)\b", r"\1.\2 \3", t)
     t = re.sub(r"\b(\d+) (dollars?|bucks) and (\d{1,2}) cents?\b",
                lambda m: f"{m.group(1)}.{int(m.group(3)):02d} {m.group(2)}", t)
@@ -193,8 +202,11 @@ _QUOTE_ADJ = (
     r"|down from|last time|previously|earlier|i hear you on|hear you on|hear you at"
     r"|(?<!\bit)(?<!\bthat)(?<!\bwhat)(?<!\bhere)(?<!\blet)(?<!\bthere)'s|your|their")
 #: ... and anywhere before it in its clause ("you offered 100 units at $55").
-_QUOTE_ANY = (r"you said|you offered|you quoted|you proposed|you want(?:ed)?"
-              r"|your (?:offer|price|proposal|bid|number|quote)")
+_QUOTE_ANY = (r"you said|you offered|you quoted|you proposed|you want(?:ed)?|you asked for"
+              r"|you'?re asking|(?<!\bi )(?<!\bwe )(?:\w+ )(?:quoted|wants|wanted|asked for)"
+              r"|your (?:offer|price|proposal|bid|number|quote)"
+              r"|(?:list|market|retail|going|sticker|asking) (?:price|rate)|budget|we wanted"
+              r"|i wanted|i was at|we were at|i was hoping for|we were hoping for")
 _QUOTE = re.compile(rf"\b(?:{_QUOTE_ADJ})\s*\$?$|\b(?:{_QUOTE_ANY})\b", re.I)
 _NEGATE = re.compile(r"(?:\bnot|n't|cannot|never|no way|refuse to|no to)\b", re.I)
 #: Where a clause ends: a quote or a negation does not reach past it.
@@ -242,11 +254,13 @@ def _tokens(t: str) -> list[_Tok]:
                                       r"(?:proposed|offered|said|want|wanted|asked|suggested)\b",
                                       after, re.I)
                           or re.match(r"\s?(?:[^\s.;!?,]+\s){0,3}?(?:is|was|were|'s)\s+(?:\w+\s+)?"
-                                      r"(?:steep|high|expensive|low|cheap|much|"
+                                      r"(?:steep|high|expensive|low|cheap|much|insulting|"
+                                      r"ridiculous|absurd|a joke|crazy|robbery|unacceptable|"
                                       r"too|way|far|not|"
                                       r"tight|a stretch|impossible|hard|difficult|out)\b", after))
-        if _APPROX.search(before) or re.match(r"\s?(?:ish\b|or so\b|-ish|range\b)", after,
-                                              re.I):
+        if (_APPROX.search(before) or re.match(r"\s?(?:ish\b|or so\b|-ish|range\b|s\b)", after,
+                                                re.I)
+                or re.search(r"\b(?:mid|low|high|upper|lower)[- ]?\$?$", before, re.I)):
             tok.vague = "approximate"
         elif _RELATIVE.match(after) or _RELATIVE_BEFORE.search(short):
             tok.vague = "relative"

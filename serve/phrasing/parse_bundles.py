@@ -107,7 +107,8 @@ def _clause(clause: str, owner: str | None, counts: dict[str, int],
         if item.endswith("s") and q in ("the other", "the remaining", "the last"):
             continue  # "the other hats": whatever the other clauses leave
         n = _count(m.group("q"), m.group("item"), counts)
-        if _VAGUE.search(clause[:m.start()]) or q in ("some", "few", "several", "half"):
+        if (_VAGUE.search(clause[:m.start()]) or q in ("some", "few", "several", "half")
+                or _LATER.search(clause)):
             n = None  # "some of the books", "1 or 2 hats", "maybe a hat"
         who = owner
         if ex is not None and m.start() > ex.end() and who is not None:
@@ -133,6 +134,9 @@ _VAGUE = re.compile(r"\b(?:some|a few|few|several|most|half|maybe|perhaps|possib
                     r"(?<!how )(?<!what )about|around|a couple|couple|or so|"
                     r"between\s+\S+\s+and|(?:\d+|one|two|three|four|five|six|seven)\s+(?:or|to))"
                     r"\s+(?:of\s+)?$", re.I)
+#: "we'll figure out the book later": that item is not decided.
+_LATER = re.compile(r"\b(?:later|figure (?:it |that |this )?out|decide|tbd|to be decided|"
+                    r"undecided|discuss)\b", re.I)
 _NOT = re.compile(r"\b(?:not|no)\s+(?:the\s+|my\s+|your\s+)?$", re.I)
 
 

@@ -225,3 +225,31 @@ def test_only_the_owner_plays_and_moves_out_of_turn_are_refused(srv):
                         return msg
 
     assert asyncio.run(stray())["error"] == "no_seat"
+
+
+def test_the_benchmark_is_the_trained_agent_in_the_persons_seat(tmp_path_factory):
+    """With a trained self-play policy at the table, the person's result is compared with that
+    policy playing their seat in the same session (same seed)."""
+    from server_helpers import make_policy_run
+
+    root = tmp_path_factory.mktemp("eqx-human-trained")
+    run = make_policy_run(root / "runs" / "default")
+    s = with_users(start_server(root / "data", EQX_DEFAULT_POLICY_DIR=str(run),
+                                EQX_HUMAN_MOVE_TIMEOUT_S=str(DEADLINE_S)))
+    try:
+        sid = start(s, {**SIM, "supplier_policy": "default", "retailer_policy": "human",
+                        "seed": 9})
+
+        async def walk(turn, ws, frames):
+            await ws.send(json.dumps({"type": "move", "action": "WALK_AWAY"}))
+
+        frames = asyncio.run(play(s, sid, walk))
+        final = frames[-1]
+        me = final["human"][0]
+        assert me["benchmark"]["policy"] == "default"
+        both = asyncio.run(_session(s, {**SIM, "supplier_policy": "default",
+                                        "retailer_policy": "default", "seed": 9}))
+        assert me["benchmark"]["reward"] == pytest.approx(both["rewards"]["retailer"])
+        assert me["benchmark"]["deal"] == both["deal_reached"]
+    finally:
+        s.stop()

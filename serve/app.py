@@ -16,8 +16,10 @@ Routes (base ``/api/v1`` except ``/health`` and the docs at ``/docs``):
 * ``GET /health`` (state words without a token, details with one) (``routers.health``);
   the web dashboard at ``/`` (``serve/static/``, no auth) (``routers.dashboard``)
 
-One worker process: live sessions, rate-limit windows and the job queue are in memory (the
-database holds everything durable). Blocking work (database, JAX) runs in worker threads.
+One worker process by default: live sessions, rate-limit windows and the job queue are in memory
+(the database holds everything durable). With ``REDIS_URL`` and a PostgreSQL ``DATABASE_URL``,
+several workers share the feeds, limits and heartbeats through Redis (:mod:`serve.bus`,
+:mod:`serve.workers`; docs/deploy.md). Blocking work (database, JAX) runs in worker threads.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 
 from serve import auth, openapi
+from serve.bus import make_bus
 from serve.db import Database
 from serve.deps import Services
 from serve.engine import Engine
@@ -57,35 +62,40 @@ from serve.routers import (
 from serve.routers import auth as auth_routes
 from serve.settings import Settings
 from serve.simulation import SimulationManager
+from serve.workers import Reaper, register_handlers
 
 log = logging.getLogger("eqx.serve")
 
 
 def build_services(settings: Settings) -> Services:
     """The services, not started yet (no database access, no task)."""
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, settings.db_pool_size, settings.db_max_overflow)
     engine = Engine()
     phraser = make_phraser(settings.llm)
+    bus = make_bus(settings.redis_url, settings.worker_ttl_s, settings.worker_call_timeout_s)
     sims = SimulationManager(db, engine, phraser, max_running=settings.max_running_sessions,
                              default_supplier=settings.default_supplier_policy,
-                             default_retailer=settings.default_retailer_policy)
+                             default_retailer=settings.default_retailer_policy, bus=bus)
+    register_handlers(sims, bus)
+    storage = settings.limits_storage
     login_rate = settings.login_attempts_per_minute
     account_rate = settings.login_attempts_per_account_per_minute
     return Services(
         settings=settings, db=db, engine=engine, phraser=phraser, sims=sims,
         jobs=JobManager(db, settings),
         user_limits=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
-                                namespace="user", storage_uri=settings.rate_limit_storage),
+                                namespace="user", storage_uri=storage),
         login_limits=RateLimiter(login_rate, max(1, int(login_rate)), namespace="login",
-                                 storage_uri=settings.rate_limit_storage),
+                                 storage_uri=storage),
         account_limits=RateLimiter(account_rate, max(1, int(account_rate)),
                                    namespace="login-account",
-                                   storage_uri=settings.rate_limit_storage),
+                                   storage_uri=storage),
         tokens=auth.TokenService(db, auth.server_secret(settings), settings.token_ttl_s,
                                  settings.token_cache_s),
         login_pool=auth.LoginPool(settings.login_hash_workers, settings.login_max_pending),
         ws_guards=WebSocketGuards(settings),
-        started_at=time.time(), health=HealthCache(settings.health_cache_s))
+        started_at=time.time(), health=HealthCache(settings.health_cache_s), bus=bus,
+        reaper=Reaper(sims, settings.worker_ttl_s / 2))
 
 
 def _ensure_admin(svc: Services) -> None:
@@ -101,11 +111,16 @@ async def start_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     svc = build_services(settings)
     await to_thread.run_sync(svc.db.migrate)
+    await svc.bus.start()
     svc.sims.writer.start()
     await to_thread.run_sync(_ensure_admin, svc)
-    n = await to_thread.run_sync(svc.sims.mark_interrupted)
-    if n:
-        log.warning("%d session(s) from a previous run marked interrupted", n)
+    if not svc.bus.scale_out:
+        # One process: whatever a previous run left running cannot go on. With several
+        # workers the reaper ends only the sessions of workers that died.
+        n = len(await to_thread.run_sync(svc.sims.mark_interrupted))
+        if n:
+            log.warning("%d session(s) from a previous run marked interrupted", n)
+    svc.reaper.start()
     svc.default_policy = await to_thread.run_sync(register_default, svc.db,
                                                   settings.default_policy_dir)
     await svc.jobs.start()
@@ -116,7 +131,9 @@ async def start_services(settings: Settings) -> Services:
 
 
 async def stop_services(svc: Services) -> None:
+    await svc.reaper.stop()
     await svc.sims.shutdown()
+    await svc.bus.stop()
     await svc.jobs.shutdown()
     await svc.phraser.aclose()
     svc.login_pool.close()
@@ -133,6 +150,18 @@ def add_exception_handlers(app: FastAPI) -> None:
         errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")}
                   for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(SQLTimeoutError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The database is unreachable (stopped, restarting, out of connections): nothing was
+        # written; the pool reconnects by itself (pre-ping) once it answers again.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    type(exc).__name__)
+        retry = request.app.state.services.settings.db_retry_after_s
+        return JSONResponse(status_code=503, headers={"Retry-After": str(retry)},
+                            content={"detail": "the database is unavailable; retry in "
+                                               f"{retry} s", "dependency": "database"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

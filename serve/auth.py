@@ -35,6 +35,7 @@ from anyio import to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from serve.db import Database, RevokedToken, User, utcnow
 from serve.settings import MIN_SECRET_CHARS, Settings, SettingsError
@@ -142,16 +143,25 @@ def create_user(db: Database, username: str, password: str, *, is_admin: bool = 
     if not re.match(USERNAME_PATTERN, username):
         raise ValueError("username must be 1-64 characters of letters, digits and _ . @ -")
     _check_password(password)
-    with db.session() as s:
-        existing = s.scalar(select(User).where(User.username == username))
-        if existing is not None:
-            if exist_ok:
-                return existing
-            raise ValueError(f"user {username!r} already exists")
-        user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
-        s.add(user)
-        s.flush()
-        return user
+    try:
+        with db.session() as s:
+            existing = s.scalar(select(User).where(User.username == username))
+            if existing is not None:
+                if exist_ok:
+                    return existing
+                raise ValueError(f"user {username!r} already exists")
+            user = User(username=username, password_hash=hash_password(password),
+                        is_admin=is_admin)
+            s.add(user)
+            s.flush()
+            return user
+    except IntegrityError:
+        # Another process added the same name between the check and the insert (several
+        # workers creating the first admin at once).
+        if not exist_ok:
+            raise ValueError(f"user {username!r} already exists") from None
+        with db.session() as s:
+            return s.scalars(select(User).where(User.username == username)).one()
 
 
 def authenticate(db: Database, username: str, password: str) -> Principal:

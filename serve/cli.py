@@ -38,11 +38,30 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def serve(host: str | None = None, port: int | None = None, log_level: str = "info") -> int:
-    """Run the server with uvicorn (one worker: live sessions are in memory)."""
+def _prepare_workers(settings) -> None:  # noqa: ANN001 - serve.settings.Settings
+    """Before forking workers: migrate the database once and make the data directory's secret
+    (so that every worker on this machine signs with the same key)."""
+    from serve import auth
+    from serve.db import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    auth.server_secret(settings)
+    db = Database(settings.db_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+
+
+def serve(host: str | None = None, port: int | None = None, log_level: str = "info",
+          workers: int | None = None) -> int:
+    """Run the server with uvicorn: one process, or ``workers`` processes sharing Redis and a
+    PostgreSQL database (settings ``REDIS_URL`` and ``DATABASE_URL``)."""
+    import os
+
     from serve.settings import SettingsError
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, workers=workers)
     try:
         settings.check()  # before the heavy imports: a refusal is instant
     except SettingsError as e:
@@ -58,6 +77,17 @@ def serve(host: str | None = None, port: int | None = None, log_level: str = "in
                         format="%(levelname)s:     %(name)s: %(message)s")
     # uvicorn logs a WebSocket's URL with its query string at INFO: keep ?token= out of logs.
     install(logging.getLogger())
+    common = dict(host=settings.host, port=settings.port, log_level=log_level,
+                  ws_max_size=UVICORN_WS_MAX_SIZE, ws_per_message_deflate=False,
+                  timeout_keep_alive=30, proxy_headers=bool(settings.trusted_proxies),
+                  forwarded_allow_ips=settings.trusted_proxies or None,
+                  log_config=uvicorn_log_config())
+    if settings.workers > 1:
+        _prepare_workers(settings)
+        # The workers read their settings from the environment, as under gunicorn.
+        os.environ["EQX_LOG_LEVEL"] = log_level
+        uvicorn.run("serve.asgi:create", factory=True, workers=settings.workers, **common)
+        return 0
     app = create_app(settings)
     # No permessage-deflate: the moves are ~300-byte JSON messages, and compressing them was
     # ~1 ms of event-loop time per message under load (profiled with 100 sessions).
@@ -65,11 +95,7 @@ def serve(host: str | None = None, port: int | None = None, log_level: str = "in
     # (minutes apart while streaming) hit fewer "server closed the idle connection" races.
     # X-Forwarded-For only from EQX_TRUSTED_PROXIES: from anyone else it would let a client
     # pick the address its login attempts are counted under.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                ws_max_size=UVICORN_WS_MAX_SIZE, ws_per_message_deflate=False,
-                timeout_keep_alive=30, proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=settings.trusted_proxies or None,
-                log_config=uvicorn_log_config())
+    uvicorn.run(app, **common)
     return 0
 
 
@@ -142,7 +168,7 @@ def _exit_with(fn: Callable[..., int], *args, **kwargs) -> None:
 
 def cmd_serve(a: argparse.Namespace) -> None:
     """``eqx serve``."""
-    _exit_with(serve, host=a.host, port=a.port, log_level=a.log_level)
+    _exit_with(serve, host=a.host, port=a.port, log_level=a.log_level, workers=a.workers)
 
 
 def cmd_user_add(a: argparse.Namespace) -> None:
@@ -164,6 +190,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=None, help="port (default EQX_PORT or 8000)")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default EQX_WORKERS or 1); more than 1 needs "
+                        "REDIS_URL and DATABASE_URL=postgresql+psycopg://...")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("user", help="manage the server's users",

@@ -30,8 +30,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -109,6 +111,8 @@ class SimSession(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    #: The worker process running it (:mod:`serve.bus`); None for a session of an old server.
+    worker_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     #: The registry game played (``eqx_jax.games.registry``), its scenario where it takes one.
     game_name: Mapped[str] = mapped_column(String(32), default="price", server_default="price")
     scenario: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -147,6 +151,7 @@ class Message(Base):
     """One streamed move, stored before it is sent."""
 
     __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)  # 0, 1, ... within the session
@@ -197,7 +202,7 @@ class Export(Base):
 
 
 # ------------------------------------------------------------------------------ engine
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout so the streaming writers and
     readers (thread pool) do not block each other."""
     if url.startswith("sqlite"):
@@ -214,15 +219,16 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size,
+                         max_overflow=max_overflow)
 
 
 class Database:
     """The engine plus a session factory."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int = 10, max_overflow: int = 10):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, max_overflow)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock()
 
@@ -266,11 +272,19 @@ def alembic_config(url: str | None = None):
     return cfg
 
 
+#: The PostgreSQL advisory lock held while migrating (any constant; "eqx" in ASCII).
+MIGRATION_LOCK = 0x657178
+
+
 def migrate(engine: Engine) -> None:
-    """``alembic upgrade head`` on ``engine``."""
+    """``alembic upgrade head`` on ``engine``, once however many workers start together: on
+    PostgreSQL under a transaction-scoped advisory lock, so the second worker waits for the
+    first and then finds the schema at head (SQLite serialises writers itself)."""
     from alembic import command
 
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

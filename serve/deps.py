@@ -7,8 +7,8 @@ counts one request against the caller's rate limit).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException
 from fastapi.responses import JSONResponse
@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from serve import auth
+from serve.bus import LocalBus
 from serve.db import Database
 from serve.engine import Engine
 from serve.health import HealthCache
@@ -24,6 +25,9 @@ from serve.phrasing import Phraser
 from serve.ratelimit import RateLimiter, WebSocketGuards, retry_after_header
 from serve.settings import Settings
 from serve.simulation import SimulationManager
+
+if TYPE_CHECKING:
+    from serve.workers import Reaper
 
 API = "/api/v1"
 
@@ -50,6 +54,10 @@ class Services:
     login_pool: auth.LoginPool
     #: Unauthenticated sockets per address and client frames per socket.
     ws_guards: WebSocketGuards
+    #: This worker's identity, and what it shares with the others (:mod:`serve.bus`).
+    bus: LocalBus = field(default_factory=LocalBus)
+    #: Ends the sessions of dead workers (scale-out only).
+    reaper: Reaper = None  # type: ignore[assignment]
     default_policy: str | None = None
 
 

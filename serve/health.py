@@ -50,7 +50,7 @@ def _database(svc: Services) -> dict[str, Any]:
 
 
 def _redis(svc: Services) -> str:
-    uri = svc.settings.rate_limit_storage
+    uri = svc.settings.limits_storage
     if not uri.startswith(("redis://", "rediss://", "redis+")):
         return "not configured"
     try:
@@ -87,7 +87,9 @@ class HealthCache:
                 self.probe = Probe(
                     at=time.monotonic(),
                     database=await to_thread.run_sync(_database, svc),
-                    llm=await _llm(svc), redis=await to_thread.run_sync(_redis, svc),
+                    llm=await _llm(svc),
+                    redis=(await svc.bus.ping() if svc.bus.scale_out
+                           else await to_thread.run_sync(_redis, svc)),
                     policies=await to_thread.run_sync(_policies, svc))
             return self.probe
 

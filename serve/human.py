@@ -214,3 +214,47 @@ class Seat:
         finally:
             self.turn = None
             self.proposals.clear()
+
+
+def _error(session_id: str, error: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "ERROR", "error": error, "session_id": session_id, "message": message,
+            **extra, "timestamp": time.time()}
+
+
+def human_frames(session_id: str, seat: Seat | None, owner_id: int | None, user_id: int,
+                 key: str, kind: str, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Apply a person's frame (``kind`` ``move``, ``say`` or ``confirm``) from the socket
+    ``key`` of ``user_id`` to the session's ``seat``: a move is submitted when valid, free text
+    is parsed and proposed, a confirmation submits the socket's proposal. The frames to send
+    back to that socket (a ``PROPOSED_MOVE``, or an ``ERROR`` saying what is wrong). Runs on the
+    worker that plays the session, whichever worker the socket is on."""
+    if seat is None:
+        return [_error(session_id, "no_seat", "this session has no seat a person plays (or it "
+                                              "has ended)")]
+    if owner_id != user_id:
+        return [_error(session_id, "not_owner", "only the session's owner plays its seats")]
+    turn = seat.turn
+    if turn is None:
+        return [_error(session_id, "not_your_turn",
+                       "it is not your seat's turn; wait for YOUR_TURN")]
+    try:
+        if kind == "move":
+            seat.submit(structured_move(turn, obj))
+        elif kind == "say":
+            proposal = parse_say(turn, obj.get("text"))
+            seat.proposals[key] = proposal
+            return [{"type": "PROPOSED_MOVE", "session_id": session_id, "round": turn.round,
+                     "text": proposal.raw_text,
+                     "move": {"action": proposal.action, "offer": proposal.offer},
+                     "message": "reply {\"type\": \"confirm\"} to play this move",
+                     "timestamp": time.time()}]
+        else:
+            proposal = seat.proposals.pop(key, None)
+            if proposal is None or proposal.round != turn.round:
+                return [_error(session_id, "nothing_to_confirm", "no proposed move for this "
+                               "turn: send a say or a move frame first")]
+            seat.submit(proposal)
+    except MoveError as e:
+        return [_error(session_id, "unparsed" if kind == "say" else "invalid_move", str(e),
+                       field=e.field, missing=e.missing, round=turn.round)]
+    return []

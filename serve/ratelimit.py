@@ -12,11 +12,14 @@ A limit is set, like a token bucket, by a sustained rate (``rate_per_minute``) a
 
 A refused request gets the seconds until every window that refused it has room again
 (``Retry-After``). The storage is a ``limits`` storage URI: ``memory://`` (this process; the
-server runs one worker, see docs/server.md) or a shared one such as ``redis://host:6379``.
+server runs one worker, see docs/server.md) or a shared one such as ``redis://host:6379`` (the
+default when ``REDIS_URL`` is set). While a shared storage is unreachable, each worker counts in
+its own memory until it answers again.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -29,6 +32,8 @@ from limits.strategies import MovingWindowRateLimiter
 
 if TYPE_CHECKING:
     from serve.settings import Settings
+
+log = logging.getLogger("eqx.serve.ratelimit")
 
 
 class RateLimiter:
@@ -43,20 +48,37 @@ class RateLimiter:
             self.items.append(RateLimitItemPerSecond(
                 burst, max(1, round(60.0 / rate_per_minute)), namespace=namespace))
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self.shared = not storage_uri.startswith("memory://")
+        #: While a shared storage is unreachable the limits are counted in this process
+        #: (per worker), rather than refusing every request or letting every one through.
+        self.fallback = (MovingWindowRateLimiter(storage_from_string("memory://"))
+                         if self.shared else None)
+        self.fallbacks = 0
         # Check-then-hit over several windows is one step for this process.
         self._lock = threading.Lock()
 
     def take(self, key: object) -> float:
         """Count one request. Returns 0.0 if allowed, else the seconds to wait (> 0)."""
-        ident = str(key)
+        try:
+            return self._take(self.limiter, str(key))
+        except Exception as e:  # noqa: BLE001 - limits raises the storage's own errors
+            if self.fallback is None:
+                raise
+            if self.fallbacks % 1000 == 0:
+                log.warning("rate-limit storage unreachable (%s): counting in this process",
+                            type(e).__name__)
+            self.fallbacks += 1
+            return self._take(self.fallback, str(key))
+
+    def _take(self, limiter: MovingWindowRateLimiter, ident: str) -> float:
         with self._lock:
-            full = [it for it in self.items if not self.limiter.test(it, ident)]
+            full = [it for it in self.items if not limiter.test(it, ident)]
             if not full:
-                full = [it for it in self.items if not self.limiter.hit(it, ident)]
+                full = [it for it in self.items if not limiter.hit(it, ident)]
                 if not full:
                     return 0.0
             now = time.time()
-            resets = [self.limiter.get_window_stats(it, ident).reset_time for it in full]
+            resets = [limiter.get_window_stats(it, ident).reset_time for it in full]
         return max(1e-3, max(resets) - now)
 
 

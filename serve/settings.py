@@ -138,8 +138,33 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("EQX_DATABASE_URL", "DATABASE_URL", "database_url"),
         description="any SQLAlchemy URL; default sqlite:///<data_dir>/eqx.db")
+    db_pool_size: int = Field(
+        10, ge=1, le=200, description="database connections kept open per worker process "
+                                      "(PostgreSQL; SQLite ignores it)")
+    db_max_overflow: int = Field(
+        10, ge=0, le=200, description="connections a worker may open above db_pool_size at "
+                                      "a peak (PostgreSQL)")
+    db_retry_after_s: int = Field(
+        5, ge=1, le=300, description="Retry-After of the 503 answered while the database is "
+                                     "unreachable, seconds")
     default_policy_dir: Path = Field(
         Path("runs/default"), description="run directory registered as policy 'default'")
+
+    # --- scale-out: several workers sharing Redis and a server database (docs/deploy.md)
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("EQX_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis shared by every worker (live feeds, rate limits, worker "
+                    "heartbeats); None: everything in this process (one worker)")
+    workers: int = Field(1, ge=1, le=64, description="eqx serve worker processes; more than "
+                                                     "1 needs redis_url and a PostgreSQL "
+                                                     "database_url")
+    worker_ttl_s: float = Field(
+        10.0, ge=1, le=300, description="seconds after its last heartbeat that a worker counts "
+                                        "as dead: its running sessions are then marked "
+                                        "interrupted by another worker")
+    worker_call_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="seconds a worker waits for the worker running a session "
+                                      "to answer (a stream's config, a person's move)")
 
     # --- HTTP
     host: str = Field("127.0.0.1", description="eqx serve bind address")
@@ -305,10 +330,34 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'eqx.db').resolve()}"
 
+    @property
+    def scale_out(self) -> bool:
+        """Shared state in Redis (several workers possible) rather than in this process."""
+        return self.redis_url is not None
+
+    @property
+    def limits_storage(self) -> str:
+        """The rate limits' storage: ``rate_limit_storage``, or Redis when it is left at
+        ``memory://`` and ``redis_url`` is set (shared by every worker)."""
+        if self.rate_limit_storage == "memory://" and self.redis_url:
+            return self.redis_url
+        return self.rate_limit_storage
+
     def check(self) -> None:
         """Raise :class:`SettingsError` (one line) for settings that must stop the server."""
         if bool(self.admin_user) != bool(self.admin_password):
             raise SettingsError("EQX_ADMIN_USER and EQX_ADMIN_PASSWORD must be set together")
+        if self.workers > 1 and not self.redis_url:
+            raise SettingsError(f"EQX_WORKERS={self.workers} needs REDIS_URL: live sessions, "
+                                "streams and limits are shared through Redis")
+        if self.workers > 1 and self.db_url.startswith("sqlite"):
+            raise SettingsError(f"EQX_WORKERS={self.workers} needs a server database: set "
+                                "DATABASE_URL=postgresql+psycopg://... (SQLite is one "
+                                "process's)")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://",
+                                                             "unix://")):
+            raise SettingsError("REDIS_URL must be a redis://, rediss:// or unix:// URL, got "
+                                f"{self.redis_url.split(':', 1)[0]}://...")
 
 
 def _field_env_name(model: type[BaseSettings], loc: tuple[int | str, ...]) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from eqx_jax.env import AGENTS, params_to_dict
 from serve.auth import Principal
+from serve.bus import LocalBus
 from serve.db import Database, Message, Policy, SimSession, utcnow
 from serve.engine import (
     FALLBACK_POLICIES,
@@ -126,6 +127,8 @@ class LiveFeed:
     human_seats: frozenset[int] = frozenset()
     seat: Seat | None = None
     human_timeout_s: float = 120.0
+    #: Where the feed is also published for streams on other workers (:mod:`serve.bus`).
+    bus: LocalBus | None = None
 
     def moves(self) -> int:
         """Moves published so far (not counting YOUR_TURN frames)."""
@@ -133,10 +136,14 @@ class LiveFeed:
 
     def publish(self, payload: dict[str, Any]) -> None:
         self.messages.append(payload)
+        if self.bus is not None:
+            self.bus.publish(self.session_id, len(self.messages) - 1, payload)
         self._wake()
 
     def finish(self, final: dict[str, Any]) -> None:
         self.final = final
+        if self.bus is not None:
+            self.bus.publish(self.session_id, -1, final)
         self._wake()
 
     def _wake(self) -> None:
@@ -236,7 +243,9 @@ class SimulationManager:
 
     def __init__(self, db: Database, engine: Engine, phraser: Phraser, *,
                  max_running: int = 1000, default_supplier: str | None = None,
-                 default_retailer: str | None = None):
+                 default_retailer: str | None = None, bus: LocalBus | None = None):
+        #: This worker's identity and the other workers (one process: :class:`LocalBus`).
+        self.bus = bus or LocalBus()
         self.db = db
         self.engine = engine
         self.phraser = phraser
@@ -244,19 +253,35 @@ class SimulationManager:
         self.default_supplier = default_supplier
         self.default_retailer = default_retailer
         self.live: dict[str, LiveFeed] = {}
+        self.rules = SessionRules(max_running=max_running)
         self._tasks: set[asyncio.Task] = set()
         # Starts between their cap check and their live feed (a worker-thread hop), per user.
         self._starting: Counter[int] = Counter()
         self.writer = MoveWriter(db)
 
     # ------------------------------------------------------------------ startup / shutdown
-    def mark_interrupted(self) -> int:
-        """At startup: sessions a previous process left created/running are ``interrupted``."""
+    def mark_interrupted(self, workers: Any = None,
+                         error: str = "the server stopped during this session") -> list[str]:
+        """Mark ``interrupted`` the created/running sessions of ``workers`` (worker ids; None:
+        every worker, as at the start of the one-process server). The ids marked: only the
+        worker that changed a row reports it (another worker doing the same at once gets
+        nothing), so each end is announced once."""
+        table = SimSession.__table__
+        q = table.update().where(table.c.status.in_(ACTIVE))
+        if workers is not None:
+            q = q.where(table.c.worker_id.in_(list(workers)))
+        q = q.values(status="interrupted", updated_at=utcnow(), finished_at=utcnow(),
+                     error=error)
+        with self.db.write() as s:
+            if self.db.engine.dialect.name in ("postgresql", "sqlite"):
+                return list(s.execute(q.returning(table.c.id)).scalars())
+            return [""] * (s.execute(q).rowcount or 0)
+
+    def active_workers(self) -> set[str]:
+        """Workers named by created/running sessions in the database."""
         with self.db.session() as s:
-            res = s.execute(update(SimSession).where(SimSession.status.in_(ACTIVE)).values(
-                status="interrupted", updated_at=utcnow(), finished_at=utcnow(),
-                error="the server stopped during this session"))
-            return res.rowcount or 0
+            return {w for w in s.scalars(select(SimSession.worker_id).distinct().where(
+                SimSession.status.in_(ACTIVE), SimSession.worker_id.is_not(None)))}
 
     async def shutdown(self) -> None:
         """Cancel running sessions; each marks itself ``interrupted``."""
@@ -322,12 +347,31 @@ class SimulationManager:
     def _prepare(self, principal: Principal, req: SimulationStartRequest) -> Plan:
         """Plan the session and store it ``created`` (blocking)."""
         plan, values = self._plan(req)
+        if self.bus.scale_out:
+            self._check_shared_caps(principal.user_id)
         row = SimSession(id=str(uuid.uuid4()), user_id=principal.user_id, status="created",
-                         created_at=utcnow(), updated_at=utcnow(), **values)
+                         worker_id=self.bus.worker_id, created_at=utcnow(),
+                         updated_at=utcnow(), **values)
         with self.db.write() as s:
             s.add(row)
         plan.row = row
         return plan
+
+    def _check_shared_caps(self, user_id: int) -> None:
+        """The caps over every worker (the database's created/running sessions; blocking).
+        Two workers starting at the same instant may both pass the last free place: the caps
+        can be exceeded by at most one session per worker."""
+        from sqlalchemy import case, func
+
+        rules = self.rules
+        mine = func.sum(case((SimSession.user_id == user_id, 1), else_=0))
+        with self.db.session() as s:
+            total, own = s.execute(select(func.count(), mine)
+                                   .where(SimSession.status.in_(ACTIVE))).one()
+        if total >= rules.max_running:
+            raise TooManySessions("server", rules.max_running)
+        if (own or 0) >= rules.max_per_user:
+            raise TooManySessions("user", rules.max_per_user)
 
     def _check_caps(self, user_id: int, rules: SessionRules) -> None:
         running = [f for f in self.live.values() if f.final is None]
@@ -342,6 +386,7 @@ class SimulationManager:
         """Validate, store the session (``created``) and launch its task.
         :class:`TooManySessions` over the server's or the caller's cap."""
         rules = rules or SessionRules(max_running=self.max_running)
+        self.rules = rules
         uid = principal.user_id
         self._check_caps(uid, rules)
         # Counted while in the thread hop, so that concurrent starts cannot pass the caps.
@@ -355,7 +400,7 @@ class SimulationManager:
             if self._starting[uid] <= 0:
                 del self._starting[uid]
         feed = LiveFeed(plan.row.id, user_id=uid, plan=plan,
-                        human_timeout_s=rules.human_move_s)
+                        human_timeout_s=rules.human_move_s, bus=self.bus)
         set_human_seats(feed)
         self.live[plan.row.id] = feed
         task = asyncio.create_task(self._run(feed, rules), name=f"session-{plan.row.id}")

@@ -75,6 +75,8 @@ def _details(svc: Services, probe: Probe, admin: bool) -> dict[str, Any]:
         "jobs": svc.jobs.summary(), "uptime_s": round(time.time() - svc.started_at, 1),
         "mode": svc.settings.mode, "health_probes": svc.health.probes,
         "health_cache_s": svc.settings.health_cache_s,
+        "worker": {"id": svc.bus.worker_id, "scale_out": svc.bus.scale_out,
+                   "sessions_reaped": svc.reaper.reaped if svc.reaper else 0},
     }
 
 

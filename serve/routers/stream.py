@@ -31,11 +31,12 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from serve import auth
+from serve.bus import Gone, WorkerGone
 from serve.db import SimSession
 from serve.deps import API, Services, ServicesDep, principal_from_token
-from serve.human import MoveError, parse_say, structured_move
 from serve.ratelimit import RateLimiter, WebSocketGuards
-from serve.simulation import ConfigError, end_message
+from serve.simulation import ACTIVE, ConfigError, end_message
+from serve.workers import Sessions
 
 router = APIRouter(prefix=API)
 
@@ -182,6 +183,7 @@ class Stream:
                  principal: auth.Principal, frames: RateLimiter):
         self.ws, self.svc, self.row, self.principal = ws, svc, row, principal
         self.frames, self.key = frames, uuid.uuid4().hex
+        self.calls = Sessions(svc.sims)
         self.send_lock = asyncio.Lock()
 
     async def send(self, obj: dict[str, Any]) -> None:
@@ -194,20 +196,46 @@ class Stream:
         if feed is not None:
             async for payload in feed.follow():
                 await self.send(payload)
-        else:
-            # Finished (or interrupted) before we connected: the database has everything.
-            fresh = await to_thread.run_sync(sims.get, sid, self.principal)
-            for payload in await to_thread.run_sync(sims.stored_messages, sid):
+            return "done"
+        last_seq = -1
+        owner = self.calls.owner(self.row)
+        if owner is not None:
+            try:
+                async for payload in sims.bus.follow(sid, owner):  # type: ignore[attr-defined]
+                    await self.send(payload)
+                    if payload.get("type") == "MOVE":
+                        last_seq = payload["seq"]
+                return "done"
+            except (Gone, WorkerGone):
+                pass  # ended there, or its worker died: the database has the rest
+        # Finished (or interrupted) before we connected, or its worker died: every stored move
+        # the client has not had, then the end (once the reaper has marked it).
+        fresh = await self._settled(owner is not None)
+        for payload in await to_thread.run_sync(sims.stored_messages, sid):
+            if payload["seq"] > last_seq:
                 await self.send(payload)
-            await self.send(end_message(fresh or self.row))
+        await self.send(end_message(fresh or self.row))
         return "done"
+
+    async def _settled(self, wait: bool) -> SimSession | None:
+        """The session's row; with ``wait``, once it has ended (a dead worker's sessions are
+        marked within about twice ``worker_ttl_s``), polling every half second."""
+        sims = self.svc.sims
+        deadline = time.monotonic() + 3 * self.svc.settings.worker_ttl_s
+        while True:
+            fresh = await to_thread.run_sync(sims.get, self.row.id, self.principal)
+            if not wait or fresh is None or fresh.status not in ACTIVE:
+                return fresh
+            if time.monotonic() > deadline:
+                return fresh
+            await asyncio.sleep(0.5)
 
     async def config(self, obj: dict[str, Any]) -> None:
         """Apply or compare a config frame; an ERROR frame when it differs from the running
         configuration; :class:`Violation` when it is invalid."""
         fields = {k: v for k, v in obj.items() if k not in FRAME_KEYS}
         try:
-            diff = await self.svc.sims.configure(self.row.id, self.principal, fields)
+            diff = await self.calls.configure(self.row, self.principal, fields)
         except ConfigError as e:
             raise Violation(f"invalid config: {e}") from None
         if diff:
@@ -217,47 +245,11 @@ class Stream:
                            f"fields: {', '.join(diff)}",
                 "fields": diff, "timestamp": time.time()})
 
-    async def refuse(self, error: str, message: str, **extra: Any) -> None:
-        await self.send({"type": "ERROR", "error": error, "session_id": self.row.id,
-                         "message": message, **extra, "timestamp": time.time()})
-
     async def human(self, kind: str, obj: dict[str, Any]) -> None:
-        """A person's frame for their seat: a move (applied when valid), free text (parsed and
-        proposed), or the confirmation of the proposal. ERROR frames say what is wrong."""
-        feed = self.svc.sims.live.get(self.row.id)
-        if feed is None or feed.seat is None:
-            await self.refuse("no_seat", "this session has no seat a person plays (or it has "
-                                         "ended)")
-            return
-        if feed.user_id != self.principal.user_id:
-            await self.refuse("not_owner", "only the session's owner plays its seats")
-            return
-        seat = feed.seat
-        turn = seat.turn
-        if turn is None:
-            await self.refuse("not_your_turn", "it is not your seat's turn; wait for YOUR_TURN")
-            return
-        try:
-            if kind == "move":
-                seat.submit(structured_move(turn, obj))
-            elif kind == "say":
-                proposal = parse_say(turn, obj.get("text"))
-                seat.proposals[self.key] = proposal
-                await self.send({"type": "PROPOSED_MOVE", "session_id": self.row.id,
-                                 "round": turn.round, "text": proposal.raw_text,
-                                 "move": {"action": proposal.action, "offer": proposal.offer},
-                                 "message": "reply {\"type\": \"confirm\"} to play this move",
-                                 "timestamp": time.time()})
-            else:
-                proposal = seat.proposals.pop(self.key, None)
-                if proposal is None or proposal.round != turn.round:
-                    await self.refuse("nothing_to_confirm", "no proposed move for this turn: "
-                                                            "send a say or a move frame first")
-                    return
-                seat.submit(proposal)
-        except MoveError as e:
-            await self.refuse("unparsed" if kind == "say" else "invalid_move", str(e),
-                              field=e.field, missing=e.missing, round=turn.round)
+        """A person's frame for their seat (applied by the worker that runs the session: see
+        :func:`serve.human.human_frames`); sends what it answers."""
+        for frame in await self.calls.human(self.row, self.principal, self.key, kind, obj):
+            await self.send(frame)
 
     async def reader(self) -> str:
         limit = self.svc.settings.ws_max_message_bytes
@@ -280,7 +272,7 @@ class Stream:
 
     async def run(self, pending: dict[str, Any] | None) -> None:
         """Until the session ends (close 1000), the client leaves, or it breaks the rules."""
-        self.svc.sims.join(self.row.id)
+        await self.calls.join(self.row)
         try:
             if pending is not None:
                 await self.config(pending)

@@ -3,9 +3,16 @@
 The ``server`` fixture is session-scoped: one server per pytest-xdist worker, shared by the
 modules that run there. Modules that need other settings (rate limits, restart) start their own
 with :func:`server_helpers.start_server`.
+
+With ``EQX_TEST_SCALEOUT=1`` (the second run of ``make test``, on the modules marked
+``shared_state``) the ``server`` is ``eqx serve --workers 2`` on a throwaway Redis and
+PostgreSQL that the fixture starts (services.py) and stops: every request and WebSocket may land
+on either worker.
 """
 
 from __future__ import annotations
+
+import os
 
 import httpx
 import pytest
@@ -15,11 +22,36 @@ pytest.importorskip("websockets")
 
 from server_helpers import start_server, with_users  # noqa: E402 - after the importorskips
 
+SCALEOUT = os.environ.get("EQX_TEST_SCALEOUT") == "1"
+
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    srv = with_users(start_server(tmp_path_factory.mktemp("eqx-server") / "data",
-                                  EQX_EXPORT_TTL_S="3"))
+def backing_services(tmp_path_factory):
+    """A throwaway Redis and PostgreSQL: ``{"REDIS_URL": ..., "DATABASE_URL": ...}``."""
+    from services import missing_services, start_postgres, start_redis
+
+    why = missing_services()
+    if why:
+        pytest.fail(why)  # make test installs both: a missing one is a broken setup
+    root = tmp_path_factory.mktemp("eqx-services")
+    redis_server = start_redis(root / "redis")
+    pg = start_postgres(root / "pg")
+    yield {"REDIS_URL": redis_server.url, "DATABASE_URL": pg.url, "redis": redis_server,
+           "postgres": pg}
+    pg.stop("immediate")
+    redis_server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, request):
+    data = tmp_path_factory.mktemp("eqx-server") / "data"
+    if SCALEOUT:
+        svc = request.getfixturevalue("backing_services")
+        srv = start_server(data, workers=2, EQX_EXPORT_TTL_S="3",
+                           REDIS_URL=svc["REDIS_URL"], DATABASE_URL=svc["DATABASE_URL"])
+    else:
+        srv = start_server(data, EQX_EXPORT_TTL_S="3")
+    srv = with_users(srv)
     yield srv
     srv.stop()
 

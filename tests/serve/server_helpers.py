@@ -52,6 +52,10 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def database_url(self) -> str:
+        return self.env.get("DATABASE_URL") or f"sqlite:///{self.data_dir / 'eqx.db'}"
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -72,7 +76,7 @@ class Server:
         from serve.auth import create_user
         from serve.db import Database
 
-        db = Database(f"sqlite:///{self.data_dir / 'eqx.db'}")
+        db = Database(self.database_url)
         try:
             create_user(db, name, password, is_admin=admin)
         finally:
@@ -131,9 +135,9 @@ def with_users(srv, names: tuple[str, ...] = ("alice", "bob")):
 
 
 def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90.0,
-                 log_level: str = "warning", **extra: str) -> Server:
-    """Start ``eqx serve`` on ``data_dir`` (``--log-level log_level``) and wait until /health
-    answers."""
+                 log_level: str = "warning", workers: int = 1, **extra: str) -> Server:
+    """Start ``eqx serve`` on ``data_dir`` (``--log-level log_level``, ``--workers workers``)
+    and wait until /health answers (from every worker: uvicorn's workers start one by one)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = server_env(data_dir, **extra)
@@ -141,7 +145,7 @@ def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "eqx_jax.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", log_level],
+         str(port), "--log-level", log_level, "--workers", str(workers)],
         env=env, cwd=data_dir.parent, stdout=log_file, stderr=subprocess.STDOUT)
     srv = Server(proc, port, data_dir, env, log_path, log_file=log_file)
     deadline = time.monotonic() + timeout
@@ -150,10 +154,27 @@ def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90
             raise RuntimeError(f"server exited with {proc.returncode}:\n{srv.log()}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{srv.url}/health", timeout=5).status_code == 200:
+                if workers > 1:
+                    wait_for_workers(srv, workers, deadline)
                 return srv
         time.sleep(0.2)
     srv.stop(signal.SIGKILL)
     raise RuntimeError(f"server did not become healthy in {timeout} s:\n{srv.log()}")
+
+
+def wait_for_workers(srv: Server, workers: int, deadline: float) -> None:
+    """Until ``workers`` distinct worker ids have answered /health (new connections each)."""
+    seen: set[str] = set()
+    token = srv.token()
+    while len(seen) < workers and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, KeyError):
+            r = httpx.get(f"{srv.url}/health", headers={"Authorization": f"Bearer {token}"},
+                          timeout=5)
+            seen.add(r.json()["details"]["worker"]["id"])
+        if len(seen) < workers:
+            time.sleep(0.1)
+    if len(seen) < workers:
+        raise RuntimeError(f"only {len(seen)} of {workers} workers answered:\n{srv.log()}")
 
 
 SIM = {"supplier_valuation": 5000, "retailer_valuation": 8000, "max_rounds": 10,

@@ -60,8 +60,12 @@ def _redis(svc: Services) -> str:
 
 
 def _policies(svc: Services) -> list[dict[str, Any]]:
+    try:
+        rows = list_policies(svc.db)
+    except Exception:  # noqa: BLE001 - the database probe reports why; no list meanwhile
+        return []
     return [{"agent_id": p.id, "agent_type": p.agent_type, "source": p.source,
-             "loaded": svc.engine.is_loaded(p.id)} for p in list_policies(svc.db)]
+             "loaded": svc.engine.is_loaded(p.id)} for p in rows]
 
 
 async def _llm(svc: Services) -> dict[str, Any]:

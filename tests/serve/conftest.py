@@ -25,6 +25,17 @@ from server_helpers import start_server, with_users  # noqa: E402 - after the im
 SCALEOUT = os.environ.get("EQX_TEST_SCALEOUT") == "1"
 
 
+def pytest_collection_modifyitems(config, items):
+    """In the scale-out run, only the tests on the shared ``server``: a test that starts its own
+    one-process server has already run in the first run."""
+    if not SCALEOUT:
+        return
+    keep = [it for it in items if "server" in getattr(it, "fixturenames", ())]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[it for it in items if it not in keep])
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def backing_services(tmp_path_factory):
     """A throwaway Redis and PostgreSQL: ``{"REDIS_URL": ..., "DATABASE_URL": ...}``."""

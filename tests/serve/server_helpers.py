@@ -45,6 +45,11 @@ class Server:
     log_file: Any = None
 
     @property
+    def scaleout(self) -> bool:
+        """Running on Redis (several workers possible) rather than in one process."""
+        return bool(self.env.get("REDIS_URL"))
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

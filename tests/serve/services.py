@@ -72,7 +72,8 @@ class RedisServer:
                 if redis.Redis(port=self.port, socket_timeout=1).ping():
                     return self
             time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start:\n{(self.workdir / 'redis.log').read_text()}")
+        log_text = (self.workdir / "redis.log").read_text()
+        raise RuntimeError(f"redis-server did not start:\n{log_text}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -17,6 +17,9 @@ from websockets.exceptions import ConnectionClosed
 
 from eqx_jax.equilibrium import solve_spe
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 API = "/api/v1"
 
 
@@ -80,7 +83,8 @@ def test_expired_and_foreign_tokens_are_rejected(client, server):
 
 def test_health_and_docs_need_no_token(client, server):
     h = client.get("/health").json()
-    assert h == {"status": "healthy", "database": "connected", "redis": "not configured",
+    redis = "connected" if server.scaleout else "not configured"
+    assert h == {"status": "healthy", "database": "connected", "redis": redis,
                  "ollama": "not configured", "ray": "ready"}
     d = client.get("/health", headers=server.headers()).json()["details"]
     assert d["database"]["status"] == "connected"

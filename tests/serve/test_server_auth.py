@@ -21,6 +21,9 @@ import websockets
 from server_helpers import ADMIN, REPO, SIM, start_server, with_users
 from websockets.exceptions import ConnectionClosed
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 API = "/api/v1"
 
 

@@ -18,6 +18,9 @@ import httpx
 import pytest
 from server_helpers import REPO
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 API = "/api/v1"
 FOUNDING_HEALTH = {"status", "database", "redis", "ollama", "ray"}
 
@@ -37,7 +40,8 @@ def test_health_without_a_token_is_only_the_founding_state_words(client):
 
 def test_health_details_with_a_token_and_paths_only_for_admins(client, server):
     admin = client.get("/health", headers=server.headers()).json()["details"]
-    assert admin["database"]["url"].startswith("sqlite:///")
+    scheme = "postgresql" if server.scaleout else "sqlite:///"
+    assert admin["database"]["url"].startswith(scheme)
     user = client.get("/health", headers=server.headers("alice")).json()["details"]
     assert "url" not in user["database"] and user["database"]["status"] == "connected"
     assert set(user["llm"]) <= {"backend", "reachable", "model_present", "stats"}

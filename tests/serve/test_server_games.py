@@ -23,6 +23,9 @@ from eqx_jax.references import pq_spe_kwargs
 from eqx_jax.solvers.price_quantity import solve_pq_spe
 from serve.phrasing.terms import TermsContext, check_terms
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 API = "/api/v1"
 
 

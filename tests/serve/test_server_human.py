@@ -15,6 +15,9 @@ import pytest
 import websockets
 from server_helpers import ADMIN, SIM, start_server, with_users
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 API = "/api/v1"
 DEADLINE_S = 4.0
 

@@ -17,6 +17,9 @@ from websockets.exceptions import ConnectionClosed
 
 from eqx_jax.equilibrium import solve_spe
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 API = "/api/v1"
 HOLD_S = 5.0  # first-move hold without a client: long, so a test can tell it from the window
 CONFIG_WAIT_S = 0.3

@@ -93,7 +93,7 @@ def build_services(settings: Settings) -> Services:
         tokens=auth.TokenService(db, auth.server_secret(settings), settings.token_ttl_s,
                                  settings.token_cache_s),
         login_pool=auth.LoginPool(settings.login_hash_workers, settings.login_max_pending),
-        ws_guards=WebSocketGuards(settings),
+        ws_guards=WebSocketGuards(settings, getattr(bus, "redis", None)),
         started_at=time.time(), health=HealthCache(settings.health_cache_s), bus=bus,
         reaper=Reaper(sims, settings.worker_ttl_s / 2))
 

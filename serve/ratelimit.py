@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
@@ -88,24 +88,48 @@ def retry_after_header(wait_s: float) -> str:
 
 
 class WebSocketGuards:
-    """The app's WebSocket limits that span sockets: unauthenticated sockets per client IP, and
+    """The app's WebSocket limits that span sockets: unauthenticated sockets per client IP
+    (counted in Redis across the workers when the server has one, else in this process), and
     the per-socket frame rate."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, redis: Any = None):
         self.max_unauthenticated = settings.ws_max_unauthenticated_per_ip
         self.unauthenticated: Counter[str] = Counter()
+        self.redis = redis
+        # A worker killed while sockets wait leaves its counts behind: they expire after the
+        # longest possible wait plus a margin.
+        self.count_ttl_s = max(1, math.ceil(settings.ws_auth_timeout_s)) + 60
         # Keys are per socket, so process memory is the right storage whatever the server's.
         self.frames = RateLimiter(settings.ws_frames_per_minute, settings.ws_frames_burst,
                                   namespace="ws-frames")
 
-    def enter(self, ip: str) -> bool:
+    async def enter(self, ip: str) -> bool:
         """Count one unauthenticated socket of ``ip``; False (not counted) over the cap."""
+        if self.redis is not None:
+            key = f"eqx:ws-unauth:{ip}"
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    n, _ = await pipe.incr(key).expire(key, self.count_ttl_s).execute()
+                if n > self.max_unauthenticated:
+                    await self.redis.decr(key)
+                    return False
+                return True
+            except Exception as e:  # noqa: BLE001 - Redis down: count in this process
+                log.warning("unauthenticated-socket count unreachable (%s)", type(e).__name__)
         if self.unauthenticated[ip] >= self.max_unauthenticated:
             return False
         self.unauthenticated[ip] += 1
         return True
 
-    def leave(self, ip: str) -> None:
-        self.unauthenticated[ip] -= 1
-        if self.unauthenticated[ip] <= 0:
-            del self.unauthenticated[ip]
+    async def leave(self, ip: str) -> None:
+        """Uncount one socket of ``ip`` (a local count first: one made while Redis was down)."""
+        if self.unauthenticated.get(ip, 0) > 0:
+            self.unauthenticated[ip] -= 1
+            if self.unauthenticated[ip] <= 0:
+                del self.unauthenticated[ip]
+            return
+        if self.redis is not None:
+            try:
+                await self.redis.decr(f"eqx:ws-unauth:{ip}")
+            except Exception:  # noqa: BLE001 - the count expires by itself
+                log.debug("could not uncount a socket of %s", ip)

@@ -156,13 +156,13 @@ async def authenticate(ws: WebSocket, svc: Services, g: WebSocketGuards,
     if token is None:
         # Only a socket that has to wait for its first frame counts as unauthenticated.
         ip = ws.client.host if ws.client else "unknown"
-        if not g.enter(ip):
+        if not await g.enter(ip):
             raise Refused(WS_TRY_AGAIN_LATER, "try again later: too many unauthenticated "
                                               "connections from this address")
         try:
             got = await first_frame_token(ws, svc)
         finally:
-            g.leave(ip)
+            await g.leave(ip)
         if got is None:
             return None
         token, pending = got

@@ -20,20 +20,10 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("websockets")
 
-from server_helpers import start_server, with_users  # noqa: E402 - after the importorskips
+import server_helpers  # noqa: E402 - after the importorskips
+from server_helpers import start_server, with_users  # noqa: E402
 
 SCALEOUT = os.environ.get("EQX_TEST_SCALEOUT") == "1"
-
-
-def pytest_collection_modifyitems(config, items):
-    """In the scale-out run, only the tests on the shared ``server``: a test that starts its own
-    one-process server has already run in the first run."""
-    if not SCALEOUT:
-        return
-    keep = [it for it in items if "server" in getattr(it, "fixturenames", ())]
-    if len(keep) < len(items):
-        config.hook.pytest_deselected(items=[it for it in items if it not in keep])
-        items[:] = keep
 
 
 @pytest.fixture(scope="session")
@@ -53,16 +43,22 @@ def backing_services(tmp_path_factory):
     redis_server.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scaleout_backends(request):
+    """In the scale-out run: every server the tests start shares these services."""
+    if not SCALEOUT:
+        yield None
+        return
+    svc = request.getfixturevalue("backing_services")
+    server_helpers.SCALEOUT = svc
+    yield svc
+    server_helpers.SCALEOUT = None
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, request):
-    data = tmp_path_factory.mktemp("eqx-server") / "data"
-    if SCALEOUT:
-        svc = request.getfixturevalue("backing_services")
-        srv = start_server(data, workers=2, EQX_EXPORT_TTL_S="3",
-                           REDIS_URL=svc["REDIS_URL"], DATABASE_URL=svc["DATABASE_URL"])
-    else:
-        srv = start_server(data, EQX_EXPORT_TTL_S="3")
-    srv = with_users(srv)
+def server(tmp_path_factory, scaleout_backends):
+    srv = with_users(start_server(tmp_path_factory.mktemp("eqx-server") / "data",
+                                  EQX_EXPORT_TTL_S="3"))
     yield srv
     srv.stop()
 

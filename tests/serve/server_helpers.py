@@ -23,6 +23,11 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+#: Set by conftest.py in the scale-out run: {"redis": RedisServer, "postgres": PostgresServer};
+#: then every server the tests start is 2 workers on its own database and Redis db number.
+SCALEOUT: dict[str, Any] | None = None
+_scaleout_servers = 0
+_scaleout_dbs: dict[Path, dict[str, str]] = {}
 ADMIN = ("admin", "admin-password-123")
 
 
@@ -139,13 +144,38 @@ def with_users(srv, names: tuple[str, ...] = ("alice", "bob")):
     return srv
 
 
+def scaleout_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    """In the scale-out run, a fresh PostgreSQL database and Redis db number for one server
+    (so that servers of different settings do not share users or limits)."""
+    global _scaleout_servers
+    if SCALEOUT is None or "DATABASE_URL" in extra or "REDIS_URL" in extra:
+        return {}
+    known = _scaleout_dbs.get(data_dir)
+    if known is not None:  # the same data directory again (a restart): the same database
+        return known
+    _scaleout_servers += 1
+    n = _scaleout_servers
+    if n > 15:
+        raise RuntimeError("more than 15 servers on one test Redis (databases 1..15)")
+    name = f"eqx_{n}"
+    SCALEOUT["postgres"].create_database(name)
+    env = {"DATABASE_URL": SCALEOUT["postgres"].url_of(name),
+           "REDIS_URL": SCALEOUT["redis"].url.rsplit("/", 1)[0] + f"/{n}"}
+    _scaleout_dbs[data_dir] = env
+    return env
+
+
 def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90.0,
-                 log_level: str = "warning", workers: int = 1, **extra: str) -> Server:
+                 log_level: str = "warning", workers: int | None = None,
+                 **extra: str) -> Server:
     """Start ``eqx serve`` on ``data_dir`` (``--log-level log_level``, ``--workers workers``)
     and wait until /health answers (from every worker: uvicorn's workers start one by one)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = server_env(data_dir, **extra)
+    shared = scaleout_env(data_dir.resolve(), extra)
+    if workers is None:
+        workers = 2 if shared else 1
+    env = server_env(data_dir, **shared, **extra)
     log_path = data_dir.parent / f"server-{port}-{int(time.time() * 1000)}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
@@ -168,9 +198,14 @@ def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90
 
 
 def wait_for_workers(srv: Server, workers: int, deadline: float) -> None:
-    """Until ``workers`` distinct worker ids have answered /health (new connections each)."""
+    """Until ``workers`` distinct worker ids have answered /health (new connections each).
+    Logs in from 127.0.0.9, so that the tests' own login limits on 127.0.0.1 start untouched."""
     seen: set[str] = set()
-    token = srv.token()
+    transport = httpx.HTTPTransport(local_address="127.0.0.9")
+    with httpx.Client(transport=transport, timeout=30) as c:
+        r = c.post(f"{srv.url}/api/v1/auth/login",
+                   json={"username": ADMIN[0], "password": ADMIN[1]})
+        token = r.json()["access_token"]
     while len(seen) < workers and time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, KeyError):
             r = httpx.get(f"{srv.url}/health", headers={"Authorization": f"Bearer {token}"},

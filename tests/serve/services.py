@@ -155,13 +155,16 @@ class PostgresServer:
         self.started = True
         return self
 
-    def create_database(self) -> PostgresServer:
+    def create_database(self, name: str = "eqx") -> PostgresServer:
         import psycopg
 
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=eqx dbname=postgres",
                              autocommit=True) as conn:
-            conn.execute("CREATE DATABASE eqx")
+            conn.execute(f'CREATE DATABASE "{name}"')
         return self
+
+    def url_of(self, name: str) -> str:
+        return f"postgresql+psycopg://eqx@127.0.0.1:{self.port}/{name}"
 
     def stop(self, mode: str = "fast") -> None:
         bindir = postgres_bindir()

@@ -62,6 +62,7 @@ from serve.routers import (
 from serve.routers import auth as auth_routes
 from serve.settings import Settings
 from serve.simulation import SimulationManager
+from serve.tournament import make_slots
 from serve.workers import Reaper, register_handlers
 
 log = logging.getLogger("eqx.serve")
@@ -95,7 +96,8 @@ def build_services(settings: Settings) -> Services:
         login_pool=auth.LoginPool(settings.login_hash_workers, settings.login_max_pending),
         ws_guards=WebSocketGuards(settings, getattr(bus, "redis", None)),
         started_at=time.time(), health=HealthCache(settings.health_cache_s), bus=bus,
-        reaper=Reaper(sims, settings.worker_ttl_s / 2))
+        reaper=Reaper(sims, settings.worker_ttl_s / 2),
+        slots=make_slots(getattr(bus, "redis", None)))
 
 
 def _ensure_admin(svc: Services) -> None:

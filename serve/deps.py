@@ -8,7 +8,7 @@ counts one request against the caller's rate limit).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException
 from fastapi.responses import JSONResponse
@@ -56,6 +56,8 @@ class Services:
     ws_guards: WebSocketGuards
     #: This worker's identity, and what it shares with the others (:mod:`serve.bus`).
     bus: LocalBus = field(default_factory=LocalBus)
+    #: Comparison slots (``POST /tournament``), shared by the workers in scale-out mode.
+    slots: Any = None
     #: Ends the sessions of dead workers (scale-out only).
     reaper: Reaper = None  # type: ignore[assignment]
     default_policy: str | None = None

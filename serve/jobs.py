@@ -200,6 +200,20 @@ class JobManager:
         self.cancelled: set[str] = set()  # ids cancelled while queued or running
         self._workers: list[asyncio.Task] = []
         self.jobs_dir = settings.data_dir / "jobs"
+        #: Several workers share the database (see :meth:`_recover`).
+        self.shared = settings.scale_out
+
+    def _orphaned_here(self, job_id: str) -> bool:
+        """A job recorded in this data directory whose trainer has stopped."""
+        try:
+            record = json.loads(self._pid_path(job_id).read_text())
+        except (OSError, ValueError):
+            return False
+        try:
+            p = psutil.Process(record["pid"])
+            return not (_alive(p) and fingerprint(p.pid) == record)
+        except (psutil.Error, KeyError):
+            return True
 
     def _pid_path(self, job_id: str) -> Path:
         return self.jobs_dir / f"{job_id}.trainer.json"
@@ -215,10 +229,17 @@ class JobManager:
     def _recover(self) -> list[str]:
         """After a restart: jobs left ``running`` lost their server; their trainers, if still
         running (a SIGKILLed server), are stopped, and the jobs marked ``interrupted``. Queued
-        ones are queued again, oldest first."""
+        ones are queued again, oldest first (each runs once: a worker claims a job by moving it
+        from ``queued`` to ``running``).
+
+        With several workers (``shared``) only the jobs whose trainer record is in this data
+        directory and whose trainer is no longer running are ended: a running trainer may be a
+        sibling worker's, and a job without a record here runs on another machine."""
         with self.db.session() as s:
             running = list(s.scalars(select(Job.id).where(Job.status == "running")))
         for job_id in running:
+            if self.shared and not self._orphaned_here(job_id):
+                continue
             path, error = self._pid_path(job_id), INTERRUPTED
             with contextlib.suppress(OSError, ValueError):
                 record = json.loads(path.read_text())
@@ -329,12 +350,15 @@ class JobManager:
                             .values(**values))
             return res.rowcount > 0
 
-    def _progress(self, job_id: str, reader: ProgressReader) -> None:
-        """Store the updates done and the latest update's metrics, when new lines arrived."""
-        if reader.poll():
-            with self.db.session() as s:
+    def _progress(self, job_id: str, reader: ProgressReader) -> bool:
+        """Store the updates done and the latest update's metrics, when new lines arrived.
+        Whether the job is still ``running`` in the database (False: cancelled, possibly
+        through another worker, which cannot reach this trainer)."""
+        with self.db.session() as s:
+            if reader.poll():
                 s.execute(update(Job).where(Job.id == job_id).values(
                     updates_done=reader.lines, last_metrics=reader.last))
+            return s.scalar(select(Job.status).where(Job.id == job_id)) == "running"
 
     async def _spawn(self, job: Job) -> asyncio.subprocess.Process:
         """Start the trainer of ``job`` in a new process group; record its fingerprint."""
@@ -366,7 +390,10 @@ class JobManager:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), min(PROGRESS_POLL_S, left))
-                await to_thread.run_sync(self._progress, job.id, reader)
+                if (not await to_thread.run_sync(self._progress, job.id, reader)
+                        and proc.returncode is None):
+                    self.cancelled.add(job.id)
+                    await stop_group(proc, self.settings.job_stop_grace_s)
             out = await out_task
         finally:
             out_task.cancel()

@@ -63,8 +63,62 @@ class Slots:
                     del self._per_user[user_id]
 
 
-#: The comparison slots of this server process.
-SLOTS = Slots()
+    @contextlib.asynccontextmanager
+    async def ahold(self, user_id: int, total: int, per_user: int):
+        """:meth:`hold` for the event loop (the same interface as :class:`SharedSlots`)."""
+        with self.hold(user_id, total, per_user):
+            yield
+
+
+class SharedSlots:
+    """The comparison slots of every worker, counted in Redis (scale-out). The counts expire
+    after ``ttl_s`` seconds, so a worker killed mid-comparison does not hold its slot for ever;
+    while Redis is unreachable each worker counts its own (:class:`Slots`)."""
+
+    def __init__(self, redis: Any, ttl_s: int = 3600):
+        self.redis, self.ttl_s = redis, ttl_s
+        self.local = Slots()
+
+    async def _take(self, user_id: int) -> tuple[int, int] | None:
+        ukey, tkey = f"eqx:tournaments:user:{user_id}", "eqx:tournaments:total"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                mine, everyone, _, _ = await (pipe.incr(ukey).incr(tkey)
+                                              .expire(ukey, self.ttl_s)
+                                              .expire(tkey, self.ttl_s).execute())
+            return int(mine), int(everyone)
+        except Exception:  # noqa: BLE001 - Redis down: this worker's own count
+            return None
+
+    async def _give(self, user_id: int) -> None:
+        with contextlib.suppress(Exception):  # the counts expire by themselves
+            async with self.redis.pipeline(transaction=True) as pipe:
+                await (pipe.decr(f"eqx:tournaments:user:{user_id}")
+                       .decr("eqx:tournaments:total").execute())
+
+    @contextlib.asynccontextmanager
+    async def ahold(self, user_id: int, total: int, per_user: int):
+        taken = await self._take(user_id)
+        if taken is None:
+            async with self.local.ahold(user_id, total, per_user):
+                yield
+            return
+        try:
+            mine, everyone = taken
+            if mine > per_user:
+                raise Busy(f"you already run {per_user} comparison(s) at once "
+                           "(EQX_MAX_TOURNAMENTS_PER_USER); retry when it has finished")
+            if everyone > total:
+                raise Busy(f"{total} comparison(s) are already running on this server "
+                           "(EQX_MAX_CONCURRENT_TOURNAMENTS); retry shortly")
+            yield
+        finally:
+            await self._give(user_id)
+
+
+def make_slots(redis: Any = None) -> Slots | SharedSlots:
+    """The comparison slots: in Redis when the server has one, else this process's."""
+    return SharedSlots(redis) if redis is not None else Slots()
 
 
 def pairings(req: TournamentRequest) -> list[tuple[str, str]]:
@@ -105,7 +159,7 @@ def play_pairing(engine: Engine, resolve: Resolver, req: TournamentRequest, supp
 
 
 def head_to_head(engine: Engine, resolve: Resolver, req: TournamentRequest) -> dict[str, Any]:
-    """Every pairing of the request (the caller holds a slot of :data:`SLOTS`)."""
+    """Every pairing of the request (the caller holds a slot of ``Services.slots``)."""
     t0 = time.perf_counter()
     rows = [play_pairing(engine, resolve, req, s, r) for s, r in pairings(req)]
     return {"num_episodes": req.num_episodes, "max_rounds": req.max_rounds, "seed": req.seed,

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from serve.deps import API, CurrentUser, ServicesDep, error_responses, field_error, too_busy
 from serve.engine import PolicyError
 from serve.schemas import TournamentRequest
-from serve.tournament import SLOTS, Busy, head_to_head
+from serve.tournament import Busy, head_to_head
 
 router = APIRouter(prefix=API, tags=["simulation"])
 
@@ -31,7 +31,8 @@ async def tournament(body: TournamentRequest, svc: ServicesDep,
             return field_error(field, str(e), status=e.status)
     s = svc.settings
     try:
-        with SLOTS.hold(user.user_id, s.max_concurrent_tournaments, s.max_tournaments_per_user):
+        async with svc.slots.ahold(user.user_id, s.max_concurrent_tournaments,
+                                   s.max_tournaments_per_user):
             out = await to_thread.run_sync(head_to_head, svc.engine, svc.sims.resolve, body)
     except Busy as e:
         raise too_busy(str(e)) from None

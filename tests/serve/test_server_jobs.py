@@ -10,6 +10,9 @@ import httpx
 import pytest
 from server_helpers import SIM, make_policy_run, start_server, stream_all, with_users
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 API = "/api/v1"
 TINY = {"total_timesteps": 4096, "num_envs": 64, "num_steps": 16, "hidden": [16]}
 

@@ -14,6 +14,9 @@ import pytest
 from job_helpers import API, LONG, alive, submit, trainer_record, wait_dead, wait_status
 from server_helpers import SIM, start_server, with_users
 
+# Also run on 2 workers sharing Redis and PostgreSQL (make test's second run).
+pytestmark = pytest.mark.shared_state
+
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):

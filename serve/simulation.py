@@ -56,6 +56,8 @@ from serve.tables import TableSpec
 log = logging.getLogger("eqx.serve.simulation")
 
 ACTIVE = ("created", "running")
+#: The PostgreSQL advisory lock of the session caps (any constant apart from the migrations').
+SESSION_CAP_LOCK = 0x657179
 FINISHED = ("completed", "failed", "interrupted")
 
 
@@ -347,27 +349,29 @@ class SimulationManager:
     def _prepare(self, principal: Principal, req: SimulationStartRequest) -> Plan:
         """Plan the session and store it ``created`` (blocking)."""
         plan, values = self._plan(req)
-        if self.bus.scale_out:
-            self._check_shared_caps(principal.user_id)
         row = SimSession(id=str(uuid.uuid4()), user_id=principal.user_id, status="created",
                          worker_id=self.bus.worker_id, created_at=utcnow(),
                          updated_at=utcnow(), **values)
         with self.db.write() as s:
+            if self.bus.scale_out:
+                self._check_shared_caps(s, principal.user_id)
             s.add(row)
         plan.row = row
         return plan
 
-    def _check_shared_caps(self, user_id: int) -> None:
-        """The caps over every worker (the database's created/running sessions; blocking).
-        Two workers starting at the same instant may both pass the last free place: the caps
-        can be exceeded by at most one session per worker."""
-        from sqlalchemy import case, func
+    def _check_shared_caps(self, s: Any, user_id: int) -> None:
+        """The caps over every worker: the database's created/running sessions, counted in the
+        transaction that inserts the new one. On PostgreSQL under a transaction-scoped advisory
+        lock, so that starts on several workers take turns (a few milliseconds each) and the
+        caps hold exactly."""
+        from sqlalchemy import case, func, text
 
         rules = self.rules
+        if self.db.engine.dialect.name == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SESSION_CAP_LOCK})
         mine = func.sum(case((SimSession.user_id == user_id, 1), else_=0))
-        with self.db.session() as s:
-            total, own = s.execute(select(func.count(), mine)
-                                   .where(SimSession.status.in_(ACTIVE))).one()
+        total, own = s.execute(select(func.count(), mine)
+                               .where(SimSession.status.in_(ACTIVE))).one()
         if total >= rules.max_running:
             raise TooManySessions("server", rules.max_running)
         if (own or 0) >= rules.max_per_user:

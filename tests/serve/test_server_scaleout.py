@@ -156,6 +156,28 @@ def test_rate_limits_are_shared_by_the_workers(backends):
         b.stop()
 
 
+def test_session_caps_hold_across_workers(backends):
+    root, r, pg = backends
+    env = shared_env(r.url, pg.url, EQX_MAX_RUNNING_SESSIONS_PER_USER="3")
+    a = with_users(start_server(root / "ca" / "data", **env), ("dave",))
+    b = start_server(root / "cb" / "data", **env)
+    try:
+        hdr = {"Authorization": f"Bearer {a.token('dave')}"}
+
+        async def burst():
+            async with httpx.AsyncClient(timeout=60) as c:
+                return await asyncio.gather(*(
+                    c.post(f"{(a, b)[i % 2].url}{API}/simulation/start", headers=hdr,
+                           json={**SIM, "move_delay_s": 5.0, "max_rounds": 4})
+                    for i in range(10)))
+
+        codes = sorted(res.status_code for res in asyncio.run(burst()))
+        assert codes == [201] * 3 + [429] * 7, codes
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_more_workers_than_one_need_redis_and_postgres(tmp_path):
     env = server_env(tmp_path / "data", EQX_WORKERS="2")
     r = subprocess.run([sys.executable, "-m", "eqx_jax.cli", "serve"], env=env,

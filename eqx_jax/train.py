@@ -97,8 +97,21 @@ def _sync(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def checkpoint_path(run_dir: Path) -> Path | None:
+    """The run's last complete checkpoint: ``checkpoint``, or ``checkpoint.old`` when the
+    process was killed between the two renames of :func:`save_checkpoint`; None without one."""
+    for name in ("checkpoint", "checkpoint.old"):
+        if (run_dir / name).is_dir():
+            return run_dir / name
+    return None
+
+
 def save_checkpoint(run_dir: Path, runner: RunnerState) -> None:
-    """Write ``run_dir/checkpoint`` atomically (a new one replaces the old only when complete).
+    """Write ``run_dir/checkpoint`` atomically (a new one replaces the old only when complete):
+    the new one is written to ``checkpoint.tmp``, the old one renamed ``checkpoint.old``, the
+    new one renamed into place, then the old one deleted, so that a process killed at any
+    instant leaves a complete checkpoint (:func:`checkpoint_path`). Deleting the old one before
+    the rename, as this once did, left a half-deleted checkpoint to a SIGKILL.
 
     Multi-host: every process must call it (Orbax writes each process's shards; ``run_dir``
     must be on a file system all hosts share)."""
@@ -109,11 +122,15 @@ def save_checkpoint(run_dir: Path, runner: RunnerState) -> None:
     ckptr = _checkpointer()
     ckptr.save(tmp.resolve(), _to_saveable(runner))
     ckptr.wait_until_finished()
-    final = run_dir / "checkpoint"
+    final, old = run_dir / "checkpoint", run_dir / "checkpoint.old"
     if _is_main_process():
         if final.exists():
-            shutil.rmtree(final)
+            if old.exists():
+                shutil.rmtree(old)
+            final.rename(old)
         tmp.rename(final)
+        if old.exists():
+            shutil.rmtree(old)
     _sync("eqx-checkpoint-done")
 
 
@@ -121,8 +138,8 @@ def load_checkpoint(run_dir: Path, template: RunnerState) -> RunnerState:
     """Restore the runner state; ``template`` (e.g. a fresh ``init``) gives shapes, dtypes and
     where each array lives (its sharding over the devices of this run, which may differ from the
     devices that saved it)."""
-    path = run_dir / "checkpoint"
-    if not path.exists():
+    path = checkpoint_path(run_dir)
+    if path is None:
         raise RunError(f"{str(run_dir)!r} has no checkpoint to resume from")
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
                             _to_saveable(template))
@@ -236,7 +253,7 @@ def _prepare_run_dir(config: PPOConfig | None, run_dir: Path, resume: bool,
         saved = json.loads(cfg_path.read_text())
         saved.pop("eqx_version", None)
         config = PPOConfig.from_dict(saved)
-    elif (run_dir / "checkpoint").exists():
+    elif checkpoint_path(run_dir) is not None:
         raise RunError(f"{str(run_dir)!r} already holds a run; use --resume to continue it or "
                        "choose another --out")
     if main:

@@ -275,8 +275,11 @@ class RedisBus(LocalBus):
             try:
                 async with self.redis.pubsub() as ps:
                     await ps.subscribe(f"eqx:w:{self.worker_id}", f"eqx:r:{self.worker_id}")
-                    async for msg in ps.listen():
-                        if msg.get("type") != "message":
+                    while True:
+                        # get_message with a timeout, not listen(): a quiet channel must not
+                        # trip the client's socket timeout (and a reconnect window).
+                        msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if msg is None or msg.get("type") != "message":
                             continue
                         data = json.loads(msg["data"])
                         if msg["channel"].startswith("eqx:r:"):

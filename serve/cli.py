@@ -99,6 +99,29 @@ def serve(host: str | None = None, port: int | None = None, log_level: str = "in
     return 0
 
 
+def worker() -> int:
+    """``eqx worker``: run training jobs from the Redis queue (scale-out mode)."""
+    import logging
+
+    from serve.settings import SettingsError
+
+    settings = _settings()
+    try:
+        settings.check()
+    except SettingsError as e:
+        return _fail(str(e))
+    if not settings.redis_url:
+        return _fail("eqx worker takes training jobs from Redis: set REDIS_URL (and the "
+                     "DATABASE_URL and EQX_DATA_DIR the API workers use)")
+    from serve.job_queue import run_worker
+    from serve.logredact import install
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    install(logging.getLogger())
+    run_worker(settings)
+    return 0
+
+
 def _read_password(name: str) -> str:
     if not sys.stdin.isatty():
         # Scripts: the first line of stdin is the password.
@@ -171,6 +194,11 @@ def cmd_serve(a: argparse.Namespace) -> None:
     _exit_with(serve, host=a.host, port=a.port, log_level=a.log_level, workers=a.workers)
 
 
+def cmd_worker(a: argparse.Namespace) -> None:
+    """``eqx worker``."""
+    _exit_with(worker)
+
+
 def cmd_user_add(a: argparse.Namespace) -> None:
     """``eqx user add NAME``."""
     _exit_with(user_add, a.name, admin=a.admin)
@@ -194,6 +222,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worker processes (default EQX_WORKERS or 1); more than 1 needs "
                         "REDIS_URL and DATABASE_URL=postgresql+psycopg://...")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run training jobs from the server's Redis queue",
+                       description="Take the live server's training jobs from its Redis queue "
+                                   "and run their trainers (scale-out mode: REDIS_URL, "
+                                   "DATABASE_URL and EQX_DATA_DIR as the API workers have "
+                                   "them; see docs/deploy.md).")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("user", help="manage the server's users",
                        description="Manage the live server's users (in its database).")

@@ -173,6 +173,10 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    #: The worker process whose trainer runs it (``eqx worker`` or an API worker).
+    worker_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: Trainer starts so far (a retry after a killed trainer resumes from the checkpoint).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     agent_type: Mapped[str] = mapped_column(String(16))
     algorithm: Mapped[str] = mapped_column(String(16))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -178,6 +178,14 @@ async def stop_group(proc: asyncio.subprocess.Process, grace_s: float) -> None:
     await proc.wait()
 
 
+def die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL when the parent dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def log_tail(path: Path, lines: int = 5, max_bytes: int = 4096) -> str:
     """The last ``lines`` lines of a log file (reading at most its last ``max_bytes``)."""
     try:
@@ -192,9 +200,17 @@ def log_tail(path: Path, lines: int = 5, max_bytes: int = 4096) -> str:
 class JobManager:
     """A queue of job ids and ``max_concurrent_jobs`` workers that run them as processes."""
 
-    def __init__(self, db: Database, settings: Settings):
+    def __init__(self, db: Database, settings: Settings, *, worker_id: str | None = None,
+                 trainer: bool | None = None):
         self.db = db
         self.settings = settings
+        #: The process whose trainers these are (stored on each job it claims).
+        self.worker_id = worker_id
+        #: Jobs go through the Redis queue (:mod:`serve.job_queue`) rather than this process's.
+        self.remote = settings.scale_out
+        #: Whether this process runs trainers: the one-process server, or ``eqx worker``.
+        self.trainer = (not self.remote) if trainer is None else trainer
+        self.pool: Any = None
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.cancelled: set[str] = set()  # ids cancelled while queued or running
@@ -220,6 +236,11 @@ class JobManager:
 
     async def start(self) -> None:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        if self.remote:
+            from serve.job_queue import open_pool
+
+            self.pool = await open_pool(self.settings.redis_url or "")
+            return  # the trainers are `eqx worker` processes, fed by the queue
         queued = await to_thread.run_sync(self._recover)
         for job_id in queued:
             self.queue.put_nowait(job_id)
@@ -258,6 +279,9 @@ class JobManager:
         for w in self._workers:
             w.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.aclose()
 
     def summary(self) -> dict[str, Any]:
         return {"queued": self.queue.qsize(), "running": len(self.procs),
@@ -301,9 +325,15 @@ class JobManager:
             s.add(job)
         return job
 
-    def enqueue(self, job_id: str) -> None:
-        """Hand a stored job to the workers (on the event loop)."""
-        self.queue.put_nowait(job_id)
+    async def enqueue(self, job_id: str) -> None:
+        """Hand a stored ``queued`` job to the trainers: this process's, or the Redis queue's
+        (``eqx worker``)."""
+        if self.remote:
+            from serve.job_queue import enqueue
+
+            await enqueue(self.pool, job_id)
+        else:
+            self.queue.put_nowait(job_id)
 
     def get(self, job_id: str) -> Job | None:
         """A job's row (blocking)."""
@@ -364,12 +394,20 @@ class JobManager:
         """Start the trainer of ``job`` in a new process group; record its fingerprint."""
         cfg_path = self.jobs_dir / f"{job.id}.config.json"
         cfg_path.write_text(json.dumps(job.config))
-        cmd = [sys.executable, "-m", "eqx_jax.cli", "train", "--config", str(cfg_path),
-               "--out", job.run_dir, "--json"]
-        with open(self.jobs_dir / f"{job.id}.log", "wb") as log_file:  # the child keeps its fd
+        cmd = [sys.executable, "-m", "eqx_jax.cli", "train", "--out", job.run_dir, "--json"]
+        from eqx_jax.train import checkpoint_path  # the core's rule of a complete checkpoint
+
+        if checkpoint_path(Path(job.run_dir)) is not None:
+            cmd.append("--resume")  # a retry: the run's saved config, from its checkpoint
+        else:
+            cmd += ["--config", str(cfg_path)]
+        # A trainer of `eqx worker` dies with it, so that the worker that takes the job over
+        # never races a trainer still writing the run directory.
+        extra = {"preexec_fn": die_with_parent} if self.remote else {}
+        with open(self.jobs_dir / f"{job.id}.log", "ab") as log_file:  # the child keeps its fd
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdout=asyncio.subprocess.PIPE, stderr=log_file,
-                env=trainer_env(os.environ), start_new_session=True)
+                env=trainer_env(os.environ), start_new_session=True, **extra)
         with contextlib.suppress(psutil.Error, OSError):  # it may already have exited
             self._pid_path(job.id).write_text(json.dumps(fingerprint(proc.pid)))
         return proc
@@ -403,44 +441,72 @@ class JobManager:
         return outcome, out
 
     async def _run(self, job_id: str) -> None:
-        job = await to_thread.run_sync(self.get, job_id)
-        if job is None or not await to_thread.run_sync(functools.partial(
+        if not await to_thread.run_sync(functools.partial(
                 self._transition, job_id, ("queued",), status="running",
-                started_at=utcnow())):
-            return  # unknown, or cancelled while queued
+                started_at=utcnow(), worker_id=self.worker_id, attempts=Job.attempts + 1)):
+            return  # unknown, or cancelled while queued, or another worker's already
+        job = await to_thread.run_sync(self.get, job_id)
+        if job is None:
+            return
         proc = await self._spawn(job)
         self.procs[job_id] = proc
         try:
             if job_id in self.cancelled:  # cancelled between the transition and the spawn
                 await stop_group(proc, self.settings.job_stop_grace_s)
             outcome, out = await self._supervise(job, proc)
-        except asyncio.CancelledError:  # server shutdown: stop the trainer and say so
+        except asyncio.CancelledError:  # shutdown: stop the trainer and say so
             await asyncio.shield(stop_group(proc, self.settings.job_stop_grace_s))
-            await asyncio.shield(to_thread.run_sync(functools.partial(
-                self._transition, job_id, ("running",), status="interrupted",
-                finished_at=utcnow(), error=INTERRUPTED)))
+            if self.remote:  # an `eqx worker` stopping: another one resumes the job
+                await asyncio.shield(self._hand_over(job))
+            else:
+                await asyncio.shield(to_thread.run_sync(functools.partial(
+                    self._transition, job_id, ("running",), status="interrupted",
+                    finished_at=utcnow(), error=INTERRUPTED)))
             raise
         finally:
             self.procs.pop(job_id, None)
             self._pid_path(job_id).unlink(missing_ok=True)
-        await to_thread.run_sync(self._finish, job, proc.returncode, outcome, out)
+        if await to_thread.run_sync(self._finish, job, proc.returncode, outcome, out):
+            await self.enqueue(job_id)
 
-    def _finish(self, job: Job, returncode: int | None, outcome: str, out: bytes) -> None:
-        """Record how the trainer ended; register the policy of a run that completed."""
+    async def _hand_over(self, job: Job) -> None:
+        if await to_thread.run_sync(self.retry_or_fail, job, "its worker was stopped"):
+            await self.enqueue(job.id)
+
+    def retry_or_fail(self, job: Job, why: str) -> bool:
+        """A trainer that did not finish (killed by a signal, or its worker died): the job is
+        queued again, to resume from its last checkpoint, while it has attempts left
+        (``job_max_attempts``), else failed with the reason. Whether it was queued again."""
+        limit = self.settings.job_max_attempts
+        if job.attempts < limit:
+            log.warning("job %s: %s; retrying from its last checkpoint (attempt %d of %d)",
+                        job.id, why, job.attempts + 1, limit)
+            return self._transition(job.id, ("running",), status="queued", worker_id=None,
+                                    error=f"{why}; retried from its last checkpoint")
+        self._transition(job.id, ("running",), status="failed", finished_at=utcnow(),
+                         error=f"{why}, after {job.attempts} attempt(s) "
+                               "(EQX_JOB_MAX_ATTEMPTS)")
+        return False
+
+    def _finish(self, job: Job, returncode: int | None, outcome: str, out: bytes) -> bool:
+        """Record how the trainer ended; register the policy of a run that completed. True
+        when the job was queued again (a trainer killed by a signal)."""
         end = {"finished_at": utcnow()}
         if outcome == "cancelled":
-            return
+            return False
+        if outcome == "exited" and returncode is not None and returncode < 0:
+            return self.retry_or_fail(job, f"its trainer was killed by signal {-returncode}")
         if outcome == "timeout":
             limit = f"{self.settings.job_max_wall_s:g}"
             self._transition(job.id, ("running",), status="failed", **end, error=(
                 f"stopped: the job ran longer than the wall-time limit of {limit} s "
                 "(EQX_JOB_MAX_WALL_S)"))
-            return
+            return False
         if returncode != 0:
             tail = log_tail(self.jobs_dir / f"{job.id}.log")
             self._transition(job.id, ("running",), status="failed", **end,
                              error=f"eqx train exited with {returncode}: {tail}"[-1000:])
-            return
+            return False
         try:
             summary = json.loads(out.decode() or "{}")
         except ValueError:
@@ -449,14 +515,15 @@ class JobManager:
 
         current = self.get(job.id)
         if current is None or current.status != "running":
-            return  # cancelled as it finished
+            return False  # cancelled as it finished
         # The policy exists before the job says "completed", so a client that sees the status
         # can play it at once.
         register(self.db, job.id, Path(job.run_dir), source="job", algorithm=job.algorithm,
                  job_id=job.id)
         self._transition(job.id, ("running",), status="completed", **end, policy_id=job.id,
-                         updates_done=summary.get("updates", job.total_updates))
+                         updates_done=summary.get("updates", job.total_updates), error=None)
         log.info("job %s finished; policy %s registered", job.id, job.id)
+        return False
 
 
 def build_config(req: TrainRequest, settings: Settings) -> tuple[

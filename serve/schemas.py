@@ -246,6 +246,8 @@ class JobStatus(BaseModel):
     last_metrics: dict[str, Any] | None
     policy_id: str | None
     error: str | None
+    attempts: int = Field(0, description="trainer starts so far (a retry after a killed "
+                                         "trainer resumes from the last checkpoint)")
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None

@@ -244,6 +244,10 @@ class Settings(BaseSettings):
         3600.0, ge=1, le=7 * 86400,
         description="seconds a trainer may run; past it its process group is killed and the "
                     "job fails")
+    job_max_attempts: int = Field(
+        3, ge=1, le=20, description="trainer starts a job may take: a trainer killed by a "
+                                    "signal (or whose worker died) is started again from its "
+                                    "last checkpoint until then, then the job fails")
     job_stop_grace_s: float = Field(
         5.0, ge=0, le=60, description="seconds between SIGTERM and SIGKILL when a trainer is "
                                       "stopped (cancel, wall-time limit, shutdown)")

@@ -12,6 +12,7 @@ from eqx_jax.cli import main
 from eqx_jax.ppo import PPOConfig, policy_action, seed_params
 from eqx_jax.train import (
     RunError,
+    checkpoint_path,
     chunked_trainer,
     load_checkpoint,
     load_config_file,
@@ -81,6 +82,27 @@ def test_checkpoint_roundtrip_gives_identical_actions(tmp_path):
     m2 = train_chunk(restored, 1)[1]
     for k in m1:
         np.testing.assert_array_equal(np.asarray(m1[k]), np.asarray(m2[k]))
+
+
+def test_a_kill_between_the_checkpoint_renames_leaves_the_previous_one(tmp_path):
+    """save_checkpoint renames the old checkpoint aside before the new one takes its place; a
+    process killed between the two renames (no ``checkpoint``, a complete ``checkpoint.old``)
+    resumes from the old one."""
+    cfg = PPOConfig(**TINY)
+    init, train_chunk = chunked_trainer(cfg)
+    first, _ = train_chunk(init(jax.random.key(3)), 1)
+    save_checkpoint(tmp_path, first)
+    second, _ = train_chunk(first, 1)
+    save_checkpoint(tmp_path, second)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+    (tmp_path / "checkpoint").rename(tmp_path / "checkpoint.old")  # the instant of the kill
+    assert checkpoint_path(tmp_path) == tmp_path / "checkpoint.old"
+    restored = load_checkpoint(tmp_path, init(jax.random.key(99)))
+    np.testing.assert_array_equal(np.asarray(restored.update), np.asarray(second.update))
+    third, _ = train_chunk(restored, 1)
+    save_checkpoint(tmp_path, third)  # the next save cleans up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+    assert checkpoint_path(tmp_path / "nothing") is None
 
 
 def test_export_import_and_errors(runs, tmp_path, capsys):

@@ -37,7 +37,7 @@ async def train(body: TrainRequest, svc: ServicesDep, user: CurrentUser):
                                        body.algorithm, config)
     except QuotaExceeded as e:
         raise too_many(str(e), e.retry_after_s) from None
-    svc.jobs.enqueue(job.id)
+    await svc.jobs.enqueue(job.id)
     return TrainResponse(job_id=job.id, estimated_duration_minutes=job.estimated_duration_minutes)
 
 
@@ -48,7 +48,8 @@ def job_status(job: Job) -> JobStatus:
         updates_done=job.updates_done, total_updates=job.total_updates,
         estimated_duration_minutes=job.estimated_duration_minutes,
         last_metrics=job.last_metrics, policy_id=job.policy_id, error=job.error,
-        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)
+        attempts=job.attempts or 0, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at)
 
 
 async def _visible_job(svc: ServicesDep, job_id: str, user: Principal) -> Job:

@@ -197,17 +197,24 @@ class Stream:
             async for payload in feed.follow():
                 await self.send(payload)
             return "done"
-        last_seq = -1
+        last_seq, sent = -1, 0
         owner = self.calls.owner(self.row)
-        if owner is not None:
+        # A session stored an instant ago may not have its feed on the owner yet: a "gone"
+        # before anything was sent is asked again, briefly.
+        for attempt in range(3 if owner is not None else 0):
             try:
                 async for payload in sims.bus.follow(sid, owner):  # type: ignore[attr-defined]
                     await self.send(payload)
+                    sent += 1
                     if payload.get("type") == "MOVE":
                         last_seq = payload["seq"]
                 return "done"
-            except (Gone, WorkerGone):
-                pass  # ended there, or its worker died: the database has the rest
+            except Gone:
+                if sent or attempt == 2:
+                    break
+                await asyncio.sleep(0.1)
+            except WorkerGone:
+                break  # its worker died: the database has the rest
         # Finished (or interrupted) before we connected, or its worker died: every stored move
         # the client has not had, then the end (once the reaper has marked it).
         fresh = await self._settled(owner is not None)

@@ -48,6 +48,20 @@ class Server:
     log_path: Path
     tokens: dict[str, str] = field(default_factory=dict)
     log_file: Any = None
+    #: ``eqx worker`` trainer processes started for this server (scale-out).
+    trainers: list[subprocess.Popen] = field(default_factory=list)
+
+    def start_trainer(self, **extra: str) -> subprocess.Popen:
+        """An ``eqx worker`` on this server's database, Redis and data directory."""
+        log = open(self.data_dir.parent / f"trainer-{len(self.trainers)}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "eqx_jax.cli", "worker"],
+                                env={**self.env, **extra}, cwd=self.data_dir.parent,
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.trainers.append(proc)
+        return proc
+
+    def trainer_log(self, i: int = 0) -> str:
+        return (self.data_dir.parent / f"trainer-{i}.log").read_text(errors="replace")
 
     @property
     def scaleout(self) -> bool:
@@ -70,6 +84,8 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        for trainer in self.trainers:
+            stop_process(trainer, sig)
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -111,6 +127,16 @@ class Server:
 
     def headers(self, name: str = ADMIN[0]) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(name)}"}
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -191,6 +217,8 @@ def start_server(data_dir: Path, *, port: int | None = None, timeout: float = 90
             if httpx.get(f"{srv.url}/health", timeout=5).status_code == 200:
                 if workers > 1:
                     wait_for_workers(srv, workers, deadline)
+                if shared:  # the scale-out run: its training jobs need a trainer
+                    srv.start_trainer()
                 return srv
         time.sleep(0.2)
     srv.stop(signal.SIGKILL)

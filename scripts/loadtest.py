@@ -7,6 +7,9 @@
 Prints one JSON object:
 
 * ``completed`` / ``failed``: sessions that ended with SIMULATION_COMPLETE / anything else;
+* ``moves_streamed`` / ``moves_stored``: MOVE messages received, and the moves the database
+  holds for those sessions (``GET .../status``); ``sessions_streamed_not_stored``: sessions whose
+  two counts differ (0: none lost);
 * ``per_move_latency_ms``: time between consecutive messages of a session as the client receives
   them (with the default per-move delay of 0 this is the server's whole cost of a move: the JAX
   step, the phrasing, the database write and the send), p50/p95/max over all moves;
@@ -76,6 +79,7 @@ async def one_session(client: httpx.AsyncClient, ws_base: str, token: str,
                 async for raw in ws:
                     now = time.perf_counter()
                     msg = json.loads(raw)
+                    out["streamed"] = out.get("streamed", 0) + (msg.get("type") == "MOVE")
                     if first:
                         out["first_move_ms"] = (now - t_prev) * 1000
                         first = False
@@ -100,6 +104,8 @@ async def one_session(client: httpx.AsyncClient, ws_base: str, token: str,
             r = await client.get(f"{API}/simulation/{started['session_id']}/status",
                                  headers=headers)
         out["status_ms"] = (time.perf_counter() - t1) * 1000
+        if r.status_code == 200:
+            out["stored"] = r.json().get("moves")
         if r.status_code != 200 or r.json().get("status") != "completed":
             out["ok"] = False
             out["error"] = out["error"] or f"status: HTTP {r.status_code} {r.text[:200]}"
@@ -157,6 +163,12 @@ async def run(args: argparse.Namespace, password: str) -> dict[str, Any]:
             "status": summary([r["status_ms"] for r in results if "status_ms" in r]),
         },
         "deals": sum(bool(r.get("final", {}).get("deal_reached")) for r in results),
+        # None lost: every session's streamed moves are exactly its stored ones.
+        "moves_streamed": sum(r.get("streamed", 0) for r in results),
+        "moves_stored": sum(r.get("stored") or 0 for r in results),
+        "sessions_streamed_not_stored": sum(
+            1 for r in results if r.get("stored") is not None
+            and r.get("streamed", 0) != r["stored"]),
         "status_retries": sum(bool(r.get("retried")) for r in results),
         "warmup": warm,
         "settings": {"max_rounds": args.max_rounds, "move_delay_s": args.delay,

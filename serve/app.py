@@ -83,7 +83,7 @@ def build_services(settings: Settings) -> Services:
     account_rate = settings.login_attempts_per_account_per_minute
     return Services(
         settings=settings, db=db, engine=engine, phraser=phraser, sims=sims,
-        jobs=JobManager(db, settings),
+        jobs=JobManager(db, settings, bus=bus),
         user_limits=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
                                 namespace="user", storage_uri=storage),
         login_limits=RateLimiter(login_rate, max(1, int(login_rate)), namespace="login",

@@ -74,7 +74,8 @@ class LocalBus:
     def publish(self, session_id: str, index: int, message: dict[str, Any]) -> None:
         return None
 
-    async def call(self, worker_id: str, kind: str, body: dict[str, Any]) -> Any:
+    async def call(self, worker_id: str, kind: str, body: dict[str, Any],
+                   timeout_s: float | None = None) -> Any:
         raise WorkerGone(f"worker {worker_id} is not this process")
 
     async def alive(self, worker_id: str) -> bool:
@@ -245,10 +246,13 @@ class RedisBus(LocalBus):
             yield json.loads(msg["data"])
 
     # ------------------------------------------------------------------ calls
-    async def call(self, worker_id: str, kind: str, body: dict[str, Any]) -> Any:
+    async def call(self, worker_id: str, kind: str, body: dict[str, Any],
+                   timeout_s: float | None = None) -> Any:
         """Ask ``worker_id`` to run its ``kind`` handler on ``body``; its answer. Raises
-        :class:`WorkerGone` when nobody listens or no answer comes in ``call_timeout_s``, and
-        re-raises a handler's :class:`ValueError` subclasses as :class:`RemoteError`."""
+        :class:`WorkerGone` when nobody listens or no answer comes in ``timeout_s`` (default
+        ``call_timeout_s``), and re-raises a handler's :class:`ValueError` subclasses as
+        :class:`RemoteError`."""
+        timeout = timeout_s if timeout_s is not None else self.call_timeout_s
         if worker_id == self.worker_id:
             return await self.handlers[kind](body)
         req = uuid.uuid4().hex
@@ -259,10 +263,9 @@ class RedisBus(LocalBus):
                 {"kind": kind, "body": body, "req": req, "from": self.worker_id}))
             if not listeners:
                 raise WorkerGone(f"worker {worker_id} is not listening")
-            answer = await asyncio.wait_for(fut, self.call_timeout_s)
+            answer = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
-            raise WorkerGone(f"worker {worker_id} did not answer in "
-                             f"{self.call_timeout_s:g} s") from None
+            raise WorkerGone(f"worker {worker_id} did not answer in {timeout:g} s") from None
         finally:
             self._pending.pop(req, None)
         if "error" in answer:

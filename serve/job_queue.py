@@ -104,7 +104,12 @@ async def _startup(ctx: dict[str, Any]) -> None:
     await to_thread.run_sync(db.migrate)
     bus = RedisBus(settings.redis_url, ttl_s=settings.worker_ttl_s)
     await bus.start()
-    jobs = JobManager(db, settings, worker_id=bus.worker_id, trainer=True)
+    jobs = JobManager(db, settings, worker_id=bus.worker_id, trainer=True, bus=bus)
+
+    async def stop_job(body: dict[str, Any]) -> dict[str, Any]:
+        return {"stopped": await jobs.stop_trainer(body["job_id"])}
+
+    bus.handle("stop_job", stop_job)
     await jobs.start()
     reaper = JobReaper(jobs, bus, settings.worker_ttl_s / 2)
     ctx.update(db=db, bus=bus, jobs=jobs, reaper=reaper,

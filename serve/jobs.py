@@ -201,8 +201,10 @@ class JobManager:
     """A queue of job ids and ``max_concurrent_jobs`` workers that run them as processes."""
 
     def __init__(self, db: Database, settings: Settings, *, worker_id: str | None = None,
-                 trainer: bool | None = None):
+                 trainer: bool | None = None, bus: Any = None):
         self.db = db
+        #: Reaches the ``eqx worker`` running a job (scale-out).
+        self.bus = bus
         self.settings = settings
         #: The process whose trainers these are (stored on each job it claims).
         self.worker_id = worker_id
@@ -349,11 +351,32 @@ class JobManager:
             error="cancelled"))
         if not ok:
             return False
+        if self.remote and self.bus is not None:
+            await self._stop_remote(job_id)
+            return True
+        await self.stop_trainer(job_id)
+        return True
+
+    async def stop_trainer(self, job_id: str) -> bool:
+        """Stop this process's trainer of a cancelled job (before returning); whether one
+        ran here."""
         self.cancelled.add(job_id)
         proc = self.procs.get(job_id)
         if proc is not None:
             await stop_group(proc, self.settings.job_stop_grace_s)
-        return True
+        return proc is not None
+
+    async def _stop_remote(self, job_id: str) -> None:
+        """Ask the ``eqx worker`` running a cancelled job to stop its trainer now (else it sees
+        the cancel on its next progress read, within a second)."""
+        from serve.bus import RemoteError, WorkerGone
+
+        job = await to_thread.run_sync(self.get, job_id)
+        if job is None or not job.worker_id:
+            return
+        with contextlib.suppress(WorkerGone, RemoteError):
+            await self.bus.call(job.worker_id, "stop_job", {"job_id": job_id},
+                                timeout_s=self.settings.job_stop_grace_s + 10)
 
     # ------------------------------------------------------------------ run
     async def _worker(self) -> None:

@@ -232,8 +232,18 @@ def test_a_killed_worker_s_sessions_end_interrupted_with_no_move_lost(tmp_path):
             return await asyncio.gather(*(stream_all(b, s, a.token(), timeout=120)
                                           for s in sids))
 
+        def moves_so_far(sid: str) -> int:
+            return httpx.get(f"{b.url}{API}/simulation/{sid}/status", headers=a.headers(),
+                             timeout=30).json()["moves"]
+
         async def kill_soon():
-            await asyncio.sleep(2.0)
+            # Once every session has played a couple of moves (the first includes compiling).
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                counts = [await asyncio.to_thread(moves_so_far, s) for s in sids]
+                if min(counts) >= 2:
+                    break
+                await asyncio.sleep(0.2)
             a.proc.send_signal(signal.SIGKILL)
 
         async def both():

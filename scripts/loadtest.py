@@ -143,7 +143,9 @@ async def run(args: argparse.Namespace, password: str) -> dict[str, Any]:
         results = await asyncio.gather(*(one_session(client, ws_base, token, body, args.timeout)
                                          for _ in range(args.sessions)))
         wall = time.perf_counter() - t0
-        health = (await client.get("/health")).json()
+        # With the token: the details (the server's JAX step times, the phrasing latency).
+        health = (await client.get("/health", headers={"Authorization": f"Bearer {token}"})
+                  ).json().get("details") or {}
     moves = [m for r in results for m in r["moves"]]
     n_moves = sum(len(r["moves"]) + (1 if "first_move_ms" in r else 0) for r in results)
     errors = [r["error"] for r in results if r["error"]]

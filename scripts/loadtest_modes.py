@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LIMITS = {"EQX_MAX_RUNNING_SESSIONS_PER_USER": "100000",
-          "EQX_WS_MAX_UNAUTHENTICATED_PER_IP": "100000"}
+          "EQX_WS_MAX_UNAUTHENTICATED_PER_IP": "10000"}
 KEYS = ("completed", "failed", "moves_streamed", "moves_stored",
         "sessions_streamed_not_stored", "moves_per_s", "per_move_latency_ms",
         "api_latency_ms", "wall_s")

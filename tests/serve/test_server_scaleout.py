@@ -430,3 +430,27 @@ def test_a_killed_eqx_worker_s_job_is_taken_over_by_another(tmp_path):
         a.stop()
         pg.stop("immediate")
         r.stop()
+
+
+def test_a_job_survives_a_restart_of_the_api_worker(tmp_path):
+    r, pg, a = _job_world(tmp_path)
+    trainer = a.trainers.pop()  # lives on while the API worker restarts
+    a2 = None
+    try:
+        job_id = _submit(a, RETRY_JOB)
+        _wait_job(a, job_id, lambda s: s["status"] == "running" and s["updates_done"] >= 5)
+        a.stop()
+        a2 = start_server(a.data_dir, **shared_env(r.url, pg.url))
+        a2.tokens = dict(a.tokens)
+        st = _wait_job(a2, job_id, lambda s: s["status"] in ("completed", "failed"))
+        assert st["status"] == "completed" and st["attempts"] == 1, st
+        assert _metrics_lines(a2, job_id) == st["total_updates"]
+    finally:
+        if a2 is not None:
+            a2.trainers.append(trainer)
+            a2.stop()
+        else:
+            a.trainers.append(trainer)
+            a.stop()
+        pg.stop("immediate")
+        r.stop()

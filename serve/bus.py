@@ -49,6 +49,17 @@ class Gone(Exception):
     """The session is no longer live on its worker: the database has its end."""
 
 
+async def every(interval_s: float, sweep: Callable[[], Awaitable[Any]], what: str) -> None:
+    """Run ``sweep`` every ``interval_s`` seconds until cancelled; a failed pass (Redis or the
+    database down) is logged and the next one tried."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await sweep()
+        except Exception as e:  # noqa: BLE001 - a dependency down: the next pass
+            log.warning("%s pass failed (%s)", what, type(e).__name__)
+
+
 def new_worker_id() -> str:
     return uuid.uuid4().hex[:16]
 

@@ -86,12 +86,9 @@ class JobReaper:
         return ids
 
     async def loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.sweep()
-            except Exception as e:  # noqa: BLE001 - Redis or the database down: next pass
-                log.warning("job reaper pass failed (%s)", type(e).__name__)
+        from serve.bus import every
+
+        await every(self.interval_s, self.sweep, "job reaper")
 
 
 async def _startup(ctx: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from anyio import to_thread
 
 from serve.auth import Principal
-from serve.bus import LocalBus, RemoteError, WorkerGone
+from serve.bus import LocalBus, RemoteError, WorkerGone, every
 from serve.human import human_frames
 from serve.simulation import ACTIVE, ConfigError
 
@@ -161,9 +161,4 @@ class Reaper:
         return ids
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.sweep()
-            except Exception as e:  # noqa: BLE001 - Redis or the database down: next pass
-                log.warning("reaper pass failed (%s)", type(e).__name__)
+        await every(self.interval_s, self.sweep, "session reaper")

@@ -10,6 +10,7 @@ stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import time
 import httpx
 import pytest
 import websockets
-from server_helpers import SIM, server_env, start_server, stream_all, with_users
+from server_helpers import SIM, server_env, start_server, stop_process, stream_all, with_users
 from services import missing_services, start_postgres, start_redis
 
 pytestmark = [pytest.mark.scaleout,
@@ -210,6 +211,30 @@ def test_migrations_run_once_however_many_workers_start(tmp_path):
 
 
 # ------------------------------------------------------------------------------ faults
+@contextlib.contextmanager
+def fresh_world(tmp_path, servers: int = 2, trainers: int = 0, **extra: str):
+    """A Redis, a PostgreSQL and ``servers`` servers on them (the first with the users, the
+    others sharing its tokens), ``trainers`` ``eqx worker`` processes of the first; all stopped
+    at the end, whatever state a fault left them in."""
+    r = start_redis(tmp_path / "redis")
+    pg = start_postgres(tmp_path / "pg")
+    env = shared_env(r.url, pg.url, **extra)
+    started = []
+    try:
+        started.append(with_users(start_server(tmp_path / "a" / "data", **env)))
+        for i in range(1, servers):
+            started.append(start_server(tmp_path / f"s{i}" / "data", **env))
+            started[-1].tokens = dict(started[0].tokens)
+        for _ in range(trainers):
+            started[0].start_trainer()
+        yield r, pg, started
+    finally:
+        for srv in started:
+            srv.stop()
+        pg.stop("immediate")
+        r.stop()
+
+
 def follow_all(srv, sids: list[str], token: str) -> list[tuple[list[dict], int | None]]:
     async def go():
         return await asyncio.gather(*(stream_all(srv, s, token, timeout=120) for s in sids))
@@ -218,13 +243,7 @@ def follow_all(srv, sids: list[str], token: str) -> list[tuple[list[dict], int |
 
 
 def test_a_killed_worker_s_sessions_end_interrupted_with_no_move_lost(tmp_path):
-    r = start_redis(tmp_path / "redis")
-    pg = start_postgres(tmp_path / "pg")
-    env = shared_env(r.url, pg.url)
-    a = with_users(start_server(tmp_path / "a" / "data", **env))
-    b = start_server(tmp_path / "b" / "data", **env)
-    b.tokens = dict(a.tokens)
-    try:
+    with fresh_world(tmp_path) as (_, _, (a, b)):
         sids = [start(a, move_delay_s=0.4, max_rounds=40) for _ in range(4)]
         results: list = []
 
@@ -263,21 +282,10 @@ def test_a_killed_worker_s_sessions_end_interrupted_with_no_move_lost(tmp_path):
                                timeout=30).json()
             assert status["status"] == "interrupted"
             assert "worker" in status["error"]
-    finally:
-        a.stop(signal.SIGKILL)
-        b.stop()
-        pg.stop("immediate")
-        r.stop()
 
 
 def test_sessions_go_on_through_a_redis_restart(tmp_path):
-    r = start_redis(tmp_path / "redis")
-    pg = start_postgres(tmp_path / "pg")
-    env = shared_env(r.url, pg.url)
-    a = with_users(start_server(tmp_path / "a" / "data", **env))
-    b = start_server(tmp_path / "b" / "data", **env)
-    b.tokens = dict(a.tokens)
-    try:
+    with fresh_world(tmp_path) as (r, _, (a, b)):
         sids = [start(a, move_delay_s=0.3, max_rounds=20) for _ in range(3)]
         results: list = []
 
@@ -305,19 +313,11 @@ def test_sessions_go_on_through_a_redis_restart(tmp_path):
         # And the workers are back on Redis.
         health = httpx.get(f"{a.url}/health", timeout=30).json()
         assert health["redis"] == "connected"
-    finally:
-        a.stop()
-        b.stop()
-        pg.stop("immediate")
-        r.stop()
 
 
 def test_writes_answer_503_while_postgres_is_down_and_recover(tmp_path):
-    r = start_redis(tmp_path / "redis")
-    pg = start_postgres(tmp_path / "pg")
-    env = shared_env(r.url, pg.url, EQX_HEALTH_CACHE_S="0", EQX_TOKEN_CACHE_S="300")
-    a = with_users(start_server(tmp_path / "a" / "data", **env))
-    try:
+    with fresh_world(tmp_path, servers=1, EQX_HEALTH_CACHE_S="0",
+                     EQX_TOKEN_CACHE_S="300") as (_, pg, (a,)):
         assert httpx.get(f"{a.url}{API}/simulations", headers=a.headers(),
                          timeout=30).status_code == 200
         pg.stop("fast")
@@ -339,24 +339,11 @@ def test_writes_answer_503_while_postgres_is_down_and_recover(tmp_path):
             time.sleep(0.5)
         assert res.status_code == 201, res.text
         assert httpx.get(f"{a.url}/health", timeout=30).json()["database"] == "connected"
-    finally:
-        a.stop()
-        pg.stop("immediate")
-        r.stop()
 
 
 # ------------------------------------------------------------------------------ training jobs
 #: ~400 updates of the tiny job config: long enough to kill its trainer after a checkpoint.
 RETRY_JOB = {"total_timesteps": 64 * 16 * 400, "num_envs": 64, "num_steps": 16, "hidden": [16]}
-
-
-def _job_world(tmp_path, trainers: int = 1):
-    r = start_redis(tmp_path / "redis")
-    pg = start_postgres(tmp_path / "pg")
-    a = with_users(start_server(tmp_path / "a" / "data", **shared_env(r.url, pg.url)))
-    for _ in range(trainers):
-        a.start_trainer()
-    return r, pg, a
 
 
 def _job(srv, job_id: str) -> dict:
@@ -387,8 +374,7 @@ def _metrics_lines(srv, job_id: str) -> int:
 
 
 def test_a_killed_trainer_is_retried_from_its_checkpoint(tmp_path):
-    r, pg, a = _job_world(tmp_path)
-    try:
+    with fresh_world(tmp_path, servers=1, trainers=1) as (_, _, (a,)):
         job_id = _submit(a, RETRY_JOB)
         st = _wait_job(a, job_id, lambda s: s["status"] == "running" and s["updates_done"] >= 20)
         record = json.loads((a.data_dir / "jobs" / f"{job_id}.trainer.json").read_text())
@@ -401,15 +387,9 @@ def test_a_killed_trainer_is_retried_from_its_checkpoint(tmp_path):
         # Resumed, not restarted: one metrics line per update, none repeated or missing.
         assert _metrics_lines(a, job_id) == st["total_updates"]
         assert "killed by signal 9; retrying from its last checkpoint" in a.trainer_log()
-    finally:
-        a.stop()
-        pg.stop("immediate")
-        r.stop()
-
 
 def test_a_killed_eqx_worker_s_job_is_taken_over_by_another(tmp_path):
-    r, pg, a = _job_world(tmp_path, trainers=1)
-    try:
+    with fresh_world(tmp_path, servers=1, trainers=1) as (_, _, (a,)):
         job_id = _submit(a, RETRY_JOB)
         _wait_job(a, job_id, lambda s: s["status"] == "running" and s["updates_done"] >= 20)
         record = json.loads((a.data_dir / "jobs" / f"{job_id}.trainer.json").read_text())
@@ -426,31 +406,16 @@ def test_a_killed_eqx_worker_s_job_is_taken_over_by_another(tmp_path):
 
         assert not psutil.pid_exists(record["pid"]) or \
             psutil.Process(record["pid"]).status() == psutil.STATUS_ZOMBIE
-    finally:
-        a.stop()
-        pg.stop("immediate")
-        r.stop()
-
 
 def test_a_job_survives_a_restart_of_the_api_worker(tmp_path):
-    r, pg, a = _job_world(tmp_path)
-    trainer = a.trainers.pop()  # lives on while the API worker restarts
-    a2 = None
-    try:
+    with fresh_world(tmp_path, servers=1, trainers=1) as (r, pg, servers):
+        a = servers[0]
         job_id = _submit(a, RETRY_JOB)
         _wait_job(a, job_id, lambda s: s["status"] == "running" and s["updates_done"] >= 5)
-        a.stop()
+        stop_process(a.proc)  # the API worker only: its eqx worker trains on
         a2 = start_server(a.data_dir, **shared_env(r.url, pg.url))
         a2.tokens = dict(a.tokens)
+        servers.append(a2)
         st = _wait_job(a2, job_id, lambda s: s["status"] in ("completed", "failed"))
         assert st["status"] == "completed" and st["attempts"] == 1, st
         assert _metrics_lines(a2, job_id) == st["total_updates"]
-    finally:
-        if a2 is not None:
-            a2.trainers.append(trainer)
-            a2.stop()
-        else:
-            a.trainers.append(trainer)
-            a.stop()
-        pg.stop("immediate")
-        r.stop()

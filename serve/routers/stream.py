@@ -147,22 +147,26 @@ async def first_frame_token(ws: WebSocket, svc: Services,
     return token, first if kind == "config" else None
 
 
-async def authenticate(ws: WebSocket, svc: Services, g: WebSocketGuards,
+def client_ip(ws: WebSocket) -> str:
+    return ws.client.host if ws.client else "unknown"
+
+
+async def authenticate(ws: WebSocket, svc: Services, g: WebSocketGuards, counted: bool | None,
                        ) -> tuple[auth.Principal, dict[str, Any] | None] | None:
     """The caller and a config frame that came with its token (or None); None if the client
-    left. :class:`Refused` for a missing or bad token, a caller over its rate limit, or too
-    many sockets of the client's address waiting to authenticate."""
+    left. ``counted``: whether this socket, which waits for its first frame, got a place among
+    its address's unauthenticated sockets (None: its token came with the upgrade request); the
+    place is given back here. :class:`Refused` for a missing or bad token, a caller over its
+    rate limit, or too many sockets of the client's address waiting to authenticate."""
     token, pending = offered_token(ws), None
     if token is None:
-        # Only a socket that has to wait for its first frame counts as unauthenticated.
-        ip = ws.client.host if ws.client else "unknown"
-        if not await g.enter(ip):
+        if not counted:
             raise Refused(WS_TRY_AGAIN_LATER, "try again later: too many unauthenticated "
                                               "connections from this address")
         try:
             got = await first_frame_token(ws, svc)
         finally:
-            await g.leave(ip)
+            await g.leave(client_ip(ws))
         if got is None:
             return None
         token, pending = got
@@ -306,10 +310,11 @@ class Stream:
 
 
 async def admit(ws: WebSocket, svc: Services, session_id: str, g: WebSocketGuards,
+                counted: bool | None,
                 ) -> tuple[auth.Principal, SimSession, dict[str, Any] | None] | None:
     """Authenticate the caller and find its session; None if the client left.
     :class:`Refused` otherwise."""
-    got = await authenticate(ws, svc, g)
+    got = await authenticate(ws, svc, g, counted)
     if got is None:
         return None
     principal, pending = got
@@ -323,10 +328,20 @@ async def admit(ws: WebSocket, svc: Services, session_id: str, g: WebSocketGuard
 async def stream(ws: WebSocket, session_id: str, svc: ServicesDep) -> None:
     """Stream a session to a client (see the module docstring for the protocol)."""
     offered = ws.scope.get("subprotocols") or []
-    await ws.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
     g = svc.ws_guards
+    # Only a socket that has to wait for its first frame counts as unauthenticated; it is
+    # counted before the handshake completes, so that the count is in place (in Redis too)
+    # by the time the client can open its next socket.
+    counted = await g.enter(client_ip(ws)) if offered_token(ws) is None else None
     try:
-        admitted = await admit(ws, svc, session_id, g)
+        await ws.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered
+                        else None)
+    except BaseException:
+        if counted:
+            await g.leave(client_ip(ws))
+        raise
+    try:
+        admitted = await admit(ws, svc, session_id, g, counted)
     except Refused as e:
         await close(ws, e.code, e.reason)
         return

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from anyio import to_thread
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, text, update
 
 from eqx_jax.env import AGENTS, params_to_dict
 from serve.auth import Principal
@@ -255,7 +255,6 @@ class SimulationManager:
         self.default_supplier = default_supplier
         self.default_retailer = default_retailer
         self.live: dict[str, LiveFeed] = {}
-        self.rules = SessionRules(max_running=max_running)
         self._tasks: set[asyncio.Task] = set()
         # Starts between their cap check and their live feed (a worker-thread hop), per user.
         self._starting: Counter[int] = Counter()
@@ -346,7 +345,8 @@ class SimulationManager:
             move_delay_s=req.move_delay_s, seed=seed, game=params_to_dict(params))
         return Plan(None, sup, ret), values  # type: ignore[arg-type]
 
-    def _prepare(self, principal: Principal, req: SimulationStartRequest) -> Plan:
+    def _prepare(self, principal: Principal, req: SimulationStartRequest,
+                 rules: SessionRules) -> Plan:
         """Plan the session and store it ``created`` (blocking)."""
         plan, values = self._plan(req)
         row = SimSession(id=str(uuid.uuid4()), user_id=principal.user_id, status="created",
@@ -354,19 +354,16 @@ class SimulationManager:
                          updated_at=utcnow(), **values)
         with self.db.write() as s:
             if self.bus.scale_out:
-                self._check_shared_caps(s, principal.user_id)
+                self._check_shared_caps(s, principal.user_id, rules)
             s.add(row)
         plan.row = row
         return plan
 
-    def _check_shared_caps(self, s: Any, user_id: int) -> None:
+    def _check_shared_caps(self, s: Any, user_id: int, rules: SessionRules) -> None:
         """The caps over every worker: the database's created/running sessions, counted in the
         transaction that inserts the new one. On PostgreSQL under a transaction-scoped advisory
         lock, so that starts on several workers take turns (a few milliseconds each) and the
         caps hold exactly."""
-        from sqlalchemy import case, func, text
-
-        rules = self.rules
         if self.db.engine.dialect.name == "postgresql":
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SESSION_CAP_LOCK})
         mine = func.sum(case((SimSession.user_id == user_id, 1), else_=0))
@@ -390,7 +387,6 @@ class SimulationManager:
         """Validate, store the session (``created``) and launch its task.
         :class:`TooManySessions` over the server's or the caller's cap."""
         rules = rules or SessionRules(max_running=self.max_running)
-        self.rules = rules
         uid = principal.user_id
         self._check_caps(uid, rules)
         # Counted while in the thread hop, so that concurrent starts cannot pass the caps.
@@ -398,7 +394,7 @@ class SimulationManager:
         try:
             # One worker-thread hop for all the blocking work (policy lookups, loading a
             # policy file, the insert): with 100 starts at once, each hop waits for a thread.
-            plan = await to_thread.run_sync(self._prepare, principal, req)
+            plan = await to_thread.run_sync(self._prepare, principal, req, rules)
         finally:
             self._starting[uid] -= 1
             if self._starting[uid] <= 0:
@@ -654,8 +650,6 @@ class SimulationManager:
                 select(Message).where(Message.session_id == session_id).order_by(Message.seq))]
 
     def move_count(self, session_id: str) -> int:
-        from sqlalchemy import func
-
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(Message)
                             .where(Message.session_id == session_id)) or 0

@@ -179,7 +179,8 @@ async def run(args: argparse.Namespace, password: str) -> dict[str, Any]:
         "server": {"llm_backend": health.get("llm", {}).get("backend"),
                    "jax": {k: health.get("jax", {}).get(k)
                            for k in ("backend", "devices", "compile_s", "move_compute_ms_p50",
-                                     "move_compute_ms_p95")},
+                                     "move_compute_ms_p95", "batch_compute_ms_p50",
+                                     "batch_size_mean", "batch_size_max")},
                    "phrasing_latency_ms_p50": health.get("llm", {}).get("stats", {})
                    .get("latency_ms_p50")},
         "errors": errors[:5],

@@ -27,6 +27,7 @@ import numpy as np
 
 from eqx_jax.env import AGENTS, BargainingEnv, EnvParams, make_params, spe_kwargs
 from eqx_jax.negotiators import NEGOTIATORS
+from serve.batching import BatchedFn, MoveBatcher
 
 if TYPE_CHECKING:
     from eqx_jax.ppo import PPOConfig
@@ -76,26 +77,39 @@ class Game:
 
     env: BargainingEnv
     params: EnvParams
-    reset: Callable
-    step: Callable
+    reset: BatchedFn
+    step: BatchedFn
 
 
 @dataclass
 class EngineStats:
-    """Compile and per-move compute times, seconds (for /health and the docs)."""
+    """Compile times and the batched calls' compute times (seconds) and sizes (calls), for
+    /health and the docs."""
 
     compiles: int = 0
     compile_s: list[float] = field(default_factory=list)
-    move_compute_s: list[float] = field(default_factory=list)
+    batch_s: list[float] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        mv = np.asarray(self.move_compute_s[-2000:], np.float64) * 1000
+        ms = np.asarray(self.batch_s[-2000:], np.float64) * 1000
+        n = np.asarray(self.batch_sizes[-2000:], np.float64)
+        per_move = ms / np.maximum(n, 1)
+
+        def pct(x: np.ndarray, q: float) -> float | None:
+            return round(float(np.percentile(x, q)), 4) if x.size else None
+
         return {
             "compiled_policy_pairs": self.compiles,
             "compile_s": [round(x, 3) for x in self.compile_s[-10:]],
-            "move_compute_ms_p50": float(np.percentile(mv, 50)) if mv.size else None,
-            "move_compute_ms_p95": float(np.percentile(mv, 95)) if mv.size else None,
-            "moves_measured": int(mv.size),
+            # A batch's compute time shared by its calls (one call: one move or one reset).
+            "move_compute_ms_p50": pct(per_move, 50),
+            "move_compute_ms_p95": pct(per_move, 95),
+            "batch_compute_ms_p50": pct(ms, 50),
+            "batch_compute_ms_p95": pct(ms, 95),
+            "batch_size_mean": round(float(n.mean()), 2) if n.size else None,
+            "batch_size_max": int(n.max()) if n.size else None,
+            "batches_measured": int(ms.size),
         }
 
 
@@ -110,6 +124,7 @@ class Engine:
         self._warm: set[tuple] = set()  # game keys whose first call (the compile) has run
         self.stats = EngineStats()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqx-jax")
+        self.batcher = MoveBatcher(self._executor, self._record_batch)
 
     # ------------------------------------------------------------------ policies
     def is_loaded(self, policy_id: str) -> bool:
@@ -193,9 +208,9 @@ class Engine:
         with lock:
             if key not in self._warm:
                 t0 = time.perf_counter()
-                _, state = reset(np.int32(0), params, np.float32(5000), np.float32(8000))
-                jax.block_until_ready(step(np.int32(0), np.int32(0), state, params,
-                                           np.bool_(False), np.int32(0), np.float32(0.0)))
+                _, state = reset.one(np.int32(0), params, np.float32(5000), np.float32(8000))
+                step.one(np.int32(0), np.int32(0), state, params, np.bool_(False), np.int32(0),
+                         np.float32(0.0))
                 self.stats.compiles += 1
                 self.stats.compile_s.append(time.perf_counter() - t0)
                 self._warm.add(key)
@@ -223,36 +238,40 @@ class Engine:
         self._warm.add(key)
 
     async def run_step(self, fn: Callable, *args: Any) -> Any:
-        """Run one move's JAX work on the engine's own thread; records its compute time.
+        """Run blocking JAX work (a session's setup or end) on the engine's own thread.
 
-        One dedicated thread, not the shared pool: with 100 sessions, 40 pool threads
-        dispatching tiny XLA programs at once mostly fight over the GIL; one thread runs the
-        ~2 ms steps back to back (measured: see docs/server.md)."""
+        One dedicated thread, not the shared pool: many threads dispatching tiny XLA programs
+        at once mostly fight over the GIL (measured: see docs/server.md)."""
         import asyncio
 
-        def timed():
-            t0 = time.perf_counter()
-            out = fn(*args)
-            self._record_move_time(time.perf_counter() - t0)
-            return out
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
+    async def batched(self, fn: BatchedFn, *args: Any) -> Any:
+        """``fn(*args)`` (host values) played in the next batch with every other session's
+        call of ``fn`` that is due (:class:`serve.batching.MoveBatcher`)."""
+        return await self.batcher.run(fn, args)
 
-    def _record_move_time(self, seconds: float) -> None:
-        self.stats.move_compute_s.append(seconds)
-        if len(self.stats.move_compute_s) > 20000:
-            del self.stats.move_compute_s[:10000]
+    def _record_batch(self, seconds: float, moves: int) -> None:
+        st = self.stats
+        st.batch_s.append(seconds)
+        st.batch_sizes.append(moves)
+        if len(st.batch_s) > 20000:
+            del st.batch_s[:10000], st.batch_sizes[:10000]
+
+    async def stop(self) -> None:
+        """Stop the batcher (the sessions using it are being cancelled)."""
+        await self.batcher.stop()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _build(env: BargainingEnv, sup, ret):
-    """Jitted ``reset(key, params, v_s, v_r)`` and ``step(key, state, params)``."""
+def _build(env: BargainingEnv, sup, ret) -> tuple[BatchedFn, BatchedFn]:
+    """Batched ``reset(seed, params, v_s, v_r) -> (obs, state)`` and
+    ``step(seed, t, state, params, use_human, human_type, human_price) -> (state, facts)``."""
 
     # The PRNG keys are derived inside the compiled functions from (seed, move): creating them
     # eagerly cost two extra dispatches (~1 ms) per move.
-    @jax.jit
     def reset(seed, params, v_s, v_r):
         _, state = env.reset(session_key(seed, 0), params)
         # The request picks the realised private values; beliefs stay the game's public priors.
@@ -260,20 +279,21 @@ def _build(env: BargainingEnv, sup, ret):
                               retailer_value=jnp.asarray(v_r, jnp.float32))
         return env.get_obs(state, params), state
 
-    @jax.jit
-    def step(seed, t, state, params, use_human=False, human_type=0, human_price=0.0):
+    def step(seed, t, state, params, use_human, human_type, human_price):
         """Move t + 1 (t rounds played); with ``use_human`` the mover plays (human_type,
-        human_price) instead of its policy (a person at the table)."""
+        human_price) instead of its policy (a person at the table). The facts are what
+        :func:`read_move` needs, so that one copy to the host carries the whole move."""
         obs = env.get_obs(state, params)
         k_s, k_r = jax.random.split(session_key(seed, t + 1))
         actions = {AGENTS[0]: sup(k_s, obs[AGENTS[0]], params),
                    AGENTS[1]: ret(k_r, obs[AGENTS[1]], params)}
         actions = with_human(actions, use_human,
                              {"action_type": human_type, "price": human_price})
-        new_state, rewards, done, info = env.step_env(state, actions, params)
-        return new_state, rewards, done, info
+        new_state, rewards, _done, info = env.step_env(state, actions, params)
+        return new_state, {"t": state.t, "standing": state.history[0],
+                           "after": new_state.history[0], "rewards": rewards, "info": info}
 
-    return reset, step
+    return BatchedFn(reset), BatchedFn(step)
 
 
 # ---------------------------------------------------------------------------- one move
@@ -308,22 +328,29 @@ def with_human(actions: dict[str, Any], use_human: Any, human: dict[str, Any]) -
                 for k, v in act.items()} for a, act in actions.items()}
 
 
+def step_args(game: Game, seed: int, state: Any, t: int,
+              human: tuple[int, float] | None = None) -> tuple:
+    """The arguments of move ``t + 1`` (``t`` rounds played) for ``game.step``; ``human``:
+    (action type, price) the mover plays instead of its policy (a person's move)."""
+    h_type, h_price = human if human is not None else (0, 0.0)
+    return (np.int32(seed), np.int32(t), state, game.params, np.bool_(human is not None),
+            np.int32(h_type), np.float32(h_price))
+
+
+def read_move(facts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """A step's facts (host values) -> the move (:func:`describe_move`) and both rewards."""
+    move = describe_move(facts["t"], facts["standing"], facts["after"], facts["info"])
+    return move, {a: float(facts["rewards"][a]) for a in AGENTS}
+
+
 def play_move(game: Game, seed: int, state, t: int, human: tuple[int, float] | None = None,
               ) -> tuple[Any, dict[str, Any], dict[str, float]]:
-    """Move ``t + 1`` of a session (``t`` rounds played; blocking: call it from a worker thread).
+    """Move ``t + 1`` of a session alone (blocking: call it from a worker thread); the same
+    compiled program as the server's batches (:mod:`serve.batching`), so the same moves.
 
-    ``human``: (action type, price) the mover plays instead of its policy (a person's move).
-    Returns the new (device) state, the move (:func:`describe_move`) and both rewards of the step.
-    Only the few scalars needed are copied to the host; the state stays on the device.
-    """
-    h_type, h_price = human if human is not None else (0, 0.0)
-    new_state, rewards, _done, info = game.step(
-        np.int32(seed), np.int32(t), state, game.params, np.bool_(human is not None),
-        np.int32(h_type), np.float32(h_price))
-    host = jax.device_get({"t": state.t, "standing": state.history[0],
-                           "after": new_state.history[0], "rewards": rewards, "info": info})
-    move = describe_move(host["t"], host["standing"], host["after"], host["info"])
-    return new_state, move, {a: float(host["rewards"][a]) for a in AGENTS}
+    Returns the new state (host values), the move (:func:`describe_move`) and both rewards."""
+    new_state, facts = game.step.one(*step_args(game, seed, state, t, human))
+    return (new_state, *read_move(facts))
 
 
 def session_key(seed: int, t: int) -> jax.Array:

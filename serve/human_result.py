@@ -76,7 +76,7 @@ def _play_out(play: Any, state: Any, rounds: int, agents: tuple[str, ...],
 def _price_replay(manager: SimulationManager, row: SimSession, sup: PolicySpec,
                   ret: PolicySpec) -> dict[str, Any]:
     game = manager.engine.game(sup, ret, row.max_rounds, row.deterministic)
-    _, state = game.reset(np.int32(row.seed), game.params, np.float32(row.supplier_valuation),
+    _, state = game.reset.one(np.int32(row.seed), game.params, np.float32(row.supplier_valuation),
                           np.float32(row.retailer_valuation))
     move, totals = _play_out(lambda s, t: play_move(game, row.seed, s, t), state,
                              row.max_rounds, AGENTS)
@@ -95,7 +95,7 @@ def _table_replay(manager: SimulationManager, row: SimSession, table: Table,
     from serve.tables import build_table, play_table_move
 
     bench = build_table(manager.engine, spec)
-    _, state = bench.reset(np.int32(row.seed), bench.params)
+    _, state = bench.reset.one(np.int32(row.seed), bench.params)
     move, totals = _play_out(lambda s, t: play_table_move(bench, row.seed, s, t), state,
                              row.max_rounds, bench.agents)
     deal = bool(move.get("deal"))

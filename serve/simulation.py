@@ -43,7 +43,8 @@ from serve.engine import (
     PolicySpec,
     equilibrium_for,
     outcome_metrics,
-    play_move,
+    read_move,
+    step_args,
 )
 from serve.human import HumanMove, HumanTurn, Seat, human_payload, price_issues
 from serve.human_result import human_results
@@ -292,6 +293,7 @@ class SimulationManager:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.writer.stop()
+        await self.engine.stop()
 
     # ------------------------------------------------------------------ policies
     def resolve(self, name: str | None, role: str) -> PolicySpec:
@@ -512,7 +514,7 @@ class SimulationManager:
         assert plan is not None and plan.sup is not None and plan.ret is not None
         game = await to_thread.run_sync(self.engine.game, plan.sup, plan.ret, row.max_rounds,
                                         row.deterministic)
-        _, state = await self.engine.run_step(
+        _, state = await self.engine.batched(
             game.reset, np.int32(row.seed), game.params,
             np.float32(row.supplier_valuation), np.float32(row.retailer_valuation))
         styles = {"supplier": row.supplier_style, "retailer": row.retailer_style}
@@ -525,9 +527,10 @@ class SimulationManager:
             if t % 2 in feed.human_seats:
                 standing = {"price": offers[-1][1]} if offers else None
                 hm = await self.human_turn(feed, row, t % 2, AGENTS[t % 2], t, issues, standing)
-            state, move, rewards = await self.engine.run_step(
-                play_move, game, row.seed, state, t,
-                None if hm is None else (hm.action_type, float(hm.natural[0])))
+            state, facts = await self.engine.batched(game.step, *step_args(
+                game, row.seed, state, t,
+                None if hm is None else (hm.action_type, float(hm.natural[0]))))
+            move, rewards = read_move(facts)
             for a in totals:
                 totals[a] += rewards[a]
             ctx = MoveContext(role=move["agent"], style=styles[move["agent"]],

@@ -35,9 +35,10 @@ from serve.tables import (
     TableSpec,
     build_table,
     freeze_settings,
-    play_table_move,
     price_of,
+    read_table_move,
     table_game,
+    table_step_args,
 )
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ async def play_table(manager: SimulationManager, feed: LiveFeed, row: SimSession
     from anyio import to_thread
 
     table = await to_thread.run_sync(build_table, engine, spec)
-    _, state = await engine.run_step(table.reset, np.int32(row.seed), table.params)
+    _, state = await engine.batched(table.reset, np.int32(row.seed), table.params)
     private = await engine.run_step(reference.private_values, table.game, table.env, state)
     pool = private.get("pool") if table.game == "bundles" else None
     styles = {s["agent"]: s["style"] for s in row.seats or []}
@@ -211,9 +212,9 @@ async def play_table(manager: SimulationManager, feed: LiveFeed, row: SimSession
         if hm is not None and hm.via == "deadline" and table.game == "bundles":
             move, rewards = _abandoned(table, t), {a: 0.0 for a in table.agents}
         else:
-            state, move, rewards = await engine.run_step(
-                play_table_move, table, row.seed, state, t,
-                None if hm is None else (hm.action_type, hm.natural))
+            state, facts = await engine.batched(table.step, *table_step_args(
+                table, row.seed, state, t, None if hm is None else (hm.action_type, hm.natural)))
+            move, rewards = read_table_move(table, facts)
         for a in totals:
             totals[a] += rewards[a]
         ctx = _context(table, move, styles[move["agent"]], row)

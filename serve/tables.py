@@ -27,6 +27,7 @@ import numpy as np
 
 from eqx_jax.games.registry import get_game
 from eqx_jax.games.view import IssueView, issue_views, offer_to_dict
+from serve.batching import BatchedFn
 from serve.engine import (
     HUMAN_PLACEHOLDER,
     Engine,
@@ -64,8 +65,8 @@ class Table:
     params: Any
     issues: tuple[IssueView, ...]
     agents: tuple[str, ...]
-    reset: Callable
-    step: Callable
+    reset: BatchedFn
+    step: BatchedFn
 
 
 def freeze_settings(settings: dict[str, Any] | None) -> str:
@@ -151,16 +152,16 @@ def seat_policy(engine: Engine, env: Any, seat: PolicySpec, agent: str,
     return make_policy(lp.params[network], lp.config, deterministic)
 
 
-def _build(env: Any, policies: list[Callable]) -> tuple[Callable, Callable]:
+def _build(env: Any, policies: list[Callable]) -> tuple[BatchedFn, BatchedFn]:
+    """Batched ``reset(seed, params) -> (obs, state)`` and
+    ``step(seed, t, state, params, use_human, human_type, human_offer) -> (state, facts)``."""
     agents = tuple(env.agents)
     group = hasattr(env, "acceptances")
 
-    @jax.jit
     def reset(seed, params):
         obs, state = env.reset(session_key(seed, 0), params)
         return obs, state
 
-    @jax.jit
     def step(seed, t, state, params, use_human, human_type, human_offer):
         """Move t + 1 (t moves played): the new state and the move's facts; with
         ``use_human`` the mover plays (human_type, human_offer (D,)) (a person's move)."""
@@ -181,7 +182,7 @@ def _build(env: Any, policies: list[Callable]) -> tuple[Callable, Callable]:
                  "accepted": accepted}
         return new_state, facts
 
-    return reset, step
+    return BatchedFn(reset), BatchedFn(step)
 
 
 def build_table(engine: Engine, spec: TableSpec) -> Table:
@@ -202,9 +203,8 @@ def build_table(engine: Engine, spec: TableSpec) -> Table:
     with lock:
         if not engine.is_warm(key):
             t0 = time.perf_counter()
-            _, state = reset(np.int32(0), params)
-            jax.block_until_ready(step(np.int32(0), np.int32(0), state, params,
-                                       *no_human(env)))
+            _, state = reset.one(np.int32(0), params)
+            step.one(np.int32(0), np.int32(0), state, params, *no_human(env))
             engine.mark_warm(key, time.perf_counter() - t0)
     return Table(game=spec.game, env=env, params=params,
                  issues=issue_views(spec.game, env, params), agents=tuple(env.agents),
@@ -244,12 +244,24 @@ def play_table_move(table: Table, seed: int, state: Any, t: int,
     """Move ``t + 1`` (blocking: call it on the engine's thread): the new state, the move
     (:func:`describe`) and every agent's reward of the step. ``human``: (action type, offer
     (D,) natural units) the mover plays instead of its policy."""
+    new_state, facts = table.step.one(*table_step_args(table, seed, state, t, human))
+    return (new_state, *read_table_move(table, facts))
+
+
+def table_step_args(table: Table, seed: int, state: Any, t: int,
+                    human: tuple[int, np.ndarray] | None = None) -> tuple:
+    """The arguments of move ``t + 1`` for ``table.step`` (``human`` as in
+    :func:`play_table_move`)."""
     args = no_human(table.env) if human is None else (
         np.bool_(True), np.int32(human[0]), np.asarray(human[1], np.float32))
-    new_state, facts = table.step(np.int32(seed), np.int32(t), state, table.params, *args)
-    host = jax.device_get(facts)
-    rewards = {a: float(host["rewards"][i]) for i, a in enumerate(table.agents)}
-    return new_state, describe(table, host), rewards
+    return (np.int32(seed), np.int32(t), state, table.params, *args)
+
+
+def read_table_move(table: Table, facts: dict[str, Any],
+                    ) -> tuple[dict[str, Any], dict[str, float]]:
+    """A step's facts (host values) -> the move (:func:`describe`) and every agent's reward."""
+    rewards = {a: float(facts["rewards"][i]) for i, a in enumerate(table.agents)}
+    return describe(table, facts), rewards
 
 
 def price_of(offer: dict[str, Any] | None) -> float | None:
@@ -264,4 +276,5 @@ def price_of(offer: dict[str, Any] | None) -> float | None:
 
 
 __all__ = ["FALLBACK_FIRST", "FALLBACK_OTHERS", "Table", "TableSpec", "build_table", "describe",
-           "freeze_settings", "play_table_move", "price_of", "table_game"]
+           "freeze_settings", "play_table_move", "price_of", "read_table_move",
+           "table_game", "table_step_args"]

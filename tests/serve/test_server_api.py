@@ -429,6 +429,6 @@ def test_health_reports_compiles_and_moves(client, server):
             break
         time.sleep(0.5)
     assert h["jax"]["compiled_policy_pairs"] >= 1
-    assert h["jax"]["moves_measured"] >= 1 and h["jax"]["move_compute_ms_p50"] > 0
+    assert h["jax"]["batches_measured"] >= 1 and h["jax"]["move_compute_ms_p50"] > 0
     assert h["llm"]["stats"]["messages"] >= 1
     assert h["database"]["sessions"].get("completed", 0) >= 1

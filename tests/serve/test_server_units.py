@@ -78,7 +78,7 @@ def test_engine_plays_the_eqx_jax_env_and_caches_the_compile():
     sup, ret = PolicySpec("negotiator", "boulware"), PolicySpec("negotiator", "conceder")
     game = eng.game(sup, ret, 10)
     assert eng.stats.compiles == 1
-    _, state = game.reset(np.int32(5), game.params, np.float32(5000), np.float32(8000))
+    _, state = game.reset.one(np.int32(5), game.params, np.float32(5000), np.float32(8000))
     moves = []
     for t in range(10):
         state, move, _ = play_move(game, 5, state, t)

@@ -3,7 +3,7 @@ Redis + PostgreSQL, interleaved (embedded, scale-out, embedded, scale-out), on t
 services started as the tests start them (``tests/serve/services.py``: Debian's redis-server
 and PostgreSQL must be installed; ``make test`` installs both).
 
-    python scripts/loadtest_modes.py --sessions 100    # JSON to loadtest_modes_100.json
+    python scripts/loadtest_modes.py --sessions 100    # JSON to loadtest_modes_100x10.json
 
 The limits that a load from one client address hits are raised for the measurement (per-user
 rate and running sessions, unauthenticated WebSockets per address).
@@ -26,10 +26,11 @@ KEYS = ("completed", "failed", "moves_streamed", "moves_stored",
         "api_latency_ms", "wall_s")
 
 
-def measure(url: str, sessions: int) -> dict:
+def measure(url: str, sessions: int, max_rounds: int) -> dict:
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "loadtest.py"), "--url", url,
                         "--user", "alice", "--password", "alice-password", "--sessions",
-                        str(sessions)], capture_output=True, text=True, timeout=1200)
+                        str(sessions), "--max-rounds", str(max_rounds)],
+                       capture_output=True, text=True, timeout=1200)
     return json.loads(p.stdout)
 
 
@@ -37,6 +38,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--max-rounds", type=int, default=10,
+                    help="rounds per session (longer sessions: steady-state moves/s)")
     a = ap.parse_args()
     sys.path.insert(0, str(REPO / "tests" / "serve"))
     from server_helpers import start_server, with_users
@@ -54,10 +57,11 @@ def main() -> None:
         out: dict[str, list] = {}
         for rep in range(a.repeats):
             for name, srv in servers.items():
-                res = measure(srv.url, a.sessions)
+                res = measure(srv.url, a.sessions, a.max_rounds)
                 out.setdefault(name, []).append(res)
                 print(name, rep, json.dumps({k: res[k] for k in KEYS}), flush=True)
-        Path(f"loadtest_modes_{a.sessions}.json").write_text(json.dumps(out, indent=1))
+        name = f"loadtest_modes_{a.sessions}x{a.max_rounds}.json"
+        Path(name).write_text(json.dumps(out, indent=1))
     finally:
         for srv in servers.values():
             srv.stop()

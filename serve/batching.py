@@ -67,12 +67,12 @@ class BatchedFn:
             return []
         flat = [jax.tree.flatten(c) for c in calls]
         treedef = flat[0][1]
+        for _, td in flat:
+            if td != treedef:
+                raise ValueError(f"batched calls differ in structure: {td} vs {treedef}")
         results: list[Any] = []
         for lo in range(0, len(calls), self.capacity):
-            chunk = [leaves for leaves, td in flat[lo:lo + self.capacity]]
-            for _, td in flat[lo:lo + self.capacity]:
-                if td != treedef:
-                    raise ValueError(f"batched calls differ in structure: {td} vs {treedef}")
+            chunk = [leaves for leaves, _ in flat[lo:lo + self.capacity]]
             out = jax.device_get(self._compiled(np.int32(len(chunk)),
                                                 *treedef.unflatten(self._stack(chunk))))
             leaves, out_def = jax.tree.flatten(out)
@@ -117,8 +117,6 @@ class MoveBatcher:
         self._pending: dict[BatchedFn, list[tuple[tuple, asyncio.Future]]] = {}
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        self.ticks = 0
-        self.calls = 0
 
     async def run(self, fn: BatchedFn, args: tuple) -> Any:
         """``fn(*args)`` played in the next batch (host values)."""
@@ -142,9 +140,7 @@ class MoveBatcher:
             if not groups:
                 continue
             outcomes = await loop.run_in_executor(self._executor, self._play, groups)
-            self.ticks += 1
             for entries, outcome in zip(groups.values(), outcomes, strict=True):
-                self.calls += len(entries)
                 for i, (_, fut) in enumerate(entries):
                     if fut.done():
                         continue
@@ -169,10 +165,6 @@ class MoveBatcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-
-    def stats(self) -> dict[str, Any]:
-        return {"batches": self.ticks, "moves": self.calls,
-                "moves_per_batch": round(self.calls / self.ticks, 2) if self.ticks else None}
 
 
 def _one_or_error(fn: BatchedFn, args: tuple) -> Any:

@@ -76,8 +76,9 @@ def _play_out(play: Any, state: Any, rounds: int, agents: tuple[str, ...],
 def _price_replay(manager: SimulationManager, row: SimSession, sup: PolicySpec,
                   ret: PolicySpec) -> dict[str, Any]:
     game = manager.engine.game(sup, ret, row.max_rounds, row.deterministic)
-    _, state = game.reset.one(np.int32(row.seed), game.params, np.float32(row.supplier_valuation),
-                          np.float32(row.retailer_valuation))
+    _, state = game.reset.one(np.int32(row.seed), game.params,
+                              np.float32(row.supplier_valuation),
+                              np.float32(row.retailer_valuation))
     move, totals = _play_out(lambda s, t: play_move(game, row.seed, s, t), state,
                              row.max_rounds, AGENTS)
     deal = bool(move.get("deal"))

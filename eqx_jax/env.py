@@ -154,6 +154,12 @@ def spe_kwargs(p: EnvParams) -> dict[str, Any]:
                       "walk_payoff", "timeout_payoff")}
 
 
+def game_settings(p: EnvParams) -> dict[str, Any]:
+    """:func:`spe_kwargs` plus ``max_rounds``: what ``eqx_jax.metrics.summarize(..., game=)``
+    and ``eqx_jax.efficiency`` take."""
+    return {**spe_kwargs(p), "max_rounds": int(p.max_rounds)}
+
+
 @struct.dataclass
 class EnvState:
     """Everything that changes during an episode: a dozen float32/int32 scalars per episode.

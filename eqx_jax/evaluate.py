@@ -32,8 +32,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eqx_jax.checks import check_number
-from eqx_jax.env import AGENTS, OBS_INDEX, BargainingEnv, EnvParams, make_params, spe_kwargs
+from eqx_jax.checks import check_choice, check_number
+from eqx_jax.env import (
+    AGENTS,
+    OBS_INDEX,
+    BargainingEnv,
+    EnvParams,
+    game_settings,
+    make_params,
+    spe_kwargs,
+)
 from eqx_jax.equilibrium import solve_spe
 from eqx_jax.games.registry import DEFAULT_GAME
 from eqx_jax.games.scenario import load_scenario
@@ -44,7 +52,7 @@ from eqx_jax.ppo import (
     best_response_config,
     default_sides,
     make_policy,
-    make_train,
+    make_train_chunked,
     resolve_policy,
 )
 from eqx_jax.references import (
@@ -177,7 +185,7 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
     records = jax.jit(lambda k: [play_batch(k, env_params, sup, ret, n, env)
                                  for sup, ret in matches])(key)
     for mode, record in zip(_MODES, records, strict=True):
-        out[mode] = summarize(records_to_numpy(record, env_params))
+        out[mode] = summarize(records_to_numpy(record, env_params), game_settings(env_params))
 
     if complete:
         _add_spe_distances(out, env_params)
@@ -402,7 +410,7 @@ def _summary(config: PPOConfig, env, record: dict, env_params) -> dict[str, Any]
     """The summary of one match's record in ``config``'s game (the price game's
     :func:`eqx_jax.metrics.summarize`, else :func:`eqx_jax.simulate.summarize_game`)."""
     if config.game == DEFAULT_GAME:
-        return summarize(records_to_numpy(record, env_params))
+        return summarize(records_to_numpy(record, env_params), game_settings(env_params))
     return summarize_game(record, env)
 
 
@@ -439,10 +447,31 @@ def _side_exploitability(side: str, br_record: dict, trained: dict[str, Any], me
     }
 
 
+#: Where a best response starts: the incumbent's own network (its weights, fine-tuned against
+#: the frozen other side) or a fresh network.
+BR_INITS: tuple[str, ...] = ("incumbent", "fresh")
+
+
+def _warm_start(runner, config: PPOConfig, params: dict, br_init: str):
+    """The best-response runner with each role's network set to the incumbent's weights where
+    ``br_init == "incumbent"`` and PPO plays that role (Adam's state starts at zero either
+    way, so only the weights change); a fresh network elsewhere."""
+    if br_init == "fresh":
+        return runner
+    new = dict(runner.params)
+    for role in AGENTS:
+        if role in config.trained_roles:
+            w = params[config.network_for(role)]
+            new[role] = jax.tree.map(lambda x, old: jnp.broadcast_to(x, old.shape).astype(
+                old.dtype), w, runner.params[role])
+    return runner.replace(params=new)
+
+
 def exploitability(config: PPOConfig, params: dict, key: jax.Array,
                    total_timesteps: int | None = None, *, num_episodes: int = 10_000,
                    num_seeds: int = 1, deterministic: bool = True,
-                   opponent_policy: Policy | None = None) -> dict[str, Any]:
+                   opponent_policy: Policy | None = None,
+                   br_init: str = "incumbent") -> dict[str, Any]:
     """How much a best response gains against each frozen side of the trained pair.
 
     For each side X (supplier, retailer), with Y the other side:
@@ -450,8 +479,11 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
     1. freeze the incumbent of Y (its trained PPO network, greedy if ``deterministic`` else
        sampling, or the config's fixed opponent where PPO does not play Y); it is a constant of
        the compiled training program, never updated;
-    2. train a *fresh* PPO network for X against it with the same PPO and the config's knobs
-       (``total_timesteps`` env steps, default ``config.total_timesteps``). Both sides' best
+    2. train a PPO network for X against it with the same PPO and the config's knobs
+       (``total_timesteps`` env steps, default ``config.total_timesteps``), starting from the
+       incumbent X's own weights (``br_init="incumbent"``, the default: the search starts at
+       the trained payoff, so even a short budget finds the directions in which X gains; where
+       PPO does not play X, or with ``br_init="fresh"``, from a fresh network). Both sides' best
        responses train in one run (:func:`best_response_config`: one compilation);
        ``num_seeds`` independent runs train at once and, per side, the seed whose best
        response evaluates best is kept (a tighter lower bound);
@@ -491,16 +523,20 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
     frozen = {role: resolve_policy(config, params, names[role], role, deterministic,
                                    opponent_policy)
               for role in AGENTS}
+    check_choice("br_init", br_init, BR_INITS)
     br_cfg = best_response_config(config, total_timesteps, num_seeds)
     k_train, k_eval = jax.random.split(key)
-    runner, metrics = make_train(br_cfg, opponent_policy=role_policy(
-        [frozen[AGENTS[0]], frozen[AGENTS[1]]], OBS_INDEX["role"]))(k_train)
+    init, train_chunk = make_train_chunked(br_cfg, opponent_policy=role_policy(
+        [frozen[AGENTS[0]], frozen[AGENTS[1]]], OBS_INDEX["role"]))
+    runner = _warm_start(init(k_train), config, params, br_init)
+    runner, metrics = train_chunk(runner, br_cfg.num_updates)
     br_records, trained_record = _play_best_responses(br_cfg, runner.params, frozen,
                                                       env_params, env, n, k_eval)
     summary = functools.partial(_summary, config, env, env_params=env_params)
     trained = summary(trained_record)
     out: dict[str, Any] = {"total_timesteps": br_cfg.total_timesteps // 2, "num_episodes": n,
                            "num_seeds": num_seeds, "deterministic": bool(deterministic),
+                           "br_init": br_init,
                            "mean_available_surplus": surplus}
     for j, side in enumerate(AGENTS):
         out[side] = _side_exploitability(side, br_records[j], trained, metrics, num_seeds,

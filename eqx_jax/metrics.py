@@ -18,9 +18,13 @@ Prices and valuations are currency units; rounds are counts.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from eqx_jax.efficiency import efficiency_summary
 
 # Same tolerance as the env: rounds are integers, so t < f*T is t + eps < f*T for float f*T.
 BONUS_EPS = 1e-3
@@ -83,7 +87,8 @@ def episode_metrics(
     }
 
 
-def summarize(episodes: dict[str, jax.Array | np.ndarray]) -> dict[str, float]:
+def summarize(episodes: dict[str, jax.Array | np.ndarray],
+              game: dict[str, Any] | None = None) -> dict[str, float]:
     """Aggregate finished episodes (arrays with one entry per episode) into scalar metrics.
 
     ``episodes`` needs ``deal``, ``price``, ``round``, ``supplier_value``, ``retailer_value``,
@@ -93,6 +98,12 @@ def summarize(episodes: dict[str, jax.Array | np.ndarray]) -> dict[str, float]:
     ``deal_rate``, ``mean_rounds``, ``negotiation_efficiency``, rewards. ``surplus_captured`` is
     total realised gains over total available gains (the ex-post efficiency of the batch).
     A mean over zero deals is ``nan``, so callers can tell "no deals" from 0.
+
+    ``surplus_captured`` and ``pareto_score`` ignore *when* the deal closes; with ``game`` (the
+    game's settings: ``eqx_jax.env.spe_kwargs(params)`` plus ``max_rounds``) and the rewards,
+    the figures of :func:`eqx_jax.efficiency.efficiency_summary` are added, which count it:
+    ``welfare_efficiency`` and each side's reward against the complete-information SPE of the
+    drawn valuations.
     """
     e = {k: np.asarray(v) for k, v in episodes.items()}
     deal = e["deal"].astype(bool)
@@ -126,6 +137,9 @@ def summarize(episodes: dict[str, jax.Array | np.ndarray]) -> dict[str, float]:
     for side in ("supplier", "retailer"):
         if f"{side}_reward" in e:
             out[f"{side}_reward"] = float(e[f"{side}_reward"].mean())
+    if game is not None and all(f"{a}_reward" in e for a in ("supplier", "retailer")):
+        out.update(efficiency_summary(vs, vr, {a: e[f"{a}_reward"] for a in
+                                               ("supplier", "retailer")}, game))
     if "walk_away" in e:
         out["walk_rate"] = float(np.asarray(e["walk_away"]).mean())
     if "timeout" in e:

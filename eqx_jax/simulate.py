@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eqx_jax.env import AGENTS, BargainingEnv, EnvParams
+from eqx_jax.env import AGENTS, BargainingEnv, EnvParams, game_settings
 from eqx_jax.metrics import summarize
 from eqx_jax.negotiators import GAME_NEGOTIATORS, NEGOTIATORS, Policy, get_game_negotiator
 
@@ -173,7 +173,7 @@ def tournament(
     rows = []
     for n, (i, j) in enumerate(pairs):
         one = {k: v[n] for k, v in records.items()}
-        summary = (summarize(records_to_numpy(one, params)) if price_game
+        summary = (summarize(records_to_numpy(one, params), game_settings(params)) if price_game
                    else summarize_game(one, env))
         rows.append({"supplier": names[i], "retailer": names[j], **summary})
     return rows

@@ -31,7 +31,8 @@ from anyio import to_thread
 from pydantic import ValidationError
 from sqlalchemy import bindparam, case, func, insert, select, text, update
 
-from eqx_jax.env import AGENTS, params_to_dict
+from eqx_jax.efficiency import episode_efficiency
+from eqx_jax.env import AGENTS, game_settings, params_to_dict
 from serve.auth import Principal
 from serve.bus import LocalBus
 from serve.db import Database, Message, Policy, SimSession, utcnow
@@ -617,6 +618,7 @@ class SimulationManager:
         price = move["price"] if deal else None
         end = ("deal" if deal else "walk_away" if move.get("walk_away")
                else "timeout" if move.get("timeout") else "none")
+        eq = equilibrium_for(row.supplier_valuation, row.retailer_valuation, params)
         return {
             "type": "SIMULATION_COMPLETE", "session_id": row.id, "game": "price",
             "deal_reached": deal, "final_price": price,
@@ -625,7 +627,11 @@ class SimulationManager:
             "utilities": ({"supplier": price - row.supplier_valuation,
                            "retailer": row.retailer_valuation - price} if deal else None),
             **outcome_metrics(deal, price, row.supplier_valuation, row.retailer_valuation),
-            **equilibrium_for(row.supplier_valuation, row.retailer_valuation, params),
+            **eq,
+            # Against the largest welfare the session allowed and the complete-information
+            # equilibrium of its valuations (eqx_jax.efficiency).
+            **episode_efficiency(row.supplier_valuation, row.retailer_valuation, totals,
+                                 eq["equilibrium_payoffs"], game_settings(params)),
             "supplier_policy": row.supplier_policy, "retailer_policy": row.retailer_policy,
             "seed": row.seed, "timestamp": time.time(),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import jax
 import numpy as np
@@ -158,3 +159,25 @@ def test_progress_off_a_terminal_is_plain_lines():
     silent = io.StringIO()
     Progress(total=10, done=0, out=silent, enabled=False).update(5, 1.0, 0.5)
     assert silent.getvalue() == ""
+
+
+def test_evaluate_reports_welfare_efficiency_and_exploitability_by_default(runs, capsys):
+    base, _, _ = runs
+    assert main(["evaluate", str(base / "full"), "--episodes", "300", "--br-steps",
+                 str(32 * 8 * 2), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    g = out["evaluation"]["greedy"]
+    for key in ("welfare_efficiency", "supplier_spe_reward",
+                "retailer_price_of_private_information", "surplus_captured", "pareto_score"):
+        assert math.isfinite(g[key]), key
+    x = out["exploitability"]
+    assert x["br_init"] == "incumbent" and x["total_timesteps"] == 32 * 8 * 2
+    assert x["num_episodes"] == 300 and math.isfinite(x["supplier"]["gain_share"])
+    assert main(["evaluate", str(base / "full"), "--episodes", "300",
+                 "--no-exploitability"]) == 0
+    text = capsys.readouterr().out
+    assert "welfare_efficiency" in text and "founding design's definitions" in text
+    assert "Exploitability" not in text
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(base / "full"), "--br-init", "warm"])
+    assert e.value.code == 2 and "incumbent" in capsys.readouterr().err

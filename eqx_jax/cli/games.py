@@ -23,7 +23,7 @@ from eqx_jax.cli.common import (
     print_table,
 )
 from eqx_jax.cli.group import simulate_group
-from eqx_jax.env import EnvParams, params_to_dict, spe_kwargs
+from eqx_jax.env import EnvParams, game_settings, params_to_dict, spe_kwargs
 from eqx_jax.games.registry import DEFAULT_GAME, GAMES, get_game
 from eqx_jax.metrics import nash_bargaining_solution, summarize
 from eqx_jax.negotiators import GAME_NEGOTIATORS, NEGOTIATORS
@@ -142,7 +142,7 @@ def cmd_simulate(a: argparse.Namespace) -> None:
         print_equilibrium(eq)
         return
     rec = simulate.play(key, params, a.supplier, a.retailer, a.episodes)
-    summary = summarize(rec)
+    summary = summarize(rec, game_settings(params))
     if a.json:
         print_json({"game": params_to_dict(params), "supplier": a.supplier,
                      "retailer": a.retailer, "metrics": summary})

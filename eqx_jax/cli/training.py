@@ -124,6 +124,9 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 GROUP_GAME = "group"
+#: ``eqx evaluate``'s default best-response budget, env steps per side (seat): short enough
+#: for ``make run`` (README, Private information: what longer budgets find).
+SHORT_BR_STEPS = 1_000_000
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
@@ -136,9 +139,11 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         config, params = load_policy(a.run)
     except RunError as e:
         raise CliError(str(e)) from None
-    if a.br_steps is not None:
+    one_update = config.num_envs * config.num_steps
+    if a.br_steps is None:
+        a.br_steps = max(SHORT_BR_STEPS, one_update)
+    else:
         positive_int("--br-steps", a.br_steps, 10**10)
-        one_update = config.num_envs * config.num_steps
         if a.br_steps < one_update:  # each role's best response trains at least one update
             raise CliError(f"--br-steps must be at least {one_update} (one update of the run's "
                            f"{config.num_envs} envs x {config.num_steps} steps), got "
@@ -155,7 +160,9 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
             result["tournament"] = ev.tournament_vs_negotiators(config, params, k_tour,
                                                                 a.tournament_episodes)
         if a.exploitability:
-            result["exploitability"] = ev.exploitability(config, params, k_br, a.br_steps)
+            result["exploitability"] = ev.exploitability(config, params, k_br, a.br_steps,
+                                                         num_episodes=a.episodes,
+                                                         br_init=a.br_init)
     except ValueError as e:
         raise CliError(str(e)) from None
     if a.json:
@@ -244,18 +251,21 @@ def _print_evaluation(result: dict) -> None:
         return
     print(f"Evaluation of {result['run']}: {e['supplier']} (supplier) vs {e['retailer']} "
           f"(retailer), {e['num_episodes']:,} episodes")
-    keys = ["deal_rate", "mean_rounds", "mean_price", "nash_distance", "pareto_score",
-            "negotiation_efficiency", "supplier_share", "surplus_captured", "supplier_reward",
-            "retailer_reward"]
+    keys = ["deal_rate", "mean_rounds", "mean_price", "welfare_efficiency",
+            "supplier_reward", "supplier_spe_reward", "supplier_price_of_private_information",
+            "retailer_reward", "retailer_spe_reward", "retailer_price_of_private_information"]
+    founding = ["nash_distance", "pareto_score", "negotiation_efficiency", "supplier_share",
+                "surplus_captured"]
     if "spe" in e:
         keys += ["spe_price_error", "spe_price_rel_error", "spe_round_error",
                  "spe_supplier_payoff_error", "spe_retailer_payoff_error"]
-    print(f"  {'metric':28s} {'greedy':>12s} {'stochastic':>12s}")
-    for k in keys:
-        print(f"  {k:28s} {fmt(e['greedy'].get(k, float('nan'))):>12s} "
-              f"{fmt(e['stochastic'].get(k, float('nan'))):>12s}")
-    print("  (founding design's targets: nash_distance < 0.05, pareto_score > 0.85; "
-          "the midpoint they measure is not the equilibrium)")
+    _print_rows(e, f"{'metric':38s} {'greedy':>12s} {'stochastic':>12s}", keys)
+    print("  (welfare_efficiency: both rewards' sum over the largest sum the episode allowed, "
+          "a deal in round 2; *_spe_reward: the complete-information equilibrium of the drawn "
+          "valuations; price_of_private_information: that minus the reward)")
+    _print_rows(e, "founding design's definitions (they ignore when the deal closes):", founding)
+    print("  (its targets: nash_distance < 0.05, pareto_score > 0.85; the midpoint they "
+          "measure is not the equilibrium; surplus_captured counts a late deal as a full one)")
     if "spe" in e:
         spe = e["spe"]
         price = "no agreement" if spe["price"] is None else f"{spe['price']:,.2f}"
@@ -275,11 +285,18 @@ def _print_evaluation(result: dict) -> None:
     _print_exploitability(result)
 
 
+def _print_rows(e: dict, title: str, keys: list[str]) -> None:
+    print(f"  {title}")
+    for k in keys:
+        print(f"  {k:38s} {fmt(e['greedy'].get(k, float('nan'))):>12s} "
+              f"{fmt(e['stochastic'].get(k, float('nan'))):>12s}")
+
+
 def _print_exploitability(result: dict) -> None:
     if "exploitability" in result:
         x = result["exploitability"]
-        print(f"\nExploitability (PPO best response, {x['total_timesteps']:,} steps; "
-              "a lower bound):")
+        print(f"\nExploitability (PPO best response from the {x['br_init']} network, "
+              f"{x['total_timesteps']:,} steps per side; a lower bound):")
         for side in ("supplier", "retailer"):
             s = x[side]
             print(f"  best-response {side}: gains {s['gain']:,.2f} reward units over the trained "
@@ -373,11 +390,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="also play every classic negotiator, both roles")
     p.add_argument("--tournament-episodes", type=int, default=2000,
                    help="episodes per tournament pairing (default 2000)")
-    p.add_argument("--exploitability", action="store_true",
-                   help="also train a best response against each frozen side (slow: one "
-                        "training run per side; the group game: per seat, in one run)")
+    p.add_argument("--exploitability", action=argparse.BooleanOptionalAction, default=True,
+                   help="train a PPO best response against each frozen side (each seat of a "
+                        "group game), all in one run, and report its gain (default: on; "
+                        "--no-exploitability skips it)")
     p.add_argument("--br-steps", type=int, default=None,
-                   help="env steps of each best-response run (default: the run's total)")
+                   help="env steps of each best response (default "
+                        f"{SHORT_BR_STEPS:,}, a short budget; more gives a tighter bound)")
+    p.add_argument("--br-init", default="incumbent", choices=("incumbent", "fresh"),
+                   help="where each best response starts: the trained network's own weights "
+                        "(default) or a fresh network")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)

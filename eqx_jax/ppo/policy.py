@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from eqx_jax.env import AGENTS
+from eqx_jax.env import AGENTS, game_settings
 from eqx_jax.metrics import summarize
 from eqx_jax.negotiators import Policy, get_game_negotiator
 from eqx_jax.ppo.config import POLICY_OPPONENT, PPOConfig, default_sides
@@ -91,4 +91,4 @@ def evaluate(config: PPOConfig, params: dict, key: jax.Array, num_episodes: int 
     ret = resolve_policy(config, params, retailer, AGENTS[1], deterministic, opponent_policy)
     env = config.make_env()
     record = jax.jit(lambda k: play_batch(k, env_params, sup, ret, num_episodes, env))(key)
-    return summarize(records_to_numpy(record, env_params))
+    return summarize(records_to_numpy(record, env_params), game_settings(env_params))

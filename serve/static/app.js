@@ -472,7 +472,9 @@ function renderResult(div, r, req) {
   const rows = [
     ["Final price", money(r.final_price)], ["Rounds", r.total_rounds],
     ["Supplier reward", fmtNum(r.rewards && r.rewards.supplier)], ["Retailer reward", fmtNum(r.rewards && r.rewards.retailer)],
-    ["Nash distance", fmtNum(r.nash_distance)], ["Pareto score", fmtNum(r.pareto_efficiency)],
+    ["Welfare efficiency", fmtNum(r.welfare_efficiency)],
+    ["Price of private information", r.price_of_private_information ? `supplier ${fmtNum(r.price_of_private_information.supplier)} / retailer ${fmtNum(r.price_of_private_information.retailer)}` : "–"],
+    ["Nash distance (founding design)", fmtNum(r.nash_distance)], ["Pareto score (founding design)", fmtNum(r.pareto_efficiency)],
     ["Equilibrium price", money(r.equilibrium_price)], ["Equilibrium round", r.equilibrium_round ?? "–"],
     ["Players", `${r.supplier_policy} vs ${r.retailer_policy}`], ["Seed", r.seed],
   ];

@@ -22,13 +22,13 @@ def test_train_and_evaluate_price_quantity(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["game"] == "price-quantity"
     assert (run / "training_curves.png").stat().st_size > 0
-    out = _eqx("evaluate", str(run), "--episodes", "200", "--json")
+    out = _eqx("evaluate", str(run), "--episodes", "200", "--no-exploitability", "--json")
     assert out.returncode == 0, out.stderr
     e = json.loads(out.stdout)["evaluation"]
     assert e["game"] == "price-quantity" and not e["complete_information"]
     for key in ("deal_rate", "mean_quantity", "efficiency", "spe_price", "spe_round_match"):
         assert key in e["greedy"]
-    text = _eqx("evaluate", str(run), "--episodes", "200")
+    text = _eqx("evaluate", str(run), "--episodes", "200", "--no-exploitability")
     assert text.returncode == 0 and "spe_quantity" in text.stdout
     bad = _eqx("evaluate", str(run), "--tournament")
     assert bad.returncode == 2 and "price" in bad.stderr

@@ -176,7 +176,9 @@ def test_negotiation_streams_every_move_and_the_result(page, dash):
     assert res["deal_reached"] and outcome.startswith("Deal reached at $")
     assert f"{res['final_price']:,.2f}" in outcome
     assert page.inner_text('#result dd[data-key="Rounds"]') == str(res["total_rounds"])
-    for key in ("Supplier reward", "Retailer reward", "Nash distance", "Pareto score"):
+    for key in ("Supplier reward", "Retailer reward", "Welfare efficiency",
+                "Price of private information", "Nash distance (founding design)",
+                "Pareto score (founding design)"):
         assert page.inner_text(f'#result dd[data-key="{key}"]') not in ("", "–")
     assert f"{res['equilibrium_price']:,.2f}" in page.inner_text(
         '#result dd[data-key="Equilibrium price"]')

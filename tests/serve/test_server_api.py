@@ -159,6 +159,13 @@ def test_start_stream_status_replay(client, server):
     assert set(final["rewards"]) == {"supplier", "retailer"}
     spe = solve_spe(5000, 8000, 10)
     assert final["equilibrium_price"] == pytest.approx(spe.price)
+    # Welfare against the best the session allowed: a deal in round 2, 3000 * 0.64 + 2 * 5.
+    assert final["best_welfare"] == pytest.approx(1930.0)
+    assert final["welfare_efficiency"] == pytest.approx(
+        sum(final["rewards"].values()) / 1930.0)
+    assert final["price_of_private_information"] == pytest.approx(
+        {"supplier": spe.supplier_payoff - final["rewards"]["supplier"],
+         "retailer": spe.retailer_payoff - final["rewards"]["retailer"]})
     if final["deal_reached"]:
         assert moves[-1]["action"] == "ACCEPT"
         assert final["final_price"] == pytest.approx(moves[-2]["price"])

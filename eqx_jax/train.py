@@ -288,9 +288,11 @@ def _run_chunks(config: PPOConfig, run_dir: Path, runner: RunnerState, train_chu
                 on_chunk: Callable[[int, dict], None] | None) -> dict[str, Any]:
     """Train from update ``done`` to ``target`` in chunks of ``chunk`` updates, logging and
     checkpointing after each. Returns the runner, the updates done, the last metrics row and
-    the steady-state throughput (env steps and seconds after the first, compiling chunk)."""
+    the steady-state throughput (env steps and seconds after the first, compiling chunk) and
+    when the first chunk ended (``time.perf_counter``)."""
     batch = config.num_envs * config.num_steps
     steps_timed, time_timed, last, compiled_once = 0, 0.0, {}, False
+    first_chunk_done = None
     while done < target:
         n = min(chunk, target - done)
         t0 = time.perf_counter()
@@ -301,6 +303,7 @@ def _run_chunks(config: PPOConfig, run_dir: Path, runner: RunnerState, train_chu
             steps_timed += n * batch * config.num_seeds
             time_timed += dt
         compiled_once = True
+        first_chunk_done = first_chunk_done or time.perf_counter()
         rows = _metrics_rows(metrics, done, batch)
         if main:
             with (run_dir / "metrics.jsonl").open("a") as f:
@@ -312,7 +315,7 @@ def _run_chunks(config: PPOConfig, run_dir: Path, runner: RunnerState, train_chu
         progress.update(done, sps, last.get("deal_rate", float("nan")))
         if on_chunk:
             on_chunk(done, last)
-    return {"runner": runner, "done": done, "last": last,
+    return {"runner": runner, "done": done, "last": last, "first_chunk_done": first_chunk_done,
             "env_steps_per_s": steps_timed / time_timed if time_timed else None}
 
 
@@ -333,6 +336,7 @@ def _finish(config: PPOConfig, run_dir: Path, result: dict[str, Any], total: int
         "finished": done >= total,
         "env_steps": done * config.num_envs * config.num_steps * config.num_seeds,
         "wall_time_s": wall,
+        "start_up_s": result["start_up_s"],
         "env_steps_per_s": result["env_steps_per_s"],
         "devices": int(mesh.devices.size),
         "device_kind": f"{mesh.devices.flat[0].platform}: {mesh.devices.flat[0].device_kind}",
@@ -373,6 +377,7 @@ def train_run(
     about 1/40 of the run); it changes only how often progress is shown, never the result.
     ``progress``: show it on ``out`` (see :class:`Progress`).
     """
+    t_entry = time.perf_counter()
     run_dir = Path(run_dir)
     main = _is_main_process()
     config = _prepare_run_dir(config, run_dir, resume, main)
@@ -391,6 +396,9 @@ def train_run(
                              chunk_updates or max(1, total // 40), bar, main, on_chunk)
     finally:
         bar.close()
+    # Set-up, compilation (or loading it from the persistent cache) and the first chunk.
+    result["start_up_s"] = (result["first_chunk_done"] - t_entry
+                            if result["first_chunk_done"] else None)
     return _finish(config, run_dir, result, total, time.perf_counter() - t_start,
                    train_chunk.mesh, main)
 

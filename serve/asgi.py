@@ -14,6 +14,7 @@ import os
 
 from fastapi import FastAPI
 
+from eqx_jax.compile_cache import enable_compile_cache
 from serve.app import create_app
 from serve.logredact import install
 from serve.settings import Settings
@@ -25,4 +26,5 @@ def create() -> FastAPI:
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(levelname)s:     %(name)s: %(message)s")
     install(logging.getLogger())
+    enable_compile_cache()  # a worker process: the eqx command's setting, inherited
     return create_app(Settings())

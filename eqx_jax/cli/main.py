@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 
 from eqx_jax.cli import games, training
 from eqx_jax.cli.common import CliError
+from eqx_jax.compile_cache import disable_compile_cache, enable_compile_cache
 
 #: The entry-point group through which outer layers add subcommands.
 COMMANDS_GROUP = "eqx.commands"
@@ -35,12 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     games.add_parsers(sub)
     training.add_parsers(sub)
     add_plugin_commands(sub)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--no-compile-cache", dest="compile_cache", action="store_false",
+            help="do not use JAX's persistent compilation cache (default: on, in "
+                 "$EQX_COMPILE_CACHE_DIR or ~/.cache/eqx/jax; EQX_COMPILE_CACHE=0 also "
+                 "turns it off)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``eqx`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "compile_cache", True):
+        enable_compile_cache()
+    else:
+        disable_compile_cache()
     try:
         args.func(args)
     except CliError as e:

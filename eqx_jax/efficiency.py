@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from eqx_jax.equilibrium import spe_price_batch
+from eqx_jax.equilibrium import chatterjee_samuelson, myerson_satterthwaite, spe_price_batch
 from eqx_jax.payoffs import AGENTS, deal_factors, reward_model_name
 
-__all__ = ["best_welfare", "efficiency_summary", "episode_efficiency"]
+__all__ = ["best_welfare", "efficiency_summary", "episode_efficiency",
+           "mechanism_benchmarks"]
 
 
 def best_welfare(v_s: np.ndarray, v_r: np.ndarray, max_rounds: int, *, reward_model: Any,
@@ -118,4 +119,53 @@ def episode_efficiency(v_s: float, v_r: float, rewards: dict[str, float],
         "best_welfare": best,
         "price_of_private_information": {a: float(spe_payoffs[a]) - float(rewards[a])
                                          for a in AGENTS},
+    }
+
+
+def mechanism_benchmarks(v_s: np.ndarray, v_r: np.ndarray, deal: np.ndarray,
+                         priors: tuple[float, float, float, float]) -> dict[str, Any]:
+    """Gains from trade (currency units, ``E[(V_r - V_s) 1{deal}]``: what the mechanism-design
+    bounds measure, a deal's delay not counted) against what any procedure could reach with the
+    uniform ``priors`` ``(supplier_low, supplier_high, retailer_low, retailer_high)``, each
+    ``low < high``:
+
+    * ``first_best_gains``: ``E[(V_r - V_s)^+]``, trade exactly when there are gains;
+    * ``second_best_gains``: the Myerson-Satterthwaite bound, the most any incentive-compatible,
+      individually rational, budget-balanced mechanism reaches
+      (:func:`eqx_jax.equilibrium.myerson_satterthwaite`);
+    * ``chatterjee_samuelson_gains``: the linear equilibrium of the k = 1/2 double auction
+      (:func:`eqx_jax.equilibrium.chatterjee_samuelson`; its ``valid`` flag says whether the
+      linear strategies are an equilibrium for these supports).
+
+    Per batch (``v_s``, ``v_r``, ``deal``: (N,)): ``realised_gains`` (mean), its ratio to each
+    bound (``gains_over_first_best``, ``..._second_best``, ``..._chatterjee_samuelson``), and
+    ``trade_rate_with_gains`` / ``trade_rate_without_gains`` (deal rate where ``V_r > V_s`` and
+    where not; nan where no such episode). The bounds are expectations under the priors, the
+    realised gains a sample mean: with N episodes they differ by sampling error
+    (~``std / sqrt(N)``)."""
+    vs, vr = np.asarray(v_s, np.float64), np.asarray(v_r, np.float64)
+    deal = np.asarray(deal, bool)
+    ms = myerson_satterthwaite(*priors)
+    cs = chatterjee_samuelson(*priors)
+    realised = float(np.where(deal, vr - vs, 0.0).mean())
+    gains = vr > vs
+
+    def ratio(bound: float | None) -> float:
+        return realised / bound if bound else math.nan
+
+    def rate(mask: np.ndarray) -> float:
+        return float(deal[mask].mean()) if mask.any() else math.nan
+
+    return {
+        "first_best_gains": ms["first_best_gains"],
+        "second_best_gains": ms["second_best_gains"],
+        "chatterjee_samuelson_gains": cs["gains"],
+        "chatterjee_samuelson_valid": bool(cs["valid"]),
+        "supports_overlap": bool(cs["supports_overlap"]),
+        "realised_gains": realised,
+        "gains_over_first_best": ratio(ms["first_best_gains"]),
+        "gains_over_second_best": ratio(ms["second_best_gains"]),
+        "gains_over_chatterjee_samuelson": ratio(cs["gains"]),
+        "trade_rate_with_gains": rate(gains),
+        "trade_rate_without_gains": rate(~gains),
     }

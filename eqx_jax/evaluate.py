@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eqx_jax.checks import check_choice, check_number
+from eqx_jax.efficiency import mechanism_benchmarks
 from eqx_jax.env import (
     AGENTS,
     OBS_INDEX,
@@ -122,6 +123,14 @@ def mean_available_surplus(env_params: EnvParams) -> float:
     return total / (b - a)
 
 
+def _uniform_priors(p: EnvParams) -> tuple[float, float, float, float] | None:
+    """(supplier_low, supplier_high, retailer_low, retailer_high) when both valuations are
+    private (low < high): the supports of :func:`eqx_jax.efficiency.mechanism_benchmarks`."""
+    b = tuple(float(x) for x in (p.supplier_low, p.supplier_high, p.retailer_low,
+                                 p.retailer_high))
+    return b if b[0] < b[1] and b[2] < b[3] else None
+
+
 def _complete_information(p: EnvParams) -> bool:
     return p.supplier_low == p.supplier_high and p.retailer_low == p.retailer_high
 
@@ -153,6 +162,10 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
     / spe_price), ``spe_round_error = |mean_rounds - spe_round|`` (rounds),
     ``spe_supplier_payoff_error`` / ``spe_retailer_payoff_error`` (|mean reward - SPE payoff|,
     reward units), and ``nbs_price_error``. ``nan`` where undefined (no deal, or no SPE price).
+
+    With both valuations private, each mode also holds ``"mechanisms"``: the gains from trade
+    against the first best, the Myerson-Satterthwaite second best and the Chatterjee-Samuelson
+    double auction (:func:`eqx_jax.efficiency.mechanism_benchmarks`).
     """
     n = _check_episodes(num_episodes)
     if config.game != DEFAULT_GAME:
@@ -184,8 +197,13 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
                for deterministic in _MODES.values()]
     records = jax.jit(lambda k: [play_batch(k, env_params, sup, ret, n, env)
                                  for sup, ret in matches])(key)
+    priors = _uniform_priors(env_params)
     for mode, record in zip(_MODES, records, strict=True):
-        out[mode] = summarize(records_to_numpy(record, env_params), game_settings(env_params))
+        rec = records_to_numpy(record, env_params)
+        out[mode] = summarize(rec, game_settings(env_params))
+        if priors is not None:
+            out[mode]["mechanisms"] = mechanism_benchmarks(
+                rec["supplier_value"], rec["retailer_value"], rec["deal"], priors)
 
     if complete:
         _add_spe_distances(out, env_params)

@@ -10,7 +10,12 @@ import jax
 import numpy as np
 import pytest
 
-from eqx_jax.efficiency import best_welfare, efficiency_summary, episode_efficiency
+from eqx_jax.efficiency import (
+    best_welfare,
+    efficiency_summary,
+    episode_efficiency,
+    mechanism_benchmarks,
+)
 from eqx_jax.env import game_settings, make_params
 from eqx_jax.equilibrium import spe_price_batch
 from eqx_jax.metrics import summarize
@@ -96,3 +101,27 @@ def test_summarize_adds_them_and_a_late_deal_is_not_full_efficiency():
                         (rec["supplier_reward"] + rec["retailer_reward"]).sum()
                         / best_welfare(rec["supplier_value"], rec["retailer_value"],
                                        **game_settings(p)).sum(), rel_tol=1e-6)
+
+
+def test_mechanism_benchmarks_on_chatterjee_samuelsons_uniform_case():
+    # Both valuations U[2000, 8000] (U[0, 1] scaled by 6000): first best 6000 / 6 = 1000;
+    # the linear double auction trades iff V_r - V_s >= 6000 / 4 and reaches 6000 * 9 / 64,
+    # which is also the second best.
+    rng = np.random.default_rng(0)
+    n = 400_000
+    vs, vr = rng.uniform(2000, 8000, n), rng.uniform(2000, 8000, n)
+    cs_deal = vr - vs >= 1500.0
+    b = mechanism_benchmarks(vs, vr, cs_deal, (2000.0, 8000.0, 2000.0, 8000.0))
+    assert b["first_best_gains"] == pytest.approx(1000.0)
+    assert b["second_best_gains"] == pytest.approx(843.75, rel=1e-9)
+    assert b["chatterjee_samuelson_gains"] == pytest.approx(843.75)
+    assert b["chatterjee_samuelson_valid"] and b["supports_overlap"]
+    assert b["gains_over_second_best"] == pytest.approx(1.0, abs=0.01)  # sampling error only
+    assert b["gains_over_first_best"] == pytest.approx(0.84375, abs=0.01)
+    assert b["trade_rate_without_gains"] == 0.0
+    assert b["trade_rate_with_gains"] == pytest.approx(0.5625, abs=0.01)  # (3/4)^2 / (1/2)
+    # Trading exactly when there are gains reaches the first best, beyond the second best
+    # (possible for agents who know both values; not for any mechanism under private values).
+    fb = mechanism_benchmarks(vs, vr, vr > vs, (2000.0, 8000.0, 2000.0, 8000.0))
+    assert fb["gains_over_first_best"] == pytest.approx(1.0, abs=0.01)
+    assert fb["trade_rate_with_gains"] == 1.0

@@ -266,6 +266,8 @@ def _print_evaluation(result: dict) -> None:
     _print_rows(e, "founding design's definitions (they ignore when the deal closes):", founding)
     print("  (its targets: nash_distance < 0.05, pareto_score > 0.85; the midpoint they "
           "measure is not the equilibrium; surplus_captured counts a late deal as a full one)")
+    if "mechanisms" in e["greedy"]:
+        _print_mechanisms(e)
     if "spe" in e:
         spe = e["spe"]
         price = "no agreement" if spe["price"] is None else f"{spe['price']:,.2f}"
@@ -283,6 +285,20 @@ def _print_evaluation(result: dict) -> None:
                   f"{r['retailer_reward']:9,.1f} [{r['retailer_reward_ci_low']:,.1f}, "
                   f"{r['retailer_reward_ci_high']:,.1f}]")
     _print_exploitability(result)
+
+
+def _print_mechanisms(e: dict) -> None:
+    """Gains from trade against the mechanism-design bounds (both valuations private)."""
+    g, st = e["greedy"]["mechanisms"], e["stochastic"]["mechanisms"]
+    cs = "" if g["chatterjee_samuelson_valid"] else " (not an equilibrium for these priors)"
+    print(f"  gains from trade (currency units, delay not counted): first best "
+          f"{fmt(g['first_best_gains'])}, Myerson-Satterthwaite second best "
+          f"{fmt(g['second_best_gains'])}, Chatterjee-Samuelson double auction "
+          f"{fmt(g['chatterjee_samuelson_gains'])}{cs}")
+    for k in ("realised_gains", "gains_over_first_best", "gains_over_second_best",
+              "gains_over_chatterjee_samuelson", "trade_rate_with_gains",
+              "trade_rate_without_gains"):
+        print(f"  {k:38s} {fmt(g[k]):>12s} {fmt(st[k]):>12s}")
 
 
 def _print_rows(e: dict, title: str, keys: list[str]) -> None:

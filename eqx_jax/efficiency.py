@@ -32,26 +32,36 @@ import numpy as np
 from eqx_jax.equilibrium import chatterjee_samuelson, myerson_satterthwaite, spe_price_batch
 from eqx_jax.payoffs import AGENTS, deal_factors, reward_model_name
 
-__all__ = ["best_welfare", "efficiency_summary", "episode_efficiency",
+__all__ = ["best_welfare", "deal_rounds", "efficiency_summary", "episode_efficiency",
            "mechanism_benchmarks"]
+
+
+#: The rounds in which a deal can close: when the standing offer came from the other side
+#: (both offer: any round after the first; only the supplier, who moves in odd rounds: the
+#: retailer's even rounds; only the retailer: the supplier's odd rounds from round 3).
+def deal_rounds(max_rounds: int, proposer: str = "alternate") -> range:
+    """The rounds (1-based) in which a deal can close under ``proposer``."""
+    start, step = {"alternate": (2, 1), "supplier": (2, 2), "retailer": (3, 2)}[proposer]
+    return range(start, int(max_rounds) + 1, step)
 
 
 def best_welfare(v_s: np.ndarray, v_r: np.ndarray, max_rounds: int, *, reward_model: Any,
                  max_price: float, speed_bonus: float, bonus_fraction: float,
                  discount: tuple[float, float], walk_payoff: tuple[float, float],
-                 timeout_payoff: tuple[float, float]) -> np.ndarray:
+                 timeout_payoff: tuple[float, float], proposer: str = "alternate"
+                 ) -> np.ndarray:
     """The largest sum of both rewards achievable in each episode, reward units, shape of the
     broadcast ``v_s``, ``v_r`` (currency units).
 
     A deal at price ``p`` in round ``t`` pays ``(p - V_s) D_s(t) + (V_r - p) D_r(t) + 2 B(t)``:
     linear in ``p``, so its largest value is at ``p = 0`` or ``p = max_price`` (with equal
     factors, as in the seed model, every price gives ``(V_r - V_s) D(t) + 2 B(t)``). The maximum
-    over rounds 2..T of that, the walk-away sum and the timeout sum.
+    over the rounds of :func:`deal_rounds` of that, the walk-away sum and the timeout sum.
     """
     vs, vr = np.broadcast_arrays(np.asarray(v_s, np.float64), np.asarray(v_r, np.float64))
     model = reward_model_name(reward_model)
     best = np.full(vs.shape, max(sum(walk_payoff), sum(timeout_payoff)), np.float64)
-    for t in range(2, int(max_rounds) + 1):
+    for t in deal_rounds(max_rounds, proposer):
         d_s, d_r, bonus = deal_factors(model, t, int(max_rounds), speed_bonus, bonus_fraction,
                                        tuple(discount))
         for p in (0.0, float(max_price)):
@@ -75,7 +85,8 @@ def efficiency_summary(v_s: np.ndarray, v_r: np.ndarray, rewards: dict[str, np.n
     ``<side>_reward_over_spe`` (mean realised / mean SPE reward; nan when the latter is 0) and
     ``<side>_price_of_private_information`` (mean SPE reward - mean realised reward), plus
     ``spe_welfare_efficiency``: the same efficiency for the SPE's outcomes (1 when the
-    complete-information game always trades at once).
+    complete-information game always trades at once). The SPE figures are those of the
+    alternating-offers game, left out where only one side makes offers.
     """
     vs, vr = np.asarray(v_s, np.float64), np.asarray(v_r, np.float64)
     if vs.size == 0:
@@ -83,7 +94,6 @@ def efficiency_summary(v_s: np.ndarray, v_r: np.ndarray, rewards: dict[str, np.n
     rounds, kw = _game_args(game)
     best = best_welfare(vs, vr, rounds, **kw)
     realised = sum(np.asarray(rewards[a], np.float64) for a in AGENTS)
-    spe = spe_price_batch(vs, vr, rounds, **kw)
     total_best = float(best.sum())
 
     def ratio(x: float, y: float) -> float:
@@ -93,6 +103,11 @@ def efficiency_summary(v_s: np.ndarray, v_r: np.ndarray, rewards: dict[str, np.n
         "welfare_efficiency": ratio(float(realised.sum()), total_best),
         "mean_welfare": float(realised.mean()),
         "mean_best_welfare": float(best.mean()),
+    }
+    if kw.pop("proposer", "alternate") != "alternate":
+        return out  # the SPE below is the alternating-offers game's
+    spe = spe_price_batch(vs, vr, rounds, **kw)
+    out |= {
         "spe_welfare_efficiency": ratio(
             float((spe["supplier_payoff"] + spe["retailer_payoff"]).sum()), total_best),
     }

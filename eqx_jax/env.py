@@ -43,6 +43,14 @@ ACCEPT, COUNTER, WALK_AWAY = 0, 1, 2
 ACTION_NAMES: tuple[str, str, str] = ("ACCEPT", "COUNTER", "WALK_AWAY")
 
 
+#: Who makes offers (``EnvParams.proposer``): both in turn, or only one side.
+PROPOSERS: dict[str, int] = {"alternate": 0, "supplier": 1, "retailer": 2}
+ALTERNATE = PROPOSERS["alternate"]
+#: The retailer's valuation prior (``EnvParams.retailer_prior``).
+RETAILER_PRIORS: dict[str, int] = {"uniform": 0, "two_type": 1}
+UNIFORM, TWO_TYPE = RETAILER_PRIORS["uniform"], RETAILER_PRIORS["two_type"]
+_CODED = {"proposer": PROPOSERS, "retailer_prior": RETAILER_PRIORS}
+
 #: Observation fields before the offer history, in order. See :meth:`BargainingEnv.get_obs`.
 OBS_FIELDS: tuple[str, ...] = (
     "own_value",  # own valuation / max_price
@@ -92,6 +100,13 @@ class EnvParams:
     timeout_payoff: tuple[float, float] = (-5.0, -5.0)  # (supplier, retailer) if round T ends open
     belief_alpha: float = 0.3  # belief mean update: mu <- mu + alpha (offer - mu)
     belief_beta: float = 0.1  # belief variance update: var <- (1 - beta) var
+    # who makes offers: 0 "alternate" (both, in turn), 1 "supplier" or 2 "retailer" (only that
+    # side offers; the other accepts, rejects with a COUNTER whose price is ignored, or walks)
+    proposer: int = ALTERNATE
+    # the retailer's prior: 0 "uniform" U[retailer_low, retailer_high]; 1 "two_type":
+    # retailer_high with probability retailer_high_prob, else retailer_low
+    retailer_prior: int = UNIFORM
+    retailer_high_prob: float = 0.5
 
 
 def _is_integral(x: Any) -> bool:
@@ -115,6 +130,9 @@ def make_params(**overrides: Any) -> EnvParams:
     for name, value in list(overrides.items()):
         if name in ("reward_model", "discount", "walk_payoff", "timeout_payoff"):
             continue
+        if name in _CODED:
+            overrides[name] = _code(name, value)
+            continue
         try:
             overrides[name] = float(value) if name != "max_rounds" else value
         except (TypeError, ValueError):
@@ -133,7 +151,18 @@ def make_params(**overrides: Any) -> EnvParams:
     check_reward_settings(p, AGENTS)
     check_number("belief_alpha", p.belief_alpha, 0.0, 1.0)
     check_number("belief_beta", p.belief_beta, 0.0, 1.0)
+    check_number("retailer_high_prob", p.retailer_high_prob, 0.0, 1.0)
     return p.replace(max_rounds=rounds)
+
+
+def _code(name: str, value: Any) -> int:
+    """A coded setting (``proposer``, ``retailer_prior``) by name or code -> its code."""
+    codes = _CODED[name]
+    if isinstance(value, str) and value in codes:
+        return codes[value]
+    if _is_integral(value) and int(value) in codes.values():
+        return int(value)
+    raise ValueError(f"{name} must be one of {list(codes)}, got {value!r}")
 
 
 def params_to_dict(p: EnvParams) -> dict[str, Any]:
@@ -141,6 +170,8 @@ def params_to_dict(p: EnvParams) -> dict[str, Any]:
     plain-Python reference env take)."""
     d = {name: getattr(p, name) for name in EnvParams.__dataclass_fields__}
     d["reward_model"] = REWARD_MODEL_NAMES[int(p.reward_model)]
+    for name, codes in _CODED.items():
+        d[name] = {v: k for k, v in codes.items()}[int(d[name])]
     d.update({k: [float(x) for x in d[k]] for k in ("discount", "walk_payoff", "timeout_payoff")})
     return d
 
@@ -155,9 +186,10 @@ def spe_kwargs(p: EnvParams) -> dict[str, Any]:
 
 
 def game_settings(p: EnvParams) -> dict[str, Any]:
-    """:func:`spe_kwargs` plus ``max_rounds``: what ``eqx_jax.metrics.summarize(..., game=)``
-    and ``eqx_jax.efficiency`` take."""
-    return {**spe_kwargs(p), "max_rounds": int(p.max_rounds)}
+    """:func:`spe_kwargs` plus ``max_rounds`` and ``proposer`` (by name): what
+    ``eqx_jax.metrics.summarize(..., game=)`` and ``eqx_jax.efficiency`` take."""
+    return {**spe_kwargs(p), "max_rounds": int(p.max_rounds),
+            "proposer": params_to_dict(p)["proposer"]}
 
 
 @struct.dataclass
@@ -304,18 +336,23 @@ class BargainingEnv:
         u = _uniform2(key)
         s_lo, s_hi = _f32(params.supplier_low), _f32(params.supplier_high)
         r_lo, r_hi = _f32(params.retailer_low), _f32(params.retailer_high)
-        # Each agent's prior about the other is the other's public uniform prior:
-        # mean (low + high) / 2, std (high - low) / sqrt(12).
+        # Each agent's prior about the other is the other's public prior: uniform, mean
+        # (low + high) / 2 and std (high - low) / sqrt(12); two types, mean pi high +
+        # (1 - pi) low and std (high - low) sqrt(pi (1 - pi)).
         inv_sqrt12 = 1.0 / jnp.sqrt(jnp.float32(12.0))
+        two = params.retailer_prior == TWO_TYPE
+        pi = _f32(params.retailer_high_prob)
         return EnvState(
             supplier_value=s_lo + u[0] * (s_hi - s_lo),
-            retailer_value=r_lo + u[1] * (r_hi - r_lo),
+            retailer_value=jnp.where(two, jnp.where(u[1] < pi, r_hi, r_lo),
+                                     r_lo + u[1] * (r_hi - r_lo)),
             t=jnp.zeros((), jnp.int32),
             offer_by_supplier=jnp.zeros((), bool),
             history=(jnp.float32(NO_OFFER),) * self._history_len,
-            supplier_belief_mean=(r_lo + r_hi) / 2,
+            supplier_belief_mean=jnp.where(two, r_lo + pi * (r_hi - r_lo), (r_lo + r_hi) / 2),
             retailer_belief_mean=(s_lo + s_hi) / 2,
-            supplier_belief_std=(r_hi - r_lo) * inv_sqrt12,
+            supplier_belief_std=(r_hi - r_lo) * jnp.where(
+                two, jnp.sqrt(pi * (1.0 - pi)), inv_sqrt12),
             retailer_belief_std=(s_hi - s_lo) * inv_sqrt12,
         )
 
@@ -377,18 +414,24 @@ class BargainingEnv:
         rewards = self._rewards(t, standing, v_s, v_r, deal, walk, timeout, params)
 
         # A counter becomes the standing offer; the *other* agent updates its belief about the
-        # mover from it: the retailer after a supplier's counter, and vice versa.
+        # mover from it: the retailer after a supplier's counter, and vice versa. Where only
+        # one side offers, the other side's counter is a rejection: it withdraws the standing
+        # offer (a NO_OFFER entry, so that offers and gaps still alternate in the history).
+        offers = ((params.proposer == ALTERNATE)
+                  | (params.proposer == jnp.where(mover_is_supplier, 1, 2)))
+        offer = counter & offers
+        entry = jnp.where(offers, price, NO_OFFER)
         history = tuple(jnp.where(counter, new, old) for new, old in
-                        zip((price,) + state.history[:-1], state.history, strict=True))
+                        zip((entry,) + state.history[:-1], state.history, strict=True))
         alpha = _f32(params.belief_alpha)
         shrink = jnp.sqrt(1.0 - _f32(params.belief_beta))
-        upd_r = counter & mover_is_supplier
-        upd_s = counter & ~mover_is_supplier
+        upd_r = offer & mover_is_supplier
+        upd_s = offer & ~mover_is_supplier
         mu_s, mu_r = state.supplier_belief_mean, state.retailer_belief_mean
         sd_s, sd_r = state.supplier_belief_std, state.retailer_belief_std
         new_state = EnvState(
             supplier_value=v_s, retailer_value=v_r, t=t, history=history,
-            offer_by_supplier=jnp.where(counter, mover_is_supplier, state.offer_by_supplier),
+            offer_by_supplier=jnp.where(offer, mover_is_supplier, state.offer_by_supplier),
             supplier_belief_mean=jnp.where(upd_s, mu_s + alpha * (price - mu_s), mu_s),
             retailer_belief_mean=jnp.where(upd_r, mu_r + alpha * (price - mu_r), mu_r),
             supplier_belief_std=jnp.where(upd_s, shrink * sd_s, sd_s),

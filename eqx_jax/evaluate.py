@@ -37,6 +37,7 @@ from eqx_jax.efficiency import mechanism_benchmarks
 from eqx_jax.env import (
     AGENTS,
     OBS_INDEX,
+    TWO_TYPE,
     BargainingEnv,
     EnvParams,
     game_settings,
@@ -48,6 +49,7 @@ from eqx_jax.games.registry import DEFAULT_GAME
 from eqx_jax.games.scenario import load_scenario
 from eqx_jax.metrics import nash_bargaining_solution, summarize
 from eqx_jax.negotiators import NEGOTIATORS, Policy
+from eqx_jax.pbe_evaluate import compare_with_pbe, has_pbe
 from eqx_jax.ppo import (
     PPOConfig,
     best_response_config,
@@ -99,14 +101,20 @@ def mean_available_surplus(env_params: EnvParams) -> float:
     """``E[max(V_r - V_s, 0)]`` with ``V_s ~ U[supplier_low, supplier_high]`` and
     ``V_r ~ U[retailer_low, retailer_high]`` independent (a fixed value when low == high), exactly.
 
-    For a given ``V_s = s``, ``g(s) = E[(V_r - s)^+]`` is piecewise quadratic in ``s`` with breaks
-    at ``retailer_low`` and ``retailer_high``; it is integrated over the supplier's prior by
+    (With the two-type retailer prior, ``V_r`` is ``retailer_high`` with probability
+    ``retailer_high_prob``, else ``retailer_low``.) For a given ``V_s = s``,
+    ``g(s) = E[(V_r - s)^+]`` is piecewise quadratic in ``s`` with breaks at ``retailer_low`` and
+    ``retailer_high``; it is integrated over the supplier's prior by
     Gauss-Legendre quadrature on each piece (exact for quadratics). Currency units.
     """
     a, b = float(env_params.supplier_low), float(env_params.supplier_high)
     c, d = float(env_params.retailer_low), float(env_params.retailer_high)
+    pi = float(env_params.retailer_high_prob)
+    two_types = int(env_params.retailer_prior) == TWO_TYPE
 
     def g(s: np.ndarray) -> np.ndarray:
+        if two_types:  # V_r is d with probability pi, else c
+            return pi * np.maximum(d - s, 0.0) + (1 - pi) * np.maximum(c - s, 0.0)
         if d == c:
             return np.maximum(c - s, 0.0)
         lo = np.clip(s, c, d)  # integrate (r - s) dr / (d - c) over r in [max(s, c), d]
@@ -128,7 +136,8 @@ def _uniform_priors(p: EnvParams) -> tuple[float, float, float, float] | None:
     private (low < high): the supports of :func:`eqx_jax.efficiency.mechanism_benchmarks`."""
     b = tuple(float(x) for x in (p.supplier_low, p.supplier_high, p.retailer_low,
                                  p.retailer_high))
-    return b if b[0] < b[1] and b[2] < b[3] else None
+    uniform = int(p.retailer_prior) != TWO_TYPE
+    return b if uniform and b[0] < b[1] and b[2] < b[3] else None
 
 
 def _complete_information(p: EnvParams) -> bool:
@@ -163,9 +172,13 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
     ``spe_supplier_payoff_error`` / ``spe_retailer_payoff_error`` (|mean reward - SPE payoff|,
     reward units), and ``nbs_price_error``. ``nan`` where undefined (no deal, or no SPE price).
 
-    With both valuations private, each mode also holds ``"mechanisms"``: the gains from trade
-    against the first best, the Myerson-Satterthwaite second best and the Chatterjee-Samuelson
-    double auction (:func:`eqx_jax.efficiency.mechanism_benchmarks`).
+    One-sided offers with a two-type retailer (:func:`eqx_jax.pbe_evaluate.has_pbe`): also
+    ``"pbe_comparison"``, the greedy pair's price path and acceptance rounds against the perfect
+    Bayesian equilibrium (:func:`eqx_jax.pbe_evaluate.compare_with_pbe`).
+
+    With both valuations private and uniform, each mode also holds ``"mechanisms"``: the gains
+    from trade against the first best, the Myerson-Satterthwaite second best and the
+    Chatterjee-Samuelson double auction (:func:`eqx_jax.efficiency.mechanism_benchmarks`).
     """
     n = _check_episodes(num_episodes)
     if config.game != DEFAULT_GAME:
@@ -207,6 +220,10 @@ def evaluate_policies(config: PPOConfig, params: dict, key: jax.Array,
 
     if complete:
         _add_spe_distances(out, env_params)
+    if has_pbe(env_params):
+        greedy = matches[0]
+        out["pbe_comparison"] = compare_with_pbe(jax.random.fold_in(key, 1), env_params,
+                                                 (greedy[0], greedy[1]), env=env)
     return out
 
 

@@ -24,6 +24,7 @@ GAME_OPTIONS = {
     "retailer_low": "--retailer-low/--retailer-value",
     "retailer_high": "--retailer-high/--retailer-value",
     "supplier_value": "--supplier-value", "retailer_value": "--retailer-value",
+    "retailer_high_prob": "--retailer-high-prob",
 }
 
 
@@ -54,6 +55,19 @@ def add_game_args(p: argparse.ArgumentParser) -> None:
                    help="fix the retailer's valuation (sets low = high)")
     g.add_argument("--discount", type=float, nargs=2, default=(0.95, 0.95),
                    metavar=("D_S", "D_R"), help="discounted model: per-round discount factors")
+    g.add_argument("--timeout-payoff", type=float, nargs=2, default=(-5.0, -5.0),
+                   metavar=("S", "R"), help="payoffs when round T ends open (default -5 -5)")
+    g.add_argument("--walk-payoff", type=float, nargs=2, default=(-10.0, -10.0),
+                   metavar=("S", "R"), help="payoffs of a walk-away (default -10 -10)")
+    g.add_argument("--proposer", choices=["alternate", "supplier", "retailer"],
+                   default="alternate",
+                   help="who makes offers (default alternate; supplier / retailer: only that "
+                        "side, the other accepts or rejects)")
+    g.add_argument("--retailer-prior", choices=["uniform", "two_type"], default="uniform",
+                   help="uniform on [retailer-low, retailer-high] (default) or two types: "
+                        "retailer-high with probability --retailer-high-prob, else retailer-low")
+    g.add_argument("--retailer-high-prob", type=float, default=0.5,
+                   help="two_type prior: probability of the high type (default 0.5)")
 
 
 def params_from_args(a: argparse.Namespace) -> EnvParams:
@@ -69,7 +83,9 @@ def params_from_args(a: argparse.Namespace) -> EnvParams:
         return make_params(
             max_rounds=a.rounds, reward_model=a.reward, max_price=a.max_price,
             supplier_low=s_lo, supplier_high=s_hi, retailer_low=r_lo, retailer_high=r_hi,
-            discount=tuple(a.discount),
+            discount=tuple(a.discount), timeout_payoff=tuple(a.timeout_payoff),
+            walk_payoff=tuple(a.walk_payoff), proposer=a.proposer,
+            retailer_prior=a.retailer_prior, retailer_high_prob=a.retailer_high_prob,
         )
     except ValueError as e:
         raise option_error(e, GAME_OPTIONS) from None

@@ -244,6 +244,9 @@ def cmd_solve(a: argparse.Namespace) -> None:
         solve_games.cmd_solve_game(a)
         return
     solve_games.prepare_price_game(a)
+    if a.proposer != "alternate":
+        solve_one_sided(a)
+        return
     v_s = 5000.0 if a.supplier_value is None else a.supplier_value
     v_r = 8000.0 if a.retailer_value is None else a.retailer_value
     # The valuations are the solver's input; the game's priors stay as given (for the
@@ -264,6 +267,48 @@ def cmd_solve(a: argparse.Namespace) -> None:
                        "supplier_value": v_s, "retailer_value": v_r, "spe": d,
                        "nash_bargaining_solution": d["nash_bargaining_solution"],
                        **incomplete_info_references(params)})
+
+
+def solve_one_sided(a: argparse.Namespace) -> None:
+    """``eqx solve --proposer supplier|retailer --retailer-prior two_type --reward
+    discounted``: the perfect Bayesian equilibrium with a two-type retailer
+    (:func:`eqx_jax.solvers.one_sided.solve_one_sided_pbe`), the supplier's cost
+    ``--supplier-value`` (default 5000), the types ``--retailer-low`` / ``--retailer-high``."""
+    from eqx_jax.solvers.one_sided import solve_one_sided_pbe
+
+    if a.retailer_prior != "two_type" or a.reward != "discounted" or a.retailer_value:
+        raise CliError(f"--proposer {a.proposer}: eqx solve computes the perfect Bayesian "
+                       "equilibrium with a two-type retailer under the discounted model; add "
+                       "--retailer-prior two_type --reward discounted (and no --retailer-value)")
+    cost = 5000.0 if a.supplier_value is None else a.supplier_value
+    params = params_from_args(a)
+    try:
+        pbe = solve_one_sided_pbe(
+            cost, float(params.retailer_low), float(params.retailer_high),
+            float(params.retailer_high_prob), int(params.max_rounds),
+            discount=tuple(params.discount), timeout_payoff=tuple(params.timeout_payoff),
+            walk_payoff=tuple(params.walk_payoff), max_price=float(params.max_price),
+            proposer=a.proposer)
+    except ValueError as e:
+        raise option_error(e, {**GAME_OPTIONS, "cost": "--supplier-value",
+                               "v_low": "--retailer-low", "v_high": "--retailer-high",
+                               "prob_high": "--retailer-high-prob"}) from None
+    d = pbe.to_dict()
+    if a.json:
+        print_json(d)
+        return
+    print(f"Perfect Bayesian equilibrium, {a.proposer} proposes: supplier cost {cost:,.2f}, "
+          f"retailer {params.retailer_high:,.2f} with probability "
+          f"{params.retailer_high_prob:g}, else {params.retailer_low:,.2f}")
+    print(f"  offers {', '.join(f'{x:,.2f}' for x in d['price_path'])}; beliefs "
+          f"{', '.join(f'{x:.4f}' for x in d['belief_path'])}")
+    print(f"  high type accepts in round {d['high_accept_round']} (first with positive "
+          f"probability in round {d['high_accept_round_first']}), low type in round "
+          f"{d['low_accept_round']}")
+    print(f"  payoffs: supplier {d['supplier_payoff']:,.2f}, high type "
+          f"{d['high_payoff']:,.2f}, low type {d['low_payoff']:,.2f}")
+    for line in d["explanation"]:
+        print(f"    {line}")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -36,7 +36,10 @@ PQ_OPTIONS: dict[str, str] = {
 # The single-price game's own options (dest -> option); refused with another game.
 _PRICE_ONLY = {"supplier_low": "--supplier-low", "supplier_high": "--supplier-high",
                "retailer_low": "--retailer-low", "retailer_high": "--retailer-high",
-               "supplier_value": "--supplier-value", "retailer_value": "--retailer-value"}
+               "supplier_value": "--supplier-value", "retailer_value": "--retailer-value",
+               "proposer": "--proposer", "retailer_prior": "--retailer-prior",
+               "timeout_payoff": "--timeout-payoff", "walk_payoff": "--walk-payoff",
+               "retailer_high_prob": "--retailer-high-prob"}
 _PQ_ONLY = {"unit_cost": "--unit-cost", "demand_intercept": "--demand-intercept",
             "demand_slope": "--demand-slope", "max_quantity": "--max-quantity"}
 # The multi-issue options (dest -> option); refused with another game (False/None: not given).

@@ -268,6 +268,8 @@ def _print_evaluation(result: dict) -> None:
           "measure is not the equilibrium; surplus_captured counts a late deal as a full one)")
     if "mechanisms" in e["greedy"]:
         _print_mechanisms(e)
+    if "pbe_comparison" in e:
+        _print_pbe_comparison(e["pbe_comparison"])
     if "spe" in e:
         spe = e["spe"]
         price = "no agreement" if spe["price"] is None else f"{spe['price']:,.2f}"
@@ -299,6 +301,22 @@ def _print_mechanisms(e: dict) -> None:
               "gains_over_chatterjee_samuelson", "trade_rate_with_gains",
               "trade_rate_without_gains"):
         print(f"  {k:38s} {fmt(g[k]):>12s} {fmt(st[k]):>12s}")
+
+
+def _print_pbe_comparison(c: dict) -> None:
+    """The greedy pair's path against the perfect Bayesian equilibrium (one-sided offers)."""
+    pbe = c["pbe"]
+    print("  against the perfect Bayesian equilibrium (greedy play, each retailer type):")
+    for e in c["price_errors"]:
+        print(f"    round {e['round']} offer (on the {e['type']} type's path): "
+              f"{fmt(e['price'])} vs {fmt(e['pbe_price'])} (error {fmt(e['rel_error'])})")
+    for t in ("high", "low"):
+        print(f"    {t} type accepts in round {c[t]['accept_round']} (equilibrium: "
+              f"{c[t]['pbe_accept_round']}), deal rate {fmt(c[t]['deal_rate'])}")
+    print(f"    prices within 2 %: {c['prices_within_2pct']}; acceptance rounds equal: "
+          f"{c['accept_rounds_equal']} (equilibrium payoffs: supplier "
+          f"{fmt(pbe['supplier_payoff'])}, high {fmt(pbe['high_payoff'])}, low "
+          f"{fmt(pbe['low_payoff'])})")
 
 
 def _print_rows(e: dict, title: str, keys: list[str]) -> None:

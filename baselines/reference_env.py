@@ -155,6 +155,19 @@ def _checked_reward_model(
     return reward_model
 
 
+PROPOSERS: tuple[str, ...] = ("alternate", "supplier", "retailer")
+RETAILER_PRIORS: tuple[str, ...] = ("uniform", "two_type")
+
+
+def _named(name: str, value: str | int, names: tuple[str, ...]) -> str:
+    """A setting given by name or by its index in ``names`` (the JAX env's codes)."""
+    if isinstance(value, str) and value in names:
+        return value
+    if not isinstance(value, str | bool) and value in range(len(names)):
+        return names[int(value)]
+    raise ValueError(f"{name} must be one of {list(names)}, got {value!r}")
+
+
 class ReferenceBargainingEnv(ParallelEnv):
     """Alternating-offers bargaining between a supplier and a retailer (``docs/rules.md``).
 
@@ -188,6 +201,9 @@ class ReferenceBargainingEnv(ParallelEnv):
         timeout_payoff: tuple[float, float] = (-5.0, -5.0),
         belief_alpha: float = 0.3,
         belief_beta: float = 0.1,
+        proposer: str | int = "alternate",
+        retailer_prior: str | int = "uniform",
+        retailer_high_prob: float = 0.5,
         num_history: int = 4,
     ):
         reward_model = _checked_reward_model(
@@ -208,6 +224,11 @@ class ReferenceBargainingEnv(ParallelEnv):
         self.timeout_payoff = (float(timeout_payoff[0]), float(timeout_payoff[1]))
         self.belief_alpha = float(belief_alpha)
         self.belief_beta = float(belief_beta)
+        self.proposer = _named("proposer", proposer, PROPOSERS)
+        self.two_types = _named("retailer_prior", retailer_prior, RETAILER_PRIORS) == "two_type"
+        if not 0.0 <= retailer_high_prob <= 1.0:
+            raise ValueError(f"retailer_high_prob must be in [0, 1], got {retailer_high_prob!r}")
+        self.retailer_high_prob = float(retailer_high_prob)
         self.num_history = int(num_history)
 
         self._build_spaces()
@@ -251,7 +272,11 @@ class ReferenceBargainingEnv(ParallelEnv):
         if seed is not None:
             self._rng = random.Random(seed)
         v_s = self._rng.uniform(self.supplier_low, self.supplier_high)
-        v_r = self._rng.uniform(self.retailer_low, self.retailer_high)
+        if self.two_types:
+            high = self._rng.random() < self.retailer_high_prob
+            v_r = self.retailer_high if high else self.retailer_low
+        else:
+            v_r = self._rng.uniform(self.retailer_low, self.retailer_high)
         if options:
             v_s = float(options.get("supplier_value", v_s))
             v_r = float(options.get("retailer_value", v_r))
@@ -266,6 +291,10 @@ class ReferenceBargainingEnv(ParallelEnv):
                                   self.retailer_low, self.retailer_high)
         self._belief_mean = [(r_lo + r_hi) / 2, (s_lo + s_hi) / 2]
         self._belief_var = [(r_hi - r_lo) ** 2 / 12, (s_hi - s_lo) ** 2 / 12]
+        if self.two_types:  # the supplier's prior: the two-point distribution of V_r
+            pi = self.retailer_high_prob
+            self._belief_mean[0] = r_lo + pi * (r_hi - r_lo)
+            self._belief_var[0] = (r_hi - r_lo) ** 2 * pi * (1 - pi)
         self.agents = list(AGENTS)
         return self._observations(), {a: {} for a in AGENTS}
 
@@ -280,14 +309,19 @@ class ReferenceBargainingEnv(ParallelEnv):
         a_type = min(max(int(_scalar(action["action_type"])), ACCEPT), WALK_AWAY)
         price = float(_scalar(action["price"]))
 
-        had_offer = bool(self._offers)
+        # self._offers holds one entry per COUNTER: the price, or None for a rejection (a
+        # counter by the side that may not offer, under one-sided offers).
+        had_offer = bool(self._offers) and self._offers[-1] is not None
         illegal_accept = a_type == ACCEPT and not had_offer
         if illegal_accept:  # nothing to accept in round 1: a counter at the submitted price
             a_type = COUNTER
         self._t = t = self._t + 1
         v_s, v_r = self._values
 
-        if a_type == COUNTER:
+        may_offer = self.proposer in ("alternate", AGENTS[mover])
+        if a_type == COUNTER and not may_offer:
+            self._offers.append(None)  # a rejection: the standing offer is withdrawn
+        elif a_type == COUNTER:
             if math.isnan(price):  # repeat the standing offer, or open at one's own valuation
                 price = self._offers[-1] if had_offer else self._values[mover]
             price = min(max(price, 0.0), self.max_price)
@@ -351,17 +385,17 @@ class ReferenceBargainingEnv(ParallelEnv):
     def _observations(self) -> dict[str, np.ndarray]:
         p_max, horizon, t = self.max_price, self.max_rounds, self._t
         offers = self._offers
-        has_offer = bool(offers)
+        has_offer = bool(offers) and offers[-1] is not None
         standing = offers[-1] if has_offer else 0.0
         k = self.num_history
-        recent = [x / p_max for x in reversed(offers[-k:])]
+        recent = [0.0 if x is None else x / p_max for x in reversed(offers[-k:])]
         recent += [0.0] * (k - len(recent))
         obs = {}
         for i, agent in enumerate(AGENTS):
             my_turn = t % 2 == i
-            # Offers alternate starting with the supplier, so the opponent's offers are every
-            # other one, starting at index 1 - i.
-            opp = offers[1 - i::2]
+            # Entries alternate starting with the supplier, so the opponent's are every other
+            # one, starting at index 1 - i (its rejections hold no price).
+            opp = [x for x in offers[1 - i::2] if x is not None]
             momentum = (opp[-1] - opp[-2]) / p_max if len(opp) >= 2 else 0.0
             mean = self._belief_mean[i]
             fields = [

@@ -202,8 +202,9 @@ class EnvState:
 
     supplier_value, retailer_value: () f32, private valuations V_s, V_r, currency units.
     t:        () i32, rounds played in this episode (0 after reset).
-    offer_by_supplier: () bool, whether the standing offer was made by the supplier (needed for
-              the momentum field: after a final ACCEPT/WALK_AWAY, t's parity no longer says it).
+    offer_by_supplier: () bool, whether the supplier made the latest history entry (the standing
+              offer; under one-sided offers also a rejection's empty entry). Needed for the
+              momentum field: after a final ACCEPT/WALK_AWAY, t's parity no longer says it.
     history:  tuple of H () f32, the last H offers, most recent first; history[0] is the
               standing offer; NO_OFFER (-1) where no offer was made (all of them after reset).
     supplier_belief_mean, retailer_belief_mean: () f32, each agent's belief about the *other*
@@ -431,7 +432,7 @@ class BargainingEnv:
         sd_s, sd_r = state.supplier_belief_std, state.retailer_belief_std
         new_state = EnvState(
             supplier_value=v_s, retailer_value=v_r, t=t, history=history,
-            offer_by_supplier=jnp.where(offer, mover_is_supplier, state.offer_by_supplier),
+            offer_by_supplier=jnp.where(counter, mover_is_supplier, state.offer_by_supplier),
             supplier_belief_mean=jnp.where(upd_s, mu_s + alpha * (price - mu_s), mu_s),
             retailer_belief_mean=jnp.where(upd_r, mu_r + alpha * (price - mu_r), mu_r),
             supplier_belief_std=jnp.where(upd_s, shrink * sd_s, sd_s),

@@ -346,6 +346,11 @@ def games(draw):
         timeout_payoff=(draw(f32(-100.0, 100.0)), draw(f32(-100.0, 100.0))),
         belief_alpha=draw(f32(0.0, 1.0)),
         belief_beta=draw(f32(0.0, 1.0)),
+        # who offers (both; only the supplier; only the retailer) and the retailer's prior (the
+        # values are fixed at reset; a prior still sets the supplier's initial belief)
+        proposer=draw(st.sampled_from([0, 0, 1, 2])),
+        retailer_prior=draw(st.sampled_from([0, 1])),
+        retailer_high_prob=draw(f32(0.0, 1.0)),
     )
     num_history = draw(st.sampled_from([1, 4, 6]))
     price = st.one_of(
@@ -395,6 +400,13 @@ NAN = math.nan
           _moves((COUNTER, 6000.0), (COUNTER, 6500.0), (WALK_AWAY, 0.0))))
 @example(({"max_rounds": 12, "reward_model": 1, "discount": (0.9, 0.8)}, 6, (4000.0, 9000.0),
           _moves(*[(COUNTER, 6000.0 + 37.0 * i) for i in range(11)], (ACCEPT, 0.0))))
+@example(({"proposer": 1, "reward_model": 1, "retailer_prior": 1, "retailer_high_prob": 0.3,
+            "max_rounds": 8}, 4, (5000.0, 9000.0),
+          _moves((COUNTER, 8000.0), (COUNTER, 1.0), (ACCEPT, 0.0), (COUNTER, NAN),
+                 (COUNTER, 7000.0), (COUNTER, 0.0), (COUNTER, 6500.0), (ACCEPT, 0.0))))
+@example(({"proposer": 2, "max_rounds": 5}, 4, (5000.0, 9000.0),
+          _moves((COUNTER, 9000.0), (COUNTER, 6000.0), (COUNTER, 1.0), (COUNTER, 6200.0),
+                 (ACCEPT, 0.0))))
 def test_differential_against_jax(game):
     kw, num_history, (v_s, v_r), moves = game
     params = make_params(**kw)

@@ -51,12 +51,14 @@ from eqx_jax.metrics import nash_bargaining_solution, summarize
 from eqx_jax.negotiators import NEGOTIATORS, Policy
 from eqx_jax.pbe_evaluate import compare_with_pbe, has_pbe
 from eqx_jax.ppo import (
+    BR_INITS,
     PPOConfig,
     best_response_config,
     default_sides,
     make_policy,
     make_train_chunked,
     resolve_policy,
+    warm_start,
 )
 from eqx_jax.references import (
     MI_SPE_EPISODES,
@@ -482,26 +484,6 @@ def _side_exploitability(side: str, br_record: dict, trained: dict[str, Any], me
     }
 
 
-#: Where a best response starts: the incumbent's own network (its weights, fine-tuned against
-#: the frozen other side) or a fresh network.
-BR_INITS: tuple[str, ...] = ("incumbent", "fresh")
-
-
-def _warm_start(runner, config: PPOConfig, params: dict, br_init: str):
-    """The best-response runner with each role's network set to the incumbent's weights where
-    ``br_init == "incumbent"`` and PPO plays that role (Adam's state starts at zero either
-    way, so only the weights change); a fresh network elsewhere."""
-    if br_init == "fresh":
-        return runner
-    new = dict(runner.params)
-    for role in AGENTS:
-        if role in config.trained_roles:
-            w = params[config.network_for(role)]
-            new[role] = jax.tree.map(lambda x, old: jnp.broadcast_to(x, old.shape).astype(
-                old.dtype), w, runner.params[role])
-    return runner.replace(params=new)
-
-
 def exploitability(config: PPOConfig, params: dict, key: jax.Array,
                    total_timesteps: int | None = None, *, num_episodes: int = 10_000,
                    num_seeds: int = 1, deterministic: bool = True,
@@ -558,12 +540,12 @@ def exploitability(config: PPOConfig, params: dict, key: jax.Array,
     frozen = {role: resolve_policy(config, params, names[role], role, deterministic,
                                    opponent_policy)
               for role in AGENTS}
-    check_choice("br_init", br_init, BR_INITS)
+    check_choice("br_init", br_init, BR_INITS)  # before the (slow) best-response run
     br_cfg = best_response_config(config, total_timesteps, num_seeds)
     k_train, k_eval = jax.random.split(key)
     init, train_chunk = make_train_chunked(br_cfg, opponent_policy=role_policy(
         [frozen[AGENTS[0]], frozen[AGENTS[1]]], OBS_INDEX["role"]))
-    runner = _warm_start(init(k_train), config, params, br_init)
+    runner = warm_start(init(k_train), config, params, br_init)
     runner, metrics = train_chunk(runner, br_cfg.num_updates)
     br_records, trained_record = _play_best_responses(br_cfg, runner.params, frozen,
                                                       env_params, env, n, k_eval)

@@ -19,7 +19,13 @@ from eqx_jax.checks import check_number
 from eqx_jax.games.group import GROUP_OBS_INDEX, solve_group_scenario_spe
 from eqx_jax.games.group_metrics import group_metrics
 from eqx_jax.negotiators import Policy
-from eqx_jax.ppo import PPOConfig, best_response_config, make_policy, make_train
+from eqx_jax.ppo import (
+    PPOConfig,
+    best_response_config,
+    make_policy,
+    make_train_chunked,
+    warm_start,
+)
 from eqx_jax.references import mi_mean_surplus
 from eqx_jax.simulate import play_group_batch, role_policy
 
@@ -123,14 +129,17 @@ def _seat_entry(seat: int, br_recs: list[dict], trained: dict, metrics: dict, pa
 
 def group_exploitability(config: PPOConfig, params: dict, key: jax.Array,
                          total_timesteps: int | None = None, *, num_episodes: int = 10_000,
-                         num_seeds: int = 1, deterministic: bool = True) -> dict[str, Any]:
+                         num_seeds: int = 1, deterministic: bool = True,
+                         br_init: str = "incumbent") -> dict[str, Any]:
     """How much a PPO best response in each seat gains against the other seats' frozen
     trained policies (the two-party :func:`eqx_jax.evaluate.exploitability`, per seat).
 
     For every seat i at once (one run, :func:`eqx_jax.ppo.best_response_config`: N
     equal blocks of envs, in block i a fresh network plays seat i): the trained policies
-    of every seat, frozen (greedy if ``deterministic``), play the other seats; a fresh PPO
-    network learns seat i for ``total_timesteps`` env steps; ``num_seeds`` runs train at once
+    of every seat, frozen (greedy if ``deterministic``), play the other seats; a PPO network
+    learns seat i for ``total_timesteps`` env steps, starting from seat i's trained weights
+    (``br_init="incumbent"``, the default) or fresh (``"fresh"``;
+    :func:`eqx_jax.ppo.warm_start`); ``num_seeds`` runs train at once
     and per seat the best-evaluating one is kept. Evaluation: seat i's best response (greedy)
     with the frozen others against the all-trained table on the *same* ``num_episodes``
     episodes (same key). ``gain`` = mean reward difference in seat i (reward units) and
@@ -148,7 +157,9 @@ def group_exploitability(config: PPOConfig, params: dict, key: jax.Array,
     frozen = seat_policies(config, params, deterministic)
     br_cfg = best_response_config(config, total_timesteps, num_seeds)
     k_train, k_eval = jax.random.split(key)
-    runner, metrics = make_train(br_cfg, opponent_policy=by_seat(frozen))(k_train)
+    init, train_chunk = make_train_chunked(br_cfg, opponent_policy=by_seat(frozen))
+    runner = warm_start(init(k_train), config, params, br_init)
+    runner, metrics = train_chunk(runner, br_cfg.num_updates)
 
     def tables(br_params):  # seat i: its best response, the others frozen
         return [play_group_batch(k_eval, p, frozen[:i] + [make_policy(
@@ -166,6 +177,6 @@ def group_exploitability(config: PPOConfig, params: dict, key: jax.Array,
              for i, party in enumerate(env.agents)}
     max_gain = max(x["gain"] for x in seats.values())
     return {"total_timesteps": br_cfg.total_timesteps // len(env.agents), "num_episodes": n,
-            "num_seeds": num_seeds, "deterministic": bool(deterministic),
+            "num_seeds": num_seeds, "deterministic": bool(deterministic), "br_init": br_init,
             "mean_available_surplus": surplus, "seats": seats, "max_gain": max_gain,
             "max_gain_share": max_gain / surplus if surplus > 0 else math.nan}

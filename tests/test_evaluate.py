@@ -28,7 +28,13 @@ from eqx_jax.evaluate import (
     tournament_vs_negotiators,
 )
 from eqx_jax.negotiators import NEGOTIATORS
-from eqx_jax.ppo import PPOConfig, init_network, make_train, make_train_chunked
+from eqx_jax.ppo import (
+    PPOConfig,
+    init_network,
+    make_train,
+    make_train_chunked,
+    warm_start,
+)
 
 FIXED = {"supplier_low": 5000, "supplier_high": 5000, "retailer_low": 8000, "retailer_high": 8000}
 # The learning tests were tuned with these knobs (separate networks, the Beta head, more gradient
@@ -221,21 +227,19 @@ def test_fixed_policy_opponent_validation():
 
 
 def test_best_responses_start_from_the_incumbent_weights_or_fresh():
-    from eqx_jax.evaluate import _warm_start
-
     params = _pushover_params()
     br = best_response_config(CFG, total_timesteps=CFG.num_envs * CFG.num_steps, num_seeds=2)
     init, _ = make_train_chunked(br, opponent_policy=lambda k, o, p: {
         "action_type": jnp.zeros(o.shape[:-1], jnp.int32),
         "price": jnp.zeros(o.shape[:-1], jnp.float32)})
     runner = init(jax.random.key(0))
-    warm = _warm_start(runner, CFG, params, "incumbent")
+    warm = warm_start(runner, CFG, params, "incumbent")
     for role in AGENTS:
         for seed in range(2):
             got = jax.tree.map(lambda x, s=seed: x[s], warm.params[role])
             assert all(np.array_equal(a, b) for a, b in zip(
                 jax.tree.leaves(got), jax.tree.leaves(params[CFG.network_for(role)]),
                 strict=True))
-    assert _warm_start(runner, CFG, params, "fresh") is runner
+    assert warm_start(runner, CFG, params, "fresh") is runner
     with pytest.raises(ValueError, match="br_init"):
         exploitability(CFG, params, jax.random.key(0), br_init="warm")

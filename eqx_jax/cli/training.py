@@ -187,7 +187,7 @@ def _evaluate_group(a: argparse.Namespace, config, params: dict, key: jax.Array,
             config, params, key, a.episodes)}
         if a.exploitability:
             result["exploitability"] = group_exploitability(
-                config, params, k_br, a.br_steps, num_episodes=a.episodes)
+                config, params, k_br, a.br_steps, num_episodes=a.episodes, br_init=a.br_init)
     except ValueError as err:
         raise CliError(str(err)) from None
     if a.json:

@@ -113,7 +113,13 @@ from eqx_jax.ppo.plan import TrainPlan, make_plan
 from eqx_jax.ppo.policy import evaluate, make_policy, policy_action, resolve_policy
 from eqx_jax.ppo.sharding import ENV_AXIS, SEED_AXIS, make_mesh, runner_shardings
 from eqx_jax.ppo.state import RunnerState
-from eqx_jax.ppo.train_fns import make_train, make_train_chunked, seed_params
+from eqx_jax.ppo.train_fns import (
+    BR_INITS,
+    make_train,
+    make_train_chunked,
+    seed_params,
+    warm_start,
+)
 
 # The names these helpers had before they became public (imported by the tests).
 _digamma_ge1 = digamma_ge1
@@ -128,6 +134,7 @@ __all__ = [
     "digamma_ge1",
     "evaluate", "greedy_offer", "greedy_price", "hybrid_log_prob", "init_network",
     "lgamma_ge1", "make_mesh", "make_plan", "make_policy", "make_train", "make_train_chunked",
+    "warm_start", "BR_INITS",
     "masked_mean", "mine_first", "offer_action_log_prob", "offer_head",
     "offer_log_prob_and_entropy", "offer_units", "permutation", "policy_action",
     "price_entropy", "price_log_prob", "price_log_prob_and_entropy", "resolve_policy",

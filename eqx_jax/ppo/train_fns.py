@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from eqx_jax.checks import check_number
+from eqx_jax.checks import check_choice, check_number
 from eqx_jax.negotiators import Policy
 from eqx_jax.ppo import plan as loop
 from eqx_jax.ppo.config import PPOConfig
@@ -109,3 +109,26 @@ def make_train(config: PPOConfig, opponent_policy: Policy | None = None,
 def seed_params(params: dict, index: int = 0) -> dict:
     """One run's parameters out of the seed-batched ``runner_state.params``."""
     return jax.tree.map(lambda x: x[index], params)
+
+
+#: Where a best response starts (:func:`warm_start`): the trained network's own weights
+#: (fine-tuned against the frozen others) or a fresh network.
+BR_INITS: tuple[str, ...] = ("incumbent", "fresh")
+
+
+def warm_start(runner: RunnerState, config: PPOConfig, params: dict,
+               br_init: str) -> RunnerState:
+    """A best-response run's runner (of :func:`eqx_jax.ppo.best_response_config` of
+    ``config``: one network per role or seat) with each role's network set to the weights
+    that play that role in ``params`` (one run of ``config``) where ``br_init ==
+    "incumbent"`` and PPO plays the role; fresh networks elsewhere and with ``"fresh"``.
+    Adam's state starts at zero either way, so only the weights change."""
+    check_choice("br_init", br_init, BR_INITS)
+    if br_init == "fresh":
+        return runner
+    new = dict(runner.params)
+    for role in config.trained_roles:
+        new[role] = jax.tree.map(
+            lambda x, old: jnp.broadcast_to(x, old.shape).astype(old.dtype),
+            params[config.network_for(role)], runner.params[role])
+    return runner.replace(params=new)

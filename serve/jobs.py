@@ -79,12 +79,18 @@ class QuotaExceeded(Exception):
         self.retry_after_s = retry_after_s
 
 
+#: The server's settings a trainer does share: the compilation cache's (eqx_jax.compile_cache),
+#: so that ``eqx serve --no-compile-cache`` reaches its trainers too. No secret among them.
+TRAINER_EQX_NAMES = frozenset({"EQX_COMPILE_CACHE", "EQX_COMPILE_CACHE_DIR"})
+
+
 def trainer_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a trainer process: the allowed variables of ``environ`` (never an
-    ``EQX_*`` one, nor ``DATABASE_URL``), unbuffered output."""
+    """The environment of a trainer process: the allowed variables of ``environ`` (no other
+    ``EQX_*`` one than :data:`TRAINER_EQX_NAMES`, nor ``DATABASE_URL``), unbuffered output."""
     env = {k: v for k, v in environ.items()
-           if not k.startswith("EQX_")
-           and (k in TRAINER_ENV_NAMES or k.startswith(TRAINER_ENV_PREFIXES))}
+           if k in TRAINER_EQX_NAMES
+           or (not k.startswith("EQX_")
+               and (k in TRAINER_ENV_NAMES or k.startswith(TRAINER_ENV_PREFIXES)))}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -120,6 +120,15 @@ def test_the_trainer_gets_no_server_secret():
                    "XLA_FLAGS": "x", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def test_the_trainer_shares_the_compilation_cache_setting():
+    # eqx serve --no-compile-cache (EQX_COMPILE_CACHE=0) reaches the trainers, and so does the
+    # cache directory; the other EQX_ settings do not.
+    env = trainer_env({"PATH": "/bin", "EQX_COMPILE_CACHE": "0",
+                       "EQX_COMPILE_CACHE_DIR": "/c", "EQX_SECRET_KEY": "s"})
+    assert env == {"PATH": "/bin", "EQX_COMPILE_CACHE": "0", "EQX_COMPILE_CACHE_DIR": "/c",
+                   "PYTHONUNBUFFERED": "1"}
+
+
 def _sleeper() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                             start_new_session=True)

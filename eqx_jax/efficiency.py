@@ -36,11 +36,11 @@ __all__ = ["best_welfare", "deal_rounds", "efficiency_summary", "episode_efficie
            "mechanism_benchmarks"]
 
 
-#: The rounds in which a deal can close: when the standing offer came from the other side
-#: (both offer: any round after the first; only the supplier, who moves in odd rounds: the
-#: retailer's even rounds; only the retailer: the supplier's odd rounds from round 3).
 def deal_rounds(max_rounds: int, proposer: str = "alternate") -> range:
-    """The rounds (1-based) in which a deal can close under ``proposer``."""
+    """The rounds (1-based) in which a deal can close under ``proposer``: those where the
+    standing offer came from the other side (both offer: any round after the first; only the
+    supplier, who moves in odd rounds: the retailer's even rounds; only the retailer: the
+    supplier's odd rounds from round 3)."""
     start, step = {"alternate": (2, 1), "supplier": (2, 2), "retailer": (3, 2)}[proposer]
     return range(start, int(max_rounds) + 1, step)
 

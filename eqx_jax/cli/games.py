@@ -135,7 +135,8 @@ def cmd_simulate(a: argparse.Namespace) -> None:
             ("supplier", "supplier", 11), ("retailer", "retailer", 11),
             ("deal_rate", "deal", 6), ("mean_rounds", "rounds", 6), ("mean_price", "price", 8),
             ("nash_distance", "nash_d", 6), ("pareto_score", "pareto", 6),
-            ("surplus_captured", "surplus", 7), ("supplier_reward", "R_sup", 8),
+            ("surplus_captured", "surplus", 7), ("welfare_efficiency", "welfare", 7),
+            ("supplier_reward", "R_sup", 8),
             ("retailer_reward", "R_ret", 8),
         ])
         print()

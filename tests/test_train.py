@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -181,3 +182,10 @@ def test_evaluate_reports_welfare_efficiency_and_exploitability_by_default(runs,
     with pytest.raises(SystemExit) as e:
         main(["evaluate", str(base / "full"), "--br-init", "warm"])
     assert e.value.code == 2 and "incumbent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_config_file_is_a_valid_config(path):
+    cfg = PPOConfig.from_dict(load_config_file(path))
+    assert cfg.env_params is not None

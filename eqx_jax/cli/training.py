@@ -372,6 +372,38 @@ def cmd_import(a: argparse.Namespace) -> None:
         print(f"imported {a.file} into {out}/ (networks: {', '.join(sorted(params))})")
 
 
+def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    """``eqx evaluate``'s options."""
+    p = sub.add_parser("evaluate", help="trained policies against the truth",
+                       description="Play a run's trained policies greedily and stochastically; "
+                                   "compare with the subgame-perfect equilibrium (complete "
+                                   "information), against the classic negotiators, and measure "
+                                   "exploitability with a PPO best response.")
+    p.add_argument("run", help="run directory or policy file")
+    p.add_argument("--episodes", type=int, default=10_000, help="episodes (default 10000)")
+    p.add_argument("--supplier-value", type=float, default=None,
+                   help="fix the supplier's valuation for the evaluation")
+    p.add_argument("--retailer-value", type=float, default=None,
+                   help="fix the retailer's valuation for the evaluation")
+    p.add_argument("--tournament", action="store_true",
+                   help="also play every classic negotiator, both roles")
+    p.add_argument("--tournament-episodes", type=int, default=2000,
+                   help="episodes per tournament pairing (default 2000)")
+    p.add_argument("--exploitability", action=argparse.BooleanOptionalAction, default=True,
+                   help="train a PPO best response against each frozen side (each seat of a "
+                        "group game), all in one run, and report its gain (default: on; "
+                        "--no-exploitability skips it)")
+    p.add_argument("--br-steps", type=int, default=None,
+                   help="env steps of each best response (default "
+                        f"{SHORT_BR_STEPS:,}, a short budget; more gives a tighter bound)")
+    p.add_argument("--br-init", default="incumbent", choices=("incumbent", "fresh"),
+                   help="where each best response starts: the trained network's own weights "
+                        "(default) or a fresh network")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """``train``, ``evaluate``, ``export``, ``import``."""
     p = sub.add_parser("train", help="train PPO agents (self-play or against a negotiator)",
@@ -409,34 +441,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="trained policies against the truth",
-                       description="Play a run's trained policies greedily and stochastically; "
-                                   "compare with the subgame-perfect equilibrium (complete "
-                                   "information), against the classic negotiators, and measure "
-                                   "exploitability with a PPO best response.")
-    p.add_argument("run", help="run directory or policy file")
-    p.add_argument("--episodes", type=int, default=10_000, help="episodes (default 10000)")
-    p.add_argument("--supplier-value", type=float, default=None,
-                   help="fix the supplier's valuation for the evaluation")
-    p.add_argument("--retailer-value", type=float, default=None,
-                   help="fix the retailer's valuation for the evaluation")
-    p.add_argument("--tournament", action="store_true",
-                   help="also play every classic negotiator, both roles")
-    p.add_argument("--tournament-episodes", type=int, default=2000,
-                   help="episodes per tournament pairing (default 2000)")
-    p.add_argument("--exploitability", action=argparse.BooleanOptionalAction, default=True,
-                   help="train a PPO best response against each frozen side (each seat of a "
-                        "group game), all in one run, and report its gain (default: on; "
-                        "--no-exploitability skips it)")
-    p.add_argument("--br-steps", type=int, default=None,
-                   help="env steps of each best response (default "
-                        f"{SHORT_BR_STEPS:,}, a short budget; more gives a tighter bound)")
-    p.add_argument("--br-init", default="incumbent", choices=("incumbent", "fresh"),
-                   help="where each best response starts: the trained network's own weights "
-                        "(default) or a fresh network")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_evaluate)
+    _add_evaluate_parser(sub)
 
     p = sub.add_parser("export", help="write a run's policies to one portable file",
                        description="Write both policies and the game they were trained for to "

@@ -121,7 +121,9 @@ def test_login_keeps_the_token_for_the_session(page, dash):
     assert page.evaluate("sessionStorage.getItem('eqx-token')").count(".") == 2
     page.reload()
     expect(page.locator("#app-view")).to_be_visible()  # still logged in after a reload
-    # The policy pickers offer the classic negotiators (the server's list, GET /meta).
+    # The policy pickers offer the classic negotiators (the server's list, GET /meta, which the
+    # page fetches after the reload: wait for it).
+    expect(page.locator("#supplier_policy option[value='boulware']")).to_have_count(1)
     opts = page.eval_on_selector_all("#supplier_policy option", "os => os.map(o => o.value)")
     assert {"boulware", "conceder", "linear", "tit_for_tat", "midpoint", "random"} <= set(opts)
     negotiators = httpx.get(dash.url + API + "/meta", timeout=30).json()["negotiators"]

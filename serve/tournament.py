@@ -79,14 +79,26 @@ class SharedSlots:
         self.redis, self.ttl_s = redis, ttl_s
         self.local = Slots()
 
-    async def _take(self, user_id: int) -> tuple[int, int] | None:
-        ukey, tkey = f"eqx:tournaments:user:{user_id}", "eqx:tournaments:total"
+    # Check both caps and take a slot in one atomic step: a request that is refused never
+    # holds a slot, not even for the moment between taking and giving it back (which made a
+    # second user's request, arriving in that moment, see the server's cap as reached).
+    _TAKE = """
+    local mine = tonumber(redis.call('GET', KEYS[1]) or '0')
+    local everyone = tonumber(redis.call('GET', KEYS[2]) or '0')
+    if mine >= tonumber(ARGV[1]) then return 1 end
+    if everyone >= tonumber(ARGV[2]) then return 2 end
+    redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], ARGV[3])
+    redis.call('INCR', KEYS[2]); redis.call('EXPIRE', KEYS[2], ARGV[3])
+    return 0
+    """
+
+    async def _take(self, user_id: int, total: int, per_user: int) -> int | None:
+        """0: a slot is taken; 1: the user's cap is reached; 2: the server's; None: Redis is
+        unreachable."""
+        keys = (f"eqx:tournaments:user:{user_id}", "eqx:tournaments:total")
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                mine, everyone, _, _ = await (pipe.incr(ukey).incr(tkey)
-                                              .expire(ukey, self.ttl_s)
-                                              .expire(tkey, self.ttl_s).execute())
-            return int(mine), int(everyone)
+            return int(await self.redis.eval(self._TAKE, 2, *keys, per_user, total,
+                                             self.ttl_s))
         except Exception:  # noqa: BLE001 - Redis down: this worker's own count
             return None
 
@@ -98,19 +110,18 @@ class SharedSlots:
 
     @contextlib.asynccontextmanager
     async def ahold(self, user_id: int, total: int, per_user: int):
-        taken = await self._take(user_id)
+        taken = await self._take(user_id, total, per_user)
         if taken is None:
             async with self.local.ahold(user_id, total, per_user):
                 yield
             return
+        if taken == 1:
+            raise Busy(f"you already run {per_user} comparison(s) at once "
+                       "(EQX_MAX_TOURNAMENTS_PER_USER); retry when it has finished")
+        if taken == 2:
+            raise Busy(f"{total} comparison(s) are already running on this server "
+                       "(EQX_MAX_CONCURRENT_TOURNAMENTS); retry shortly")
         try:
-            mine, everyone = taken
-            if mine > per_user:
-                raise Busy(f"you already run {per_user} comparison(s) at once "
-                           "(EQX_MAX_TOURNAMENTS_PER_USER); retry when it has finished")
-            if everyone > total:
-                raise Busy(f"{total} comparison(s) are already running on this server "
-                           "(EQX_MAX_CONCURRENT_TOURNAMENTS); retry shortly")
             yield
         finally:
             await self._give(user_id)
